@@ -1,0 +1,119 @@
+/**
+ * The swarm as the engine sees it. `dockerode-swarm.ts` implements it over the
+ * Docker Engine API; tests use a recording fake. Both run the same contract
+ * suite (test/engine/swarm-contract.ts) so they cannot drift apart.
+ */
+
+export type UpdateState =
+  | "updating"
+  | "paused"
+  | "completed"
+  | "rollback_started"
+  | "rollback_paused"
+  | "rollback_completed";
+
+export interface UpdateStatus {
+  state: UpdateState;
+  message?: string;
+  startedAt?: string;
+  completedAt?: string;
+}
+
+export interface SwarmService {
+  id: string;
+  name: string;
+  /** `Version.Index`, to be sent back with an update. */
+  version: number;
+  /** `Spec.TaskTemplate.ContainerSpec.Image` as stored. */
+  image: string;
+  /** `Spec.Labels`. */
+  labels: Record<string, string>;
+  mode: "replicated" | "global";
+  /** Desired replicas for replicated services; undefined for global ones. */
+  replicas?: number;
+  /** `Spec.TaskTemplate.ForceUpdate`. */
+  forceUpdate: number;
+  /** `Spec.UpdateConfig.Monitor` in milliseconds (swarm's default 5 s when unset). */
+  monitorMs: number;
+  /** `Spec.UpdateConfig.FailureAction` (swarm's default `pause` when unset). */
+  failureAction: "pause" | "continue" | "rollback";
+  /** Image of `PreviousSpec`, when the service has one. */
+  previousImage?: string;
+  updateStatus?: UpdateStatus;
+}
+
+export type TaskState =
+  | "new"
+  | "allocated"
+  | "pending"
+  | "assigned"
+  | "accepted"
+  | "preparing"
+  | "ready"
+  | "starting"
+  | "running"
+  | "complete"
+  | "shutdown"
+  | "failed"
+  | "rejected"
+  | "remove"
+  | "orphaned";
+
+export interface SwarmTask {
+  id: string;
+  serviceId: string;
+  /** Replica slot; undefined for global services. */
+  slot?: number;
+  nodeId?: string;
+  /** `Spec.ContainerSpec.Image` of the task. */
+  image: string;
+  desiredState: TaskState;
+  state: TaskState;
+  /** `Status.Err`, the failure text, when the task failed. */
+  error?: string;
+  message?: string;
+  /** `Status.Timestamp`. */
+  timestamp: string;
+}
+
+export interface ServiceUpdate {
+  /** The full new image string, e.g. `127.0.0.1:5000/app:v2@sha256:…`. */
+  image: string;
+  /** Bump ForceUpdate, to redeploy tasks whose spec did not change. */
+  force?: boolean;
+  /** base64url X-Registry-Auth value, when registry auth is to be passed to the nodes. */
+  registryAuth?: string;
+}
+
+/** The service was changed since it was inspected ("update out of sequence"). */
+export class SwarmConflictError extends Error {
+  override readonly name = "SwarmConflictError";
+}
+
+/** The service does not exist (any more). */
+export class SwarmNotFoundError extends Error {
+  override readonly name = "SwarmNotFoundError";
+}
+
+/** The engine could not be reached or answered with an error. */
+export class SwarmUnavailableError extends Error {
+  override readonly name = "SwarmUnavailableError";
+}
+
+export interface SwarmPort {
+  /** Resolves when the engine answers and is a swarm manager. */
+  ping(): Promise<void>;
+  listServices(): Promise<SwarmService[]>;
+  /** By id or name; undefined when there is no such service. */
+  findService(idOrName: string): Promise<SwarmService | undefined>;
+  /**
+   * Sends the service's current spec (as of `version`) with only the image
+   * (and ForceUpdate when asked) changed; the UpdateConfig stays the service's
+   * own. Throws SwarmConflictError when `version` is stale.
+   */
+  updateService(id: string, version: number, update: ServiceUpdate): Promise<{ warnings: string[] }>;
+  /** Asks swarm to roll the service back to its PreviousSpec (`rollback=previous`). */
+  rollbackService(id: string, version: number): Promise<void>;
+  /** Tasks of a service, newest first. */
+  listTasks(serviceId: string): Promise<SwarmTask[]>;
+}
