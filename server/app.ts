@@ -1,0 +1,50 @@
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import type { Logger } from "pino";
+import type { TokenService } from "./auth/tokens.js";
+import type { IngestDeps } from "./engine/ingest-push.js";
+import { createDeploymentsRoutes } from "./http/deployments-routes.js";
+import { createErrorHandler, respondError } from "./http/errors.js";
+import { createHooksRoutes } from "./http/hooks-routes.js";
+import { createOpsRoutes } from "./http/ops-routes.js";
+import type { Metrics } from "./metrics.js";
+import type { DeploymentStore } from "./store/deployment-store.js";
+
+export interface AppDeps {
+  tokens: TokenService;
+  store: DeploymentStore;
+  ingest: IngestDeps;
+  metrics: Metrics;
+  log: Logger;
+  dockerHubRegistry: string;
+  readiness: Record<string, () => Promise<void> | void>;
+}
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The whole HTTP surface, built from its dependencies; tests call this with a real store and fake ports. */
+export function createApp(deps: AppDeps) {
+  const app = new Hono<{ Variables: { requestId: string } }>();
+
+  app.use(async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && requestIdPattern.test(incoming) ? incoming : randomUUID();
+    c.set("requestId", requestId);
+    c.header("x-request-id", requestId);
+    const started = performance.now();
+    await next();
+    // routePath is the pattern (`/hooks/dockerhub/:token`), so a token in the URL never reaches the log.
+    deps.log.debug(
+      { requestId, method: c.req.method, route: c.req.routePath, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 },
+      "request",
+    );
+  });
+
+  app.route("/", createOpsRoutes(deps));
+  app.route("/hooks", createHooksRoutes(deps));
+  app.route("/api/deployments", createDeploymentsRoutes(deps));
+
+  app.notFound((c) => respondError(c, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path.startsWith("/hooks/dockerhub/") ? "/hooks/dockerhub/…" : c.req.path.slice(0, 200)}`));
+  app.onError(createErrorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,250 @@
+/**
+ * SwarmPort over the Docker Engine API. The only module in server/ that imports
+ * dockerode: everything else sees the plain shapes of `swarm-port.ts`.
+ */
+import Docker from "dockerode";
+import {
+  SwarmConflictError,
+  SwarmNotFoundError,
+  SwarmUnavailableError,
+  type SwarmPort,
+  type SwarmService,
+  type SwarmTask,
+  type TaskState,
+  type UpdateStatus,
+} from "./swarm-port.js";
+
+/**
+ * A Docker client for `dockerHost` (DOCKER_HOST syntax). Unset or empty means
+ * docker-modem's own defaults, which also read DOCKER_HOST, DOCKER_TLS_VERIFY
+ * and DOCKER_CERT_PATH from the environment and fall back to the default socket.
+ * No API version is pinned: engines 29.0–29.2 refuse 1.41 by default, and every
+ * field used here exists in the daemon's default version.
+ */
+export function createDockerClient(dockerHost?: string): Docker {
+  // docker-modem reads DOCKER_HOST itself, TLS certificates and ssh agent included.
+  if (!dockerHost || dockerHost === process.env.DOCKER_HOST) return new Docker();
+  if (dockerHost.startsWith("unix://") || dockerHost.startsWith("npipe://")) {
+    const socketPath = dockerHost.replace(/^(unix|npipe):\/\//, "");
+    // `host: undefined` so that a tcp DOCKER_HOST in the environment cannot win
+    // over the socket we were asked for (docker-modem merges env defaults first).
+    return new Docker({ host: undefined, socketPath: socketPath || "/var/run/docker.sock" });
+  }
+  const url = new URL(dockerHost.includes("//") ? dockerHost : `tcp://${dockerHost}`);
+  if (url.protocol === "ssh:") {
+    return new Docker({ protocol: "ssh", host: url.hostname, port: url.port || 22, username: url.username });
+  }
+  // Docker's convention: 2376 is the TLS port, 2375 plain HTTP.
+  const tls = url.protocol === "https:" || url.port === "2376" || process.env.DOCKER_TLS_VERIFY === "1";
+  return new Docker({ protocol: tls ? "https" : "http", host: url.hostname, port: url.port || (tls ? 2376 : 2375) });
+}
+
+/** What `GET /services/{id}` returns, as far as this adapter reads it. */
+interface ServiceSpec {
+  Name?: string;
+  Labels?: Record<string, string>;
+  TaskTemplate?: { ContainerSpec?: { Image?: string }; ForceUpdate?: number };
+  Mode?: { Replicated?: { Replicas?: number }; Global?: object; ReplicatedJob?: object; GlobalJob?: object };
+  UpdateConfig?: { Monitor?: number; FailureAction?: string };
+  [key: string]: unknown;
+}
+interface ServiceInspect {
+  ID: string;
+  Version: { Index: number };
+  Spec: ServiceSpec;
+  PreviousSpec?: ServiceSpec;
+  UpdateStatus?: { State?: string; Message?: string; StartedAt?: string; CompletedAt?: string };
+}
+interface TaskInspect {
+  ID: string;
+  ServiceID: string;
+  Slot?: number;
+  NodeID?: string;
+  CreatedAt?: string;
+  UpdatedAt?: string;
+  Spec?: { ContainerSpec?: { Image?: string } };
+  DesiredState: string;
+  Status?: { State?: string; Err?: string; Message?: string; Timestamp?: string };
+}
+
+const SWARM_DEFAULT_MONITOR_MS = 5000;
+
+export interface DockerodeSwarmOptions {
+  /** Abort any single Engine API call after this long: a hung daemon must not hang a deploy. */
+  requestTimeoutMs?: number;
+}
+
+export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOptions = {}): SwarmPort {
+  const timeoutMs = options.requestTimeoutMs ?? 30_000;
+
+  /** Runs one Engine API call and turns its failure into the port's errors. */
+  async function call<T>(request: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    try {
+      return await request(AbortSignal.timeout(timeoutMs));
+    } catch (err) {
+      throw toSwarmError(err, timeoutMs);
+    }
+  }
+
+  async function inspect(idOrName: string): Promise<ServiceInspect> {
+    return (await call((abortSignal) => docker.getService(idOrName).inspect({ abortSignal }))) as ServiceInspect;
+  }
+
+  return {
+    async ping() {
+      // @types/dockerode omits info()'s options, which do carry abortSignal.
+      const info = (await call((abortSignal) => (docker.info as (o: object) => Promise<unknown>).call(docker, { abortSignal }))) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+      const state = info.Swarm?.LocalNodeState ?? "unknown";
+      if (state !== "active" || info.Swarm?.ControlAvailable !== true) {
+        throw new SwarmUnavailableError(
+          `this Docker engine is not a swarm manager (swarm state "${state}", manager: ${info.Swarm?.ControlAvailable === true})`,
+        );
+      }
+    },
+
+    async listServices() {
+      const services = (await call((abortSignal) => docker.listServices({ abortSignal }))) as unknown as ServiceInspect[];
+      return services.map(toService);
+    },
+
+    async findService(idOrName) {
+      try {
+        const service = await inspect(idOrName);
+        // The engine also resolves unique ID prefixes; "web" must not find a
+        // service whose ID happens to start with "web".
+        return service.ID === idOrName || service.Spec.Name === idOrName ? toService(service) : undefined;
+      } catch (err) {
+        if (err instanceof SwarmNotFoundError) return undefined;
+        throw err;
+      }
+    },
+
+    async updateService(id, version, update) {
+      const current = await inspect(id);
+      if (current.Version.Index !== version) {
+        throw new SwarmConflictError(`service ${id} is at version ${current.Version.Index}, not ${version}`);
+      }
+      // The manager replaces the spec wholesale, so send back everything it
+      // gave us, with only the image (and ForceUpdate) changed.
+      const spec = structuredClone(current.Spec);
+      const template = (spec.TaskTemplate ??= {});
+      template.ContainerSpec = { ...template.ContainerSpec, Image: update.image };
+      if (update.force) template.ForceUpdate = (template.ForceUpdate ?? 0) + 1;
+      const opts: Record<string, unknown> = {
+        // docker-modem sends `_query` as the query string and `_body` as the
+        // JSON body; without the split every spec key would land in the URL.
+        _query: { version, registryAuthFrom: "spec" },
+        _body: spec,
+      };
+      // docker-modem takes `authconfig.base64` verbatim as X-Registry-Auth (it
+      // is already base64url) and strips `authconfig` from query and body.
+      if (update.registryAuth) opts.authconfig = { base64: update.registryAuth };
+      const result = (await call((abortSignal) => docker.getService(current.ID).update({ ...opts, abortSignal }))) as { Warnings?: string[] | null } | null;
+      return { warnings: result?.Warnings ?? [] };
+    },
+
+    async rollbackService(id, version) {
+      const current = await inspect(id);
+      if (current.Version.Index !== version) {
+        throw new SwarmConflictError(`service ${id} is at version ${current.Version.Index}, not ${version}`);
+      }
+      // The daemon ignores the body for rollback=previous but still decodes it.
+      await call((abortSignal) =>
+        docker.getService(current.ID).update({ _query: { version, rollback: "previous" }, _body: current.Spec, abortSignal }),
+      );
+    },
+
+    async listTasks(serviceId) {
+      const tasks = (await call((abortSignal) => docker.listTasks({ filters: { service: [serviceId] }, abortSignal }))) as TaskInspect[];
+      return tasks
+        .map((t) => ({ task: toTask(t), key: timeKey(t.Status?.Timestamp ?? t.UpdatedAt ?? t.CreatedAt ?? "") }))
+        .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0))
+        .map(({ task }) => task);
+    },
+  };
+}
+
+function toService(s: ServiceInspect): SwarmService {
+  const spec = s.Spec;
+  const update = spec.UpdateConfig;
+  const global = spec.Mode?.Global !== undefined || spec.Mode?.GlobalJob !== undefined;
+  const failureAction = update?.FailureAction;
+  return {
+    id: s.ID,
+    name: spec.Name ?? "",
+    version: s.Version.Index,
+    image: spec.TaskTemplate?.ContainerSpec?.Image ?? "",
+    labels: spec.Labels ?? {},
+    mode: global ? "global" : "replicated",
+    replicas: global ? undefined : (spec.Mode?.Replicated?.Replicas ?? 1),
+    forceUpdate: spec.TaskTemplate?.ForceUpdate ?? 0,
+    // Durations are integer nanoseconds. The daemon stores a 0 Monitor as unset
+    // (convert/service.go), and swarmkit then watches for its default 5 s.
+    monitorMs: update?.Monitor ? Math.round(update.Monitor / 1e6) : SWARM_DEFAULT_MONITOR_MS,
+    failureAction: failureAction === "continue" || failureAction === "rollback" ? failureAction : "pause",
+    previousImage: s.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image,
+    updateStatus: s.UpdateStatus?.State ? toUpdateStatus(s.UpdateStatus) : undefined,
+  };
+}
+
+function toUpdateStatus(u: NonNullable<ServiceInspect["UpdateStatus"]>): UpdateStatus {
+  return {
+    state: u.State as UpdateStatus["state"],
+    message: u.Message || undefined,
+    startedAt: u.StartedAt,
+    // Go zero times ("0001-01-01T00:00:00Z") mean "not yet".
+    completedAt: u.CompletedAt && !u.CompletedAt.startsWith("0001-") ? u.CompletedAt : undefined,
+  };
+}
+
+function toTask(t: TaskInspect): SwarmTask {
+  return {
+    id: t.ID,
+    serviceId: t.ServiceID,
+    slot: t.Slot || undefined,
+    nodeId: t.NodeID || undefined,
+    image: t.Spec?.ContainerSpec?.Image ?? "",
+    desiredState: t.DesiredState as TaskState,
+    state: (t.Status?.State ?? "new") as TaskState,
+    error: t.Status?.Err || undefined,
+    message: t.Status?.Message || undefined,
+    timestamp: t.Status?.Timestamp ?? t.UpdatedAt ?? t.CreatedAt ?? "",
+  };
+}
+
+/**
+ * Go prints RFC 3339 with trailing zeros of the fraction cut ("…:06.5965Z"),
+ * so plain string order is wrong; padding the fraction to nanoseconds fixes it
+ * without losing the precision Date.parse would drop. The engine answers in UTC.
+ */
+function timeKey(timestamp: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(timestamp);
+  return m ? `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}` : timestamp;
+}
+
+const CONNECTION_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOENT",
+  "EACCES",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
+function toSwarmError(err: unknown, timeoutMs: number): unknown {
+  const e = err as { statusCode?: number; code?: string; name?: string; message?: string; json?: { message?: string } };
+  if (e.name === "TimeoutError" || e.name === "AbortError") {
+    return new SwarmUnavailableError(`the Docker engine did not answer within ${timeoutMs} ms`);
+  }
+  const message = e.json?.message ?? e.message ?? String(err);
+  if (e.statusCode === 404) return new SwarmNotFoundError(message);
+  // swarmkit's ErrSequenceConflict reaches us as a 500, not a 409.
+  if (e.statusCode === 500 && message.includes("update out of sequence")) return new SwarmConflictError(message);
+  if (typeof e.statusCode === "number") return new SwarmUnavailableError(`Docker engine answered ${e.statusCode}: ${message}`);
+  if (e.code && CONNECTION_ERRORS.has(e.code)) return new SwarmUnavailableError(`cannot reach the Docker engine: ${message}`);
+  return err;
+}

@@ -1,0 +1,129 @@
+import type { SwarmPort, SwarmService, SwarmTask } from "./swarm-port.js";
+import { SwarmNotFoundError, SwarmUnavailableError } from "./swarm-port.js";
+
+export type RolloutOutcome =
+  | { status: "succeeded"; message: string }
+  | { status: "rolled_back"; message: string }
+  | { status: "failed"; message: string; failureKind: "rollout" | "error"; canRollback: boolean };
+
+export interface FollowOptions {
+  swarm: SwarmPort;
+  serviceId: string;
+  /** The image the rollout is meant to reach. */
+  targetImage: string;
+  timeoutMs: number;
+  pollMs: number;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** Called with each new observation worth a timeline entry. */
+  onProgress(message: string): void;
+}
+
+const failedStates = new Set(["failed", "rejected"]);
+const liveDesired = new Set(["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"]);
+
+/**
+ * Follows a rolling update to its real end, the way `docker service update`
+ * waits (docker/cli progress.go): UpdateStatus drives the verdict, and the
+ * tasks must be running the target image. A `rollback_*` state is a failed
+ * deploy even though the tasks converge, because they converge on the old image.
+ */
+export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome> {
+  const started = opts.now();
+  const reported = new Set<string>();
+  let lastProgress = "";
+  let lastTaskError: string | undefined;
+  let engineTrouble = false;
+
+  const report = (key: string, message: string) => {
+    if (reported.has(key)) return;
+    reported.add(key);
+    opts.onProgress(message);
+  };
+
+  for (;;) {
+    let service: SwarmService | undefined;
+    let tasks: SwarmTask[] = [];
+    try {
+      service = await opts.swarm.findService(opts.serviceId);
+      tasks = service ? await opts.swarm.listTasks(service.id) : [];
+      engineTrouble = false;
+    } catch (err) {
+      if (err instanceof SwarmNotFoundError) service = undefined;
+      else if (err instanceof SwarmUnavailableError) {
+        if (!engineTrouble) opts.onProgress(`lost the Docker engine while following the rollout: ${err.message}`);
+        engineTrouble = true;
+      } else throw err;
+    }
+
+    if (!engineTrouble) {
+      if (!service) return { status: "failed", message: "the service was removed during the rollout", failureKind: "error", canRollback: false };
+
+      for (const task of tasks) {
+        if (task.image === opts.targetImage && failedStates.has(task.state)) {
+          lastTaskError = `task ${task.id.slice(0, 12)} ${task.state}: ${task.error ?? task.message ?? "no error text"}`;
+          report(`task-failed:${task.id}`, lastTaskError);
+        }
+      }
+      const progress = describeProgress(service, tasks, opts.targetImage);
+      if (progress.text !== lastProgress) {
+        lastProgress = progress.text;
+        opts.onProgress(progress.text);
+      }
+      const status = service.updateStatus;
+      const withTaskError = (text: string) => (lastTaskError ? `${text} (${lastTaskError})` : text);
+
+      switch (status?.state) {
+        case "rollback_completed":
+          return { status: "rolled_back", message: withTaskError(`swarm rolled the update back: ${status.message ?? "rollback completed"}`) };
+        case "rollback_started":
+          report("rollback-started", `swarm is rolling the update back: ${status.message ?? ""}`.trim());
+          break;
+        case "rollback_paused":
+          return { status: "failed", message: withTaskError(`swarm paused the rollback: ${status.message ?? ""}`), failureKind: "rollout", canRollback: false };
+        case "paused":
+          return { status: "failed", message: withTaskError(`swarm paused the update: ${status.message ?? ""}`), failureKind: "rollout", canRollback: true };
+        case "completed":
+        case undefined:
+          if (service.image !== opts.targetImage) {
+            return {
+              status: "failed",
+              message: `the service's image was changed to ${service.image} by someone else during the rollout`,
+              failureKind: "error",
+              canRollback: false,
+            };
+          }
+          if (progress.converged) return { status: "succeeded", message: progress.text };
+          break;
+        case "updating":
+          break;
+      }
+    }
+
+    if (opts.now() - started >= opts.timeoutMs) {
+      const state = service?.updateStatus?.state ?? "not started";
+      return {
+        status: "failed",
+        message: `timed out after ${Math.round(opts.timeoutMs / 1000)} s waiting for the rollout (update state: ${state}; ${lastProgress})`,
+        failureKind: "rollout",
+        canRollback: true,
+      };
+    }
+    await opts.sleep(opts.pollMs);
+  }
+}
+
+/**
+ * Groups tasks by slot (or node, for global services) and keeps the one swarm
+ * wants alive, as docker/cli does; converged when every wanted task runs the
+ * target image and the count reaches the desired replicas.
+ */
+export function describeProgress(service: SwarmService, tasks: SwarmTask[], targetImage: string): { text: string; converged: boolean } {
+  const live = tasks.filter((t) => liveDesired.has(t.desiredState));
+  const running = live.filter((t) => t.state === "running");
+  const onTarget = running.filter((t) => t.image === targetImage);
+  const stale = live.filter((t) => t.image !== targetImage);
+  const desired = service.mode === "replicated" ? (service.replicas ?? 0) : Math.max(live.length, 1);
+  const converged = onTarget.length >= desired && stale.length === 0;
+  return { text: `${onTarget.length}/${desired} tasks running the new image`, converged };
+}

@@ -1,0 +1,28 @@
+import type { DeploymentEventRecord, DeploymentRecord } from "../store/deployment-store.js";
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The contract's Deployment object. */
+export function toDeploymentJson(d: DeploymentRecord) {
+  return {
+    id: d.id,
+    service: d.service,
+    serviceId: d.serviceId,
+    image: d.image,
+    digest: d.digest,
+    previousImage: d.previousImage,
+    trigger: d.trigger,
+    status: d.status,
+    message: d.message,
+    requestedBy: d.requestedBy,
+    createdAt: iso(d.createdAt),
+    startedAt: iso(d.startedAt),
+    finishedAt: iso(d.finishedAt),
+  };
+}
+
+export function toEventJson(e: DeploymentEventRecord) {
+  return { at: iso(e.at), status: e.status, message: e.message };
+}
+
+export const deploymentUrl = (id: string) => `/api/deployments/${id}`;

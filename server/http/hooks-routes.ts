@@ -1,0 +1,83 @@
+import { Hono, type Context } from "hono";
+import type { Logger } from "pino";
+import type { TokenService, WebhookClaims } from "../auth/tokens.js";
+import { AppError } from "../domain/app-error.js";
+import { familiarName } from "../domain/image-ref.js";
+import type { ParsedWebhook } from "../domain/push-event.js";
+import { ingestPushes, type IngestDeps } from "../engine/ingest-push.js";
+import type { Metrics } from "../metrics.js";
+import { parseDistributionEnvelope } from "../webhooks/distribution.js";
+import { parseDockerHubPush } from "../webhooks/docker-hub.js";
+import { asUnauthorized, bearerToken } from "./bearer.js";
+import { deploymentUrl } from "./deployment-json.js";
+import { readJson } from "./read-json.js";
+
+export interface HooksDeps {
+  tokens: TokenService;
+  ingest: IngestDeps;
+  metrics: Metrics;
+  log: Logger;
+  dockerHubRegistry: string;
+}
+
+type Env = { Variables: { requestId: string } };
+
+/**
+ * Registry webhooks. Order of checks: token (401), content type (415), size
+ * (413), JSON and shape (400), repository scope (403); only then is anything
+ * written, so a rejected request leaves no trace but the metric.
+ */
+export function createHooksRoutes(deps: HooksDeps) {
+  const app = new Hono<Env>();
+
+  async function accept(c: Context<Env>, endpoint: "registry" | "dockerhub", token: string, parse: (body: unknown) => ParsedWebhook) {
+    try {
+      const claims = await deps.tokens.verifyWebhookToken(token).catch(asUnauthorized);
+      const parsed = parse(await readJson(c));
+      checkRepoScope(claims, parsed);
+      const result = await ingestPushes(
+        deps.ingest,
+        { kind: endpoint, requestedBy: claims.sub, allowedServices: claims.services },
+        parsed.events,
+      );
+      const duplicate = parsed.events.length > 0 && result.ignored.filter((i) => i.reason === "duplicate").length === parsed.events.length;
+      deps.metrics.webhookRequests.inc({ endpoint, result: duplicate ? "duplicate" : "accepted" });
+      return c.json(
+        {
+          deployments: result.deployments.map((d) => ({ id: d.id, service: d.service, status: d.status, url: deploymentUrl(d.id) })),
+          ignored: [...parsed.ignored, ...result.ignored],
+        },
+        202,
+      );
+    } catch (err) {
+      deps.metrics.webhookRequests.inc({ endpoint, result: err instanceof AppError ? err.code : "INTERNAL" });
+      throw err;
+    }
+  }
+
+  function checkRepoScope(claims: WebhookClaims, parsed: ParsedWebhook) {
+    for (const event of parsed.events) {
+      if (!deps.tokens.repoAllowed(claims, event.image)) {
+        throw new AppError("FORBIDDEN", `this token may not deploy ${familiarName(event.image)}`);
+      }
+    }
+  }
+
+  app.post("/registry", (c) => {
+    const token = (() => {
+      try {
+        return bearerToken(c);
+      } catch (err) {
+        deps.metrics.webhookRequests.inc({ endpoint: "registry", result: "UNAUTHORIZED" });
+        throw err;
+      }
+    })();
+    return accept(c, "registry", token, parseDistributionEnvelope);
+  });
+
+  app.post("/dockerhub/:token", (c) =>
+    accept(c, "dockerhub", c.req.param("token"), (body) => parseDockerHubPush(body, { dockerHubRegistry: deps.dockerHubRegistry })),
+  );
+
+  return app;
+}

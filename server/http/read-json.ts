@@ -1,0 +1,51 @@
+import type { Context } from "hono";
+import { AppError } from "../domain/app-error.js";
+
+export const bodyLimitBytes = 1024 * 1024;
+
+/**
+ * Registries send JSON under vendor types (`…events.v1+json`, `…events.v2+json`,
+ * `application/cloudevents+json`), so any `json` or `+json` type is JSON here;
+ * a body with no type at all is read as JSON too, since Docker Hub does not
+ * document the one it sends.
+ */
+export function isJsonContentType(header: string | undefined): boolean {
+  if (!header) return true;
+  const type = header.split(";")[0]!.trim().toLowerCase();
+  return type === "application/json" || /^application\/[a-z0-9.+-]*\+json$/.test(type);
+}
+
+/** Reads and parses the body, refusing more than 1 MiB without buffering it. */
+export async function readJson(c: Context): Promise<unknown> {
+  if (!isJsonContentType(c.req.header("content-type"))) {
+    throw new AppError("UNSUPPORTED_MEDIA_TYPE", `content type ${c.req.header("content-type")} is not JSON; send application/json`);
+  }
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > bodyLimitBytes) throw tooLarge();
+  const stream = c.req.raw.body;
+  if (!stream) throw new AppError("BAD_REQUEST", "the request has no body; a JSON body is required");
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > bodyLimitBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") throw new AppError("BAD_REQUEST", "the request body is empty; a JSON body is required");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError("BAD_REQUEST", "the request body is not valid JSON");
+  }
+}
+
+function tooLarge() {
+  return new AppError("PAYLOAD_TOO_LARGE", `the request body is larger than ${bodyLimitBytes} bytes`);
+}

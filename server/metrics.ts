@@ -1,0 +1,29 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** One registry per app instance, so tests can build several apps without clashing names. */
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "deployer_" });
+  const deployments = new Counter({
+    name: "deployer_deployments_total",
+    help: "Deployments that reached a final status, by trigger and outcome.",
+    labelNames: ["trigger", "outcome"] as const,
+    registers: [registry],
+  });
+  const webhookRequests = new Counter({
+    name: "deployer_webhook_requests_total",
+    help: "Webhook requests by endpoint and result (accepted, duplicate, or the error code).",
+    labelNames: ["endpoint", "result"] as const,
+    registers: [registry],
+  });
+  const rolloutDuration = new Histogram({
+    name: "deployer_rollout_duration_seconds",
+    help: "From the service update call to the rollout's final status.",
+    labelNames: ["outcome"] as const,
+    buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+    registers: [registry],
+  });
+  return { registry, deployments, webhookRequests, rolloutDuration };
+}

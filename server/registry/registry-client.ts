@@ -1,0 +1,265 @@
+import { createHash } from "node:crypto";
+import { DOCKER_HUB, isDigest, repoTagKey, type ImageRef } from "../domain/image-ref.js";
+import { RegistryError, type RegistryCredentials, type RegistryPort, type ResolvedManifest } from "./registry-port.js";
+
+export interface RegistryClientOptions {
+  /** `host:port` entries reached over plain http; every other registry is reached over https. */
+  insecureRegistries: string[];
+  /** Credentials by registry host as in `ImageRef.registry` (`docker.io`, `127.0.0.1:5000`). */
+  credentialsFor(registry: string): RegistryCredentials | undefined;
+  fetch?: typeof fetch;
+  /** Per request, default 10000. */
+  timeoutMs?: number;
+  /** Clock for token expiry, default `Date.now`. */
+  now?: () => number;
+}
+
+export interface RateLimit {
+  limit?: number;
+  remaining?: number;
+  windowSeconds?: number;
+}
+
+export type RegistryClient = RegistryPort & {
+  /** The `ratelimit-*` values from the latest response of `registry` that carried them. */
+  lastRateLimit(registry: string): RateLimit | undefined;
+  /** Manifest requests sent to registries so far, by method; token requests are not counted. */
+  requestCount(): { head: number; get: number };
+};
+
+export interface AuthChallenge {
+  /** Lower-cased: `bearer`, `basic`. */
+  scheme: string;
+  /** Parameter names lower-cased, values unquoted. */
+  params: Record<string, string>;
+}
+
+type Ref = Pick<ImageRef, "registry" | "repository" | "tag">;
+
+// Without the index and list types a registry swaps a multi-arch tag for one child
+// manifest (or 404s an OCI index), and we would pin a digest `docker pull` never uses.
+const MANIFEST_ACCEPT = [
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+  "application/vnd.oci.image.manifest.v1+json",
+].join(", ");
+// distribution refuses manifests above 4 MiB, so a bigger body is not a manifest.
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MIN_TOKEN_SECONDS = 60;
+// Renew early so that a request already in flight never carries a token that dies on the way.
+const TOKEN_MARGIN_SECONDS = 10;
+
+/** `https://registry-1.docker.io` for `docker.io`; `http://` only for listed insecure registries. */
+export function registryOrigin(registry: string, insecureRegistries: Iterable<string>): string {
+  const host = registry === DOCKER_HUB ? "registry-1.docker.io" : registry;
+  const insecure = new Set(insecureRegistries).has(registry);
+  return `${insecure ? "http" : "https"}://${host}`;
+}
+
+/**
+ * Parses a `WWW-Authenticate` value (several challenges may share one header when
+ * a server sends the header twice) per RFC 9110 §11.6.1, quoted strings included.
+ */
+export function parseAuthChallenges(header: string): AuthChallenge[] {
+  const challenges: AuthChallenge[] = [];
+  const token = /[!#$%&'*+\-.^_`|~0-9A-Za-z]+/y;
+  let current: AuthChallenge | undefined;
+  let i = 0;
+  const isSpace = (c = header[i]) => c === " " || c === "\t";
+  while (i < header.length) {
+    token.lastIndex = i;
+    const name = isSpace() || header[i] === "," ? undefined : token.exec(header)?.[0];
+    if (!name) {
+      i++;
+      continue;
+    }
+    for (i += name.length; isSpace(); ) i++;
+    if (header[i] !== "=" || !current) {
+      current = { scheme: name.toLowerCase(), params: {} };
+      challenges.push(current);
+      continue;
+    }
+    for (i++; isSpace(); ) i++;
+    let value = "";
+    if (header[i] === '"') {
+      for (i++; i < header.length && header[i] !== '"'; i++) value += header[i] === "\\" ? (header[++i] ?? "") : header[i];
+      i++;
+    } else {
+      while (i < header.length && !/[\s,]/.test(header[i]!)) value += header[i++];
+    }
+    current.params[name.toLowerCase()] = value;
+  }
+  return challenges;
+}
+
+export function createRegistryClient(opts: RegistryClientOptions): RegistryClient {
+  const doFetch = opts.fetch ?? ((input, init) => fetch(input, init));
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const now = opts.now ?? Date.now;
+  const insecure = new Set(opts.insecureRegistries);
+  const tokens = new Map<string, { value: string; expiresAt: number }>();
+  const basicRegistries = new Set<string>();
+  const rateLimits = new Map<string, RateLimit>();
+  const counts = { head: 0, get: 0 };
+
+  async function send(url: string, init: RequestInit, target: string): Promise<Response> {
+    try {
+      return await doFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      throw new RegistryError("unreachable", `${target} unreachable: ${describeNetworkError(err, timeoutMs)}`);
+    }
+  }
+
+  function cachedAuthorization(ref: Ref, scope: string): string | undefined {
+    const cached = tokens.get(`${ref.registry} ${scope}`);
+    if (cached && cached.expiresAt > now()) return `Bearer ${cached.value}`;
+    const credentials = basicRegistries.has(ref.registry) ? opts.credentialsFor(ref.registry) : undefined;
+    return credentials && basicAuthorization(credentials);
+  }
+
+  async function authorize(ref: Ref, scope: string, header: string | null): Promise<string> {
+    const challenges = parseAuthChallenges(header ?? "");
+    const credentials = opts.credentialsFor(ref.registry);
+    const bearer = challenges.find((c) => c.scheme === "bearer");
+    if (bearer) return `Bearer ${await fetchToken(ref, scope, bearer.params, credentials)}`;
+    if (!challenges.some((c) => c.scheme === "basic")) {
+      throw new RegistryError("unauthorized", `registry ${ref.registry} answered 401 without a Bearer or Basic challenge`);
+    }
+    if (!credentials) {
+      throw new RegistryError("unauthorized", `registry ${ref.registry} requires a login and no credentials are configured for it`);
+    }
+    basicRegistries.add(ref.registry);
+    return basicAuthorization(credentials);
+  }
+
+  async function fetchToken(ref: Ref, scope: string, params: Record<string, string>, credentials?: RegistryCredentials) {
+    let url: URL;
+    try {
+      url = new URL(params.realm ?? "");
+    } catch {
+      throw new RegistryError("protocol", `registry ${ref.registry} sent a Bearer challenge without a usable realm`);
+    }
+    // A TLS registry pointing at a plain-http realm would have us send the password in clear text.
+    if (credentials && url.protocol !== "https:" && !insecure.has(ref.registry)) {
+      throw new RegistryError("protocol", `registry ${ref.registry} sent a non-https token realm (${url.origin}); refusing to send credentials`);
+    }
+    if (params.service) url.searchParams.set("service", params.service);
+    url.searchParams.set("scope", scope);
+    const who = credentials ? `user "${credentials.username}"` : "anonymous access";
+    const requestedAt = now();
+    const headers: Record<string, string> = credentials ? { Authorization: basicAuthorization(credentials) } : {};
+    const res = await send(url.href, { headers }, `token service ${url.origin}`);
+    if (!res.ok) {
+      await discard(res);
+      const kind = res.status === 401 || res.status === 403 ? "unauthorized" : res.status === 429 ? "rate_limited" : "protocol";
+      throw new RegistryError(kind, `token service ${url.origin} refused ${who} for ${scope} (HTTP ${res.status})`);
+    }
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      body = (await res.json()) as typeof body;
+    } catch {
+      throw new RegistryError("protocol", `token service ${url.origin} answered with something other than JSON`);
+    }
+    const value = [body?.token, body?.access_token].find((t): t is string => typeof t === "string" && t !== "");
+    if (!value) throw new RegistryError("protocol", `token service ${url.origin} answered without token or access_token`);
+    const lifetime = typeof body.expires_in === "number" && Number.isFinite(body.expires_in) ? body.expires_in : 0;
+    const seconds = Math.max(MIN_TOKEN_SECONDS, lifetime) - TOKEN_MARGIN_SECONDS;
+    tokens.set(`${ref.registry} ${scope}`, { value, expiresAt: requestedAt + seconds * 1000 });
+    return value;
+  }
+
+  async function requestManifest(method: "HEAD" | "GET", ref: Ref): Promise<Response> {
+    const url = `${registryOrigin(ref.registry, insecure)}/v2/${ref.repository}/manifests/${encodeURIComponent(ref.tag)}`;
+    const scope = `repository:${ref.repository}:pull`;
+    const attempt = async (authorization: string | undefined) => {
+      counts[method === "HEAD" ? "head" : "get"]++;
+      const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
+      if (authorization) headers.Authorization = authorization;
+      const res = await send(url, { method, headers }, `registry ${ref.registry}`);
+      recordRateLimit(rateLimits, ref.registry, res.headers);
+      return res;
+    };
+    const first = await attempt(cachedAuthorization(ref, scope));
+    if (first.status !== 401) return first;
+    await discard(first);
+    // The registry refused whatever we had cached, so only a fresh token can help.
+    tokens.delete(`${ref.registry} ${scope}`);
+    const second = await attempt(await authorize(ref, scope, first.headers.get("www-authenticate")));
+    if (second.status !== 401) return second;
+    await discard(second);
+    const credentials = opts.credentialsFor(ref.registry);
+    const as = credentials ? `the credentials of user "${credentials.username}"` : "anonymous access";
+    throw new RegistryError(
+      "unauthorized",
+      `registry ${ref.registry} refused ${as} to ${repoTagKey(ref)} (HTTP 401); the repository may be private or missing`,
+    );
+  }
+
+  async function ensureOk(res: Response, method: string, ref: Ref): Promise<void> {
+    if (res.ok) return;
+    await discard(res);
+    const [kind, what] =
+      res.status === 404 ? (["not_found", "not found"] as const)
+      : res.status === 429 ? (["rate_limited", "rate-limited"] as const)
+      : (["protocol", "refused"] as const);
+    throw new RegistryError(kind, `${method} ${repoTagKey(ref)}: ${what} by registry ${ref.registry} (HTTP ${res.status})`);
+  }
+
+  return {
+    async resolveDigest(ref): Promise<ResolvedManifest> {
+      const head = await requestManifest("HEAD", ref);
+      await ensureOk(head, "HEAD", ref);
+      const digest = head.headers.get("docker-content-digest")?.trim();
+      if (digest) {
+        if (!isDigest(digest)) throw new RegistryError("protocol", `registry ${ref.registry} sent a malformed digest for ${repoTagKey(ref)}`);
+        return { digest, ...mediaTypeOf(head) };
+      }
+      // Older registries omit the header; a GET counts as a Docker Hub pull, so only now.
+      const get = await requestManifest("GET", ref);
+      await ensureOk(get, "GET", ref);
+      const body = await get.arrayBuffer().then(
+        (bytes) => Buffer.from(bytes),
+        (err: unknown) => Promise.reject(new RegistryError("unreachable", `registry ${ref.registry} unreachable: ${describeNetworkError(err, timeoutMs)}`)),
+      );
+      if (body.length > MAX_MANIFEST_BYTES) throw new RegistryError("protocol", `manifest of ${repoTagKey(ref)} exceeds 4 MiB`);
+      return { digest: `sha256:${createHash("sha256").update(body).digest("hex")}`, ...mediaTypeOf(get) };
+    },
+    lastRateLimit: (registry) => (rateLimits.has(registry) ? { ...rateLimits.get(registry) } : undefined),
+    requestCount: () => ({ ...counts }),
+  };
+}
+
+function basicAuthorization({ username, password }: RegistryCredentials): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+}
+
+function mediaTypeOf(res: Response): { mediaType?: string } {
+  const mediaType = res.headers.get("content-type")?.split(";")[0]?.trim();
+  return mediaType ? { mediaType } : {};
+}
+
+async function discard(res: Response): Promise<void> {
+  await res.body?.cancel().catch(() => undefined);
+}
+
+function describeNetworkError(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) return `no answer within ${timeoutMs} ms`;
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : undefined);
+  return typeof detail === "string" ? detail : "network error";
+}
+
+// Docker Hub sends `ratelimit-limit: 100;w=21600`; absent headers mean the pull is not limited.
+function recordRateLimit(store: Map<string, RateLimit>, registry: string, headers: Headers): void {
+  const [limit, limitWindow] = parseRateLimit(headers.get("ratelimit-limit"));
+  const [remaining, remainingWindow] = parseRateLimit(headers.get("ratelimit-remaining"));
+  if (limit === undefined && remaining === undefined) return;
+  store.set(registry, { limit, remaining, windowSeconds: limitWindow ?? remainingWindow });
+}
+
+function parseRateLimit(value: string | null): [count?: number, windowSeconds?: number] {
+  const match = /^\s*(\d+)\s*(?:;.*?\bw=(\d+))?/.exec(value ?? "");
+  if (!match) return [];
+  return [Number(match[1]), match[2] === undefined ? undefined : Number(match[2])];
+}

@@ -1,0 +1,45 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Config } from "./config.js";
+
+export interface ResolvedSecret {
+  secret: string;
+  /** Where it came from, for one log line at start (never the value). */
+  source: "DEPLOYER_SECRET" | "DEPLOYER_SECRET_FILE" | "generated" | "data-dir";
+  path?: string;
+}
+
+/** The generated secret lives beside the database, so `./data/secret` with the defaults. */
+export function generatedSecretPath(config: Pick<Config, "dbPath">): string {
+  return join(dirname(config.dbPath), "secret");
+}
+
+/**
+ * The HS256 key: DEPLOYER_SECRET, else DEPLOYER_SECRET_FILE, else the one
+ * generated on first start (mode 0600), so that `npm start` works with no
+ * configuration and tokens survive restarts. `generate: false` is for the
+ * token CLI, which must not invent a key the server would not know.
+ */
+export function resolveSecret(config: Pick<Config, "dbPath" | "secret" | "secretFile">, opts: { generate: boolean }): ResolvedSecret {
+  if (config.secret) return { secret: config.secret, source: "DEPLOYER_SECRET" };
+  if (config.secretFile) {
+    const secret = readFileSync(config.secretFile, "utf8").trim();
+    if (Buffer.byteLength(secret) < 32) throw new Error(`DEPLOYER_SECRET_FILE: the secret in ${config.secretFile} is shorter than 32 bytes`);
+    return { secret, source: "DEPLOYER_SECRET_FILE", path: config.secretFile };
+  }
+  const path = generatedSecretPath(config);
+  if (existsSync(path)) {
+    const secret = readFileSync(path, "utf8").trim();
+    if (Buffer.byteLength(secret) < 32) throw new Error(`the generated secret in ${path} is shorter than 32 bytes; delete it to make a new one`);
+    return { secret, source: "data-dir", path };
+  }
+  if (!opts.generate) {
+    throw new Error(`no secret configured and none generated yet at ${path}: start the server once, or set DEPLOYER_SECRET`);
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  const secret = randomBytes(48).toString("base64url");
+  writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  chmodSync(path, 0o600);
+  return { secret, source: "generated", path };
+}

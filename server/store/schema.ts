@@ -1,0 +1,78 @@
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** Every accepted webhook delivery (or manual request); its event key makes redelivery a no-op. */
+export const triggers = sqliteTable(
+  "triggers",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind").notNull(),
+    eventKey: text("event_key").notNull(),
+    imageKey: text("image_key").notNull(),
+    digestHint: text("digest_hint"),
+    requestedBy: text("requested_by").notNull(),
+    callbackUrl: text("callback_url"),
+    callbackState: text("callback_state"),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (t) => [uniqueIndex("triggers_kind_event_key").on(t.kind, t.eventKey)],
+);
+
+export const deployments = sqliteTable(
+  "deployments",
+  {
+    id: text("id").primaryKey(),
+    triggerId: text("trigger_id").references(() => triggers.id),
+    service: text("service").notNull(),
+    serviceId: text("service_id").notNull(),
+    image: text("image").notNull(),
+    imageKey: text("image_key").notNull(),
+    digestHint: text("digest_hint"),
+    digest: text("digest"),
+    pinnedImage: text("pinned_image"),
+    previousImage: text("previous_image"),
+    trigger: text("trigger").notNull(),
+    status: text("status").notNull(),
+    message: text("message"),
+    failureKind: text("failure_kind"),
+    requestedBy: text("requested_by").notNull(),
+    createdAt: integer("created_at").notNull(),
+    startedAt: integer("started_at"),
+    updateSentAt: integer("update_sent_at"),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [
+    index("deployments_service_id").on(t.service, t.id),
+    index("deployments_status_id").on(t.status, t.id),
+    index("deployments_trigger_id").on(t.trigger, t.id),
+    index("deployments_trigger_ref").on(t.triggerId),
+  ],
+);
+
+export const deploymentEvents = sqliteTable(
+  "deployment_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    deploymentId: text("deployment_id")
+      .notNull()
+      .references(() => deployments.id),
+    at: integer("at").notNull(),
+    status: text("status").notNull(),
+    message: text("message").notNull(),
+  },
+  (t) => [index("deployment_events_deployment").on(t.deploymentId, t.id)],
+);
+
+/** A digest that failed or was rolled back on a service is not deployed there again automatically. */
+export const quarantinedDigests = sqliteTable(
+  "quarantined_digests",
+  {
+    service: text("service").notNull(),
+    digest: text("digest").notNull(),
+    deploymentId: text("deployment_id")
+      .notNull()
+      .references(() => deployments.id),
+    reason: text("reason").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.service, t.digest] })],
+);

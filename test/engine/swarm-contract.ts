@@ -1,0 +1,217 @@
+/**
+ * The behaviour every SwarmPort must show, run against the real engine
+ * (swarm-contract-docker.test.ts) and against FakeSwarm
+ * (swarm-contract-fake.test.ts), so the fake cannot drift from swarm.
+ */
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import {
+  SwarmConflictError,
+  SwarmNotFoundError,
+  type SwarmPort,
+  type SwarmService,
+  type UpdateState,
+} from "../../server/engine/swarm-port.js";
+
+export interface ContractServiceOptions {
+  name: string;
+  image: string;
+  replicas?: number;
+  labels?: Record<string, string>;
+  failureAction?: SwarmService["failureAction"];
+  monitorMs?: number;
+}
+
+export interface ContractHarness {
+  swarm: SwarmPort;
+  /** Creates a replicated service and returns its id. */
+  createService(opts: ContractServiceOptions): Promise<string>;
+  removeService(id: string): Promise<void>;
+  /** `failing` starts and then exits non-zero, so swarm sees its tasks fail. */
+  images: { good: string; good2: string; failing: string };
+  /**
+   * Calls `check` until it returns a value, and throws naming `what` when
+   * that takes too long. The fake advances its rollouts between calls.
+   */
+  waitFor<T>(check: () => Promise<T | undefined | false>, what: string): Promise<T>;
+  teardown?(): Promise<void>;
+}
+
+const SETTLED: UpdateState[] = ["paused", "completed", "rollback_paused", "rollback_completed"];
+/** A real rollout takes seconds; the harness's waitFor has the tighter limits. */
+const TEST_TIMEOUT_MS = 120_000;
+
+export function runSwarmContract(name: string, setup: () => Promise<ContractHarness>): void {
+  describe(name, () => {
+    let h: ContractHarness;
+    beforeAll(async () => {
+      h = await setup();
+    });
+    afterAll(async () => {
+      await h?.teardown?.();
+    });
+
+    async function createService(opts: Omit<ContractServiceOptions, "name">): Promise<{ id: string; name: string }> {
+      const name = `contract-${randomBytes(4).toString("hex")}`;
+      const id = await h.createService({ name, ...opts });
+      onTestFinished(() => h.removeService(id));
+      return { id, name };
+    }
+
+    async function getService(id: string): Promise<SwarmService> {
+      const service = await h.swarm.findService(id);
+      if (!service) throw new Error(`service ${id} not found`);
+      return service;
+    }
+
+    /** The service once its rollout has stopped moving, whatever the outcome. */
+    function waitSettled(id: string): Promise<SwarmService> {
+      return h.waitFor(async () => {
+        const s = await getService(id);
+        return s.updateStatus && SETTLED.includes(s.updateStatus.state) && s;
+      }, `the rollout of ${id} to settle`);
+    }
+
+    /** Swarm may report the end of a rollout before the replacement tasks run. */
+    function waitRunning(id: string, image: string, replicas: number) {
+      return h.waitFor(async () => {
+        const running = (await h.swarm.listTasks(id)).filter((t) => t.desiredState === "running" && t.state === "running");
+        return running.length === replicas && running.every((t) => t.image === image) && running;
+      }, `${replicas} running task(s) of ${id} on ${image}`);
+    }
+
+    const test = (title: string, fn: () => Promise<void>) => it(title, fn, TEST_TIMEOUT_MS);
+
+    test("lists a created service with its image, replicas, labels, monitor and failure action", async () => {
+      const { id, name } = await createService({
+        image: h.images.good,
+        replicas: 2,
+        labels: { "com.example.team": "web" },
+        failureAction: "rollback",
+        monitorMs: 1500,
+      });
+      const listed = (await h.swarm.listServices()).find((s) => s.id === id);
+      expect(listed).toMatchObject({
+        id,
+        name,
+        image: h.images.good,
+        mode: "replicated",
+        replicas: 2,
+        labels: { "com.example.team": "web" },
+        forceUpdate: 0,
+        monitorMs: 1500,
+        failureAction: "rollback",
+      });
+      expect(listed?.previousImage).toBeUndefined();
+      expect(listed?.updateStatus).toBeUndefined();
+    });
+
+    test("finds a service by name and by id, and nothing for an unknown name", async () => {
+      const { id, name } = await createService({ image: h.images.good });
+      expect((await h.swarm.findService(name))?.id).toBe(id);
+      expect((await h.swarm.findService(id))?.name).toBe(name);
+      expect(await h.swarm.findService(`contract-unknown-${randomBytes(4).toString("hex")}`)).toBeUndefined();
+    });
+
+    test("updateService changes the image, moves the version and keeps the rest of the spec", async () => {
+      const { id } = await createService({ image: h.images.good, labels: { keep: "me" }, failureAction: "rollback", monitorMs: 1000 });
+      const before = await getService(id);
+      const result = await h.swarm.updateService(id, before.version, { image: h.images.good2 });
+      expect(Array.isArray(result.warnings)).toBe(true);
+      const after = await getService(id);
+      expect(after.image).toBe(h.images.good2);
+      expect(after.previousImage).toBe(h.images.good);
+      // Version.Index is swarm's store-wide index: it grows, by any amount.
+      expect(after.version).toBeGreaterThan(before.version);
+      expect(after).toMatchObject({ labels: { keep: "me" }, failureAction: "rollback", monitorMs: 1000, forceUpdate: 0 });
+    });
+
+    test("an update with a stale version throws SwarmConflictError and changes nothing", async () => {
+      const { id } = await createService({ image: h.images.good, monitorMs: 1000 });
+      const stale = (await getService(id)).version;
+      await h.swarm.updateService(id, stale, { image: h.images.good2 });
+      await expect(h.swarm.updateService(id, stale, { image: h.images.good })).rejects.toBeInstanceOf(SwarmConflictError);
+      const after = await getService(id);
+      expect(after.image).toBe(h.images.good2);
+      expect(after.previousImage).toBe(h.images.good);
+    });
+
+    test("the rollout of a good image completes with running tasks on the new image, newest task first", async () => {
+      const { id } = await createService({ image: h.images.good, replicas: 2, failureAction: "rollback", monitorMs: 1000 });
+      const before = await getService(id);
+      await h.swarm.updateService(id, before.version, { image: h.images.good2 });
+      const settled = await waitSettled(id);
+      expect(settled.updateStatus, JSON.stringify(settled.updateStatus)).toMatchObject({ state: "completed" });
+      expect(settled.updateStatus?.completedAt).toBeTruthy();
+      // The orchestrator writes UpdateStatus into the service, which moves its version again.
+      expect(settled.version).toBeGreaterThan(before.version + 1);
+      await waitRunning(id, h.images.good2, 2);
+      const tasks = await h.swarm.listTasks(id);
+      expect(tasks.every((t) => t.serviceId === id)).toBe(true);
+      const times = tasks.map((t) => Date.parse(t.timestamp));
+      expect(times).toEqual([...times].sort((a, b) => b - a));
+    });
+
+    test("with failureAction rollback a failing image ends rollback_completed on the previous image", async () => {
+      const { id } = await createService({ image: h.images.good, failureAction: "rollback", monitorMs: 1000 });
+      await h.swarm.updateService(id, (await getService(id)).version, { image: h.images.failing });
+      const settled = await waitSettled(id);
+      expect(settled.updateStatus, JSON.stringify(settled.updateStatus)).toMatchObject({
+        state: "rollback_completed",
+        message: "rollback completed",
+      });
+      expect(settled.image).toBe(h.images.good);
+      // An automatic rollback makes PreviousSpec the Spec and leaves no PreviousSpec.
+      expect(settled.previousImage).toBeUndefined();
+      await waitRunning(id, h.images.good, 1);
+      const failed = (await h.swarm.listTasks(id)).find((t) => t.image === h.images.failing && t.state === "failed");
+      expect(failed?.error, "a failed task of the failing image carries Status.Err").toMatch(/\S/);
+    });
+
+    test("with failureAction pause a failing image ends paused", async () => {
+      const { id } = await createService({ image: h.images.good, failureAction: "pause", monitorMs: 1000 });
+      await h.swarm.updateService(id, (await getService(id)).version, { image: h.images.failing });
+      const settled = await waitSettled(id);
+      expect(settled.updateStatus?.state, JSON.stringify(settled.updateStatus)).toBe("paused");
+      expect(settled.updateStatus?.message).toMatch(/^update paused due to failure or early termination of task \S+$/);
+      expect(settled.image).toBe(h.images.failing);
+    });
+
+    test("rollbackService returns to the previous image and swaps the specs", async () => {
+      const { id } = await createService({ image: h.images.good, failureAction: "pause", monitorMs: 1000 });
+      await h.swarm.updateService(id, (await getService(id)).version, { image: h.images.good2 });
+      const updated = await waitSettled(id);
+      expect(updated.updateStatus?.state).toBe("completed");
+      await h.swarm.rollbackService(id, updated.version);
+      const started = await getService(id);
+      expect(started.image).toBe(h.images.good);
+      expect(started.updateStatus?.message).toBe("manually requested rollback");
+      const settled = await waitSettled(id);
+      expect(settled.updateStatus?.state, JSON.stringify(settled.updateStatus)).toBe("rollback_completed");
+      expect(settled.previousImage).toBe(h.images.good2);
+      await waitRunning(id, h.images.good, 1);
+    });
+
+    test("rollbackService is refused when the service has no previous spec", async () => {
+      const { id } = await createService({ image: h.images.good });
+      await expect(h.swarm.rollbackService(id, (await getService(id)).version)).rejects.toThrow(/previous spec/);
+    });
+
+    test("a forced update of the same image bumps ForceUpdate and redeploys the tasks", async () => {
+      const { id } = await createService({ image: h.images.good, monitorMs: 1000 });
+      const [first] = await waitRunning(id, h.images.good, 1);
+      await h.swarm.updateService(id, (await getService(id)).version, { image: h.images.good, force: true });
+      const settled = await waitSettled(id);
+      expect(settled).toMatchObject({ forceUpdate: 1, image: h.images.good, updateStatus: { state: "completed" } });
+      const [replacement] = await waitRunning(id, h.images.good, 1);
+      expect(replacement?.id).not.toBe(first?.id);
+    });
+
+    test("updating, rolling back or listing tasks of an unknown service throws SwarmNotFoundError", async () => {
+      const unknown = `contract-unknown-${randomBytes(4).toString("hex")}`;
+      await expect(h.swarm.updateService(unknown, 1, { image: h.images.good })).rejects.toBeInstanceOf(SwarmNotFoundError);
+      await expect(h.swarm.rollbackService(unknown, 1)).rejects.toBeInstanceOf(SwarmNotFoundError);
+      await expect(h.swarm.listTasks(unknown)).rejects.toBeInstanceOf(SwarmNotFoundError);
+    });
+  });
+}

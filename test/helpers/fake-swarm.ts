@@ -1,0 +1,325 @@
+/**
+ * An in-memory swarm for in-process tests of the deploy engine. It records
+ * every call and plays rollouts step by step (`await fake.tick()`), the way
+ * swarmkit's updater does, so it passes the same contract suite as the real
+ * engine (test/engine/swarm-contract.ts).
+ */
+import {
+  SwarmConflictError,
+  SwarmNotFoundError,
+  SwarmUnavailableError,
+  type ServiceUpdate,
+  type SwarmPort,
+  type SwarmService,
+  type SwarmTask,
+  type UpdateStatus,
+} from "../../server/engine/swarm-port.js";
+
+export interface FakeServiceOptions {
+  name: string;
+  image: string;
+  replicas?: number;
+  labels?: Record<string, string>;
+  monitorMs?: number;
+  failureAction?: SwarmService["failureAction"];
+  mode?: SwarmService["mode"];
+}
+
+export interface FakeCall {
+  method: keyof SwarmPort;
+  args: unknown[];
+}
+
+interface Spec {
+  image: string;
+  labels: Record<string, string>;
+  mode: SwarmService["mode"];
+  replicas?: number;
+  forceUpdate: number;
+  monitorMs: number;
+  failureAction: SwarmService["failureAction"];
+}
+
+interface FakeTask extends SwarmTask {
+  forceUpdate: number;
+}
+
+/** Where a service's rollout stands; each tick moves it one step. */
+type Rollout =
+  | { kind: "update"; step: "start" | "replace" | "judge" }
+  | { kind: "rollback"; step: "replace" | "finish"; finalState: "rollback_completed" };
+
+interface FakeService {
+  id: string;
+  name: string;
+  version: number;
+  spec: Spec;
+  previousSpec?: Spec;
+  updateStatus?: UpdateStatus;
+  tasks: FakeTask[];
+  rollout?: Rollout;
+  failedTaskId?: string;
+}
+
+export class FakeSwarm implements SwarmPort {
+  readonly calls: FakeCall[] = [];
+  private readonly services = new Map<string, FakeService>();
+  private readonly failingImages = new Map<string, string>();
+  private readonly conflicts = new Set<string>();
+  private unavailable = false;
+  /** Like swarm's raft index: one counter for the whole store, so versions jump. */
+  private index = 100;
+  private ids = 0;
+  private lastTime = 0;
+  private timer?: NodeJS.Timeout;
+
+  /** With `autoTickMs`, rollouts advance on their own; otherwise call `tick()`. */
+  constructor(options: { autoTickMs?: number } = {}) {
+    if (options.autoTickMs) this.timer = setInterval(() => void this.tick(), options.autoTickMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  addService(opts: FakeServiceOptions): SwarmService {
+    const id = this.nextId("svc");
+    const mode = opts.mode ?? "replicated";
+    const spec: Spec = {
+      image: opts.image,
+      labels: { ...opts.labels },
+      mode,
+      replicas: mode === "replicated" ? (opts.replicas ?? 1) : undefined,
+      forceUpdate: 0,
+      monitorMs: opts.monitorMs ?? 5000,
+      failureAction: opts.failureAction ?? "pause",
+    };
+    const service: FakeService = { id, name: opts.name, version: ++this.index, spec, tasks: [] };
+    for (const slot of this.slots(service)) service.tasks.push(this.newTask(service, slot, "running"));
+    this.services.set(id, service);
+    return this.toService(service);
+  }
+
+  removeService(idOrName: string): void {
+    const s = this.lookup(idOrName);
+    if (s) this.services.delete(s.id);
+  }
+
+  /** New tasks of `image` fail with `error` (swarm's `Status.Err`). */
+  failImage(image: string, error = "task: non-zero exit (1)"): void {
+    this.failingImages.set(image, error);
+  }
+
+  setUnavailable(unavailable: boolean): void {
+    this.unavailable = unavailable;
+  }
+
+  /** The next update of this service loses a race with another writer. */
+  conflictOnce(idOrName: string): void {
+    this.conflicts.add(this.get(idOrName).id);
+  }
+
+  callsOf(method: keyof SwarmPort): unknown[][] {
+    return this.calls.filter((c) => c.method === method).map((c) => c.args);
+  }
+
+  /** Moves every running rollout one step. */
+  async tick(): Promise<void> {
+    for (const s of this.services.values()) this.step(s);
+  }
+
+  /** Ticks until no rollout is in progress. */
+  async settle(maxTicks = 20): Promise<void> {
+    for (let i = 0; i < maxTicks && [...this.services.values()].some((s) => s.rollout); i++) await this.tick();
+  }
+
+  async ping(): Promise<void> {
+    this.record("ping", []);
+  }
+
+  async listServices(): Promise<SwarmService[]> {
+    this.record("listServices", []);
+    return [...this.services.values()].map((s) => this.toService(s));
+  }
+
+  async findService(idOrName: string): Promise<SwarmService | undefined> {
+    this.record("findService", [idOrName]);
+    const s = this.lookup(idOrName);
+    return s && this.toService(s);
+  }
+
+  async updateService(id: string, version: number, update: ServiceUpdate): Promise<{ warnings: string[] }> {
+    this.record("updateService", [id, version, { ...update }]);
+    const s = this.get(id);
+    if (this.conflicts.delete(s.id)) {
+      // The concurrent write that made us lose the race moved the version.
+      s.version = ++this.index;
+      throw new SwarmConflictError("rpc error: code = Unknown desc = update out of sequence");
+    }
+    this.checkVersion(s, version);
+    s.previousSpec = s.spec;
+    s.spec = { ...s.spec, image: update.image, forceUpdate: s.spec.forceUpdate + (update.force ? 1 : 0) };
+    s.version = ++this.index;
+    // Swarm resets UpdateStatus on every update and only starts a rollout when a task is out of date.
+    s.updateStatus = undefined;
+    s.failedTaskId = undefined;
+    s.rollout = this.dirtySlots(s).length > 0 ? { kind: "update", step: "start" } : undefined;
+    return { warnings: [] };
+  }
+
+  async rollbackService(id: string, version: number): Promise<void> {
+    this.record("rollbackService", [id, version]);
+    const s = this.get(id);
+    this.checkVersion(s, version);
+    if (!s.previousSpec) {
+      // What the engine answers (FailedPrecondition → 400) when there is nothing to go back to.
+      throw new SwarmUnavailableError(`Docker engine answered 400: service ${s.id} does not have a previous spec`);
+    }
+    // A manual rollback swaps Spec and PreviousSpec (an automatic one drops PreviousSpec).
+    [s.spec, s.previousSpec] = [s.previousSpec, s.spec];
+    this.setStatus(s, "rollback_started", "manually requested rollback");
+    s.rollout = { kind: "rollback", step: "replace", finalState: "rollback_completed" };
+  }
+
+  async listTasks(serviceId: string): Promise<SwarmTask[]> {
+    this.record("listTasks", [serviceId]);
+    const s = this.get(serviceId);
+    return s.tasks
+      .map(({ forceUpdate: _, ...task }) => ({ ...task }))
+      .sort((a, b) => b.timestamp.localeCompare(a.timestamp));
+  }
+
+  private step(s: FakeService): void {
+    const r = s.rollout;
+    if (!r) return;
+    if (r.kind === "update" && r.step === "start") {
+      this.setStatus(s, "updating", "update in progress");
+      r.step = "replace";
+    } else if (r.kind === "update" && r.step === "replace") {
+      // Like parallelism 1: a failing image stops the rollout at its first task.
+      const error = this.failingImages.get(s.spec.image);
+      const slots = this.dirtySlots(s);
+      for (const slot of error && s.spec.failureAction !== "continue" ? slots.slice(0, 1) : slots) {
+        const task = this.replaceTask(s, slot, error ? "failed" : "running", error);
+        if (error) s.failedTaskId ??= task.id;
+      }
+      r.step = "judge";
+    } else if (r.kind === "update" && r.step === "judge") {
+      const failed = s.failedTaskId;
+      if (failed && s.spec.failureAction === "pause") {
+        this.setStatus(s, "paused", `update paused due to failure or early termination of task ${failed}`);
+        s.rollout = undefined;
+      } else if (failed && s.spec.failureAction === "rollback" && s.previousSpec) {
+        s.spec = s.previousSpec;
+        s.previousSpec = undefined;
+        this.setStatus(s, "rollback_started", `update rolled back due to failure or early termination of task ${failed}`);
+        s.rollout = { kind: "rollback", step: "replace", finalState: "rollback_completed" };
+      } else {
+        this.setStatus(s, "completed", "update completed", true);
+        s.rollout = undefined;
+      }
+    } else if (r.kind === "rollback" && r.step === "replace") {
+      for (const slot of this.dirtySlots(s)) this.replaceTask(s, slot, "running");
+      r.step = "finish";
+    } else {
+      this.setStatus(s, "rollback_completed", "rollback completed", true);
+      s.rollout = undefined;
+    }
+  }
+
+  /** The orchestrator writes UpdateStatus into the service, which moves its version. */
+  private setStatus(s: FakeService, state: UpdateStatus["state"], message: string, done = false): void {
+    const startedAt = state === "updating" || state === "rollback_started" ? this.now() : s.updateStatus?.startedAt;
+    s.updateStatus = { state, message, startedAt, completedAt: done ? this.now() : undefined };
+    s.version = ++this.index;
+  }
+
+  private slots(s: FakeService): Array<number | undefined> {
+    return s.spec.mode === "global" ? [undefined] : Array.from({ length: s.spec.replicas ?? 1 }, (_, i) => i + 1);
+  }
+
+  /** Slots whose current task does not run the spec (image or ForceUpdate differ). */
+  private dirtySlots(s: FakeService): Array<number | undefined> {
+    return this.slots(s).filter((slot) => {
+      const task = s.tasks.find((t) => t.slot === slot && t.desiredState === "running");
+      return !task || task.image !== s.spec.image || task.forceUpdate !== s.spec.forceUpdate;
+    });
+  }
+
+  private replaceTask(s: FakeService, slot: number | undefined, state: "running" | "failed", error?: string): FakeTask {
+    for (const old of s.tasks) {
+      if (old.slot !== slot || old.desiredState !== "running") continue;
+      old.desiredState = "shutdown";
+      if (old.state === "running") old.state = "shutdown";
+      old.timestamp = this.now();
+    }
+    const task = this.newTask(s, slot, state, error);
+    s.tasks.push(task);
+    return task;
+  }
+
+  private newTask(s: FakeService, slot: number | undefined, state: "running" | "failed", error?: string): FakeTask {
+    return {
+      id: this.nextId("task"),
+      serviceId: s.id,
+      slot,
+      nodeId: "fake-node-1",
+      image: s.spec.image,
+      forceUpdate: s.spec.forceUpdate,
+      // The restart policy takes a failed task off "running" at once.
+      desiredState: state === "failed" ? "shutdown" : "running",
+      state,
+      error,
+      message: "started",
+      timestamp: this.now(),
+    };
+  }
+
+  private toService(s: FakeService): SwarmService {
+    return {
+      id: s.id,
+      name: s.name,
+      version: s.version,
+      image: s.spec.image,
+      labels: { ...s.spec.labels },
+      mode: s.spec.mode,
+      replicas: s.spec.replicas,
+      forceUpdate: s.spec.forceUpdate,
+      monitorMs: s.spec.monitorMs,
+      failureAction: s.spec.failureAction,
+      previousImage: s.previousSpec?.image,
+      updateStatus: s.updateStatus && { ...s.updateStatus },
+    };
+  }
+
+  private record(method: keyof SwarmPort, args: unknown[]): void {
+    this.calls.push({ method, args });
+    if (this.unavailable) throw new SwarmUnavailableError("cannot reach the Docker engine (FakeSwarm set unavailable)");
+  }
+
+  private checkVersion(s: FakeService, version: number): void {
+    if (s.version !== version) {
+      throw new SwarmConflictError(`service ${s.id} is at version ${s.version}, not ${version}`);
+    }
+  }
+
+  private lookup(idOrName: string): FakeService | undefined {
+    return this.services.get(idOrName) ?? [...this.services.values()].find((s) => s.name === idOrName);
+  }
+
+  private get(idOrName: string): FakeService {
+    const s = this.lookup(idOrName);
+    if (!s) throw new SwarmNotFoundError(`service ${idOrName} not found`);
+    return s;
+  }
+
+  private nextId(prefix: string): string {
+    return `${prefix}${String(++this.ids).padStart(6, "0")}`;
+  }
+
+  /** Real clock, but strictly increasing, so "newest first" is never a tie. */
+  private now(): string {
+    this.lastTime = Math.max(Date.now(), this.lastTime + 1);
+    return new Date(this.lastTime).toISOString();
+  }
+}

@@ -1,0 +1,136 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { onTestFinished } from "vitest";
+import { composeServer } from "../../server/compose.js";
+import { loadConfig } from "../../server/config.js";
+import { createLogger } from "../../server/logger.js";
+import { openDatabase } from "../../server/store/database.js";
+import { FakeRegistry } from "./fake-registry.js";
+import { FakeSwarm } from "./fake-swarm.js";
+
+export const testSecret = "test-secret-that-is-long-enough-for-hs256-0123456789";
+
+/**
+ * The real app over a real SQLite file built by the real migrations, with
+ * recording fakes at the swarm and registry ports. Torn down when the test ends.
+ */
+export function createTestServer(env: Record<string, string> = {}, opts: { fetch?: typeof fetch; autoTickMs?: number; dbPath?: string } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "deployer-test-"));
+  const dbPath = opts.dbPath ?? join(dir, "deployer.db");
+  const config = loadConfig({ DEPLOYER_DB: dbPath, DEPLOYER_SECRET: testSecret, DEPLOYER_DOCKERHUB_REGISTRY: "docker.io", ...env });
+  const database = openDatabase(dbPath);
+  const logLines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logLines.push(String(chunk));
+      done();
+    },
+  });
+  const log = createLogger("debug", sink);
+  const swarm = new FakeSwarm({ autoTickMs: opts.autoTickMs ?? 2 });
+  const registry = new FakeRegistry();
+  const server = composeServer({
+    config,
+    secret: testSecret,
+    db: database.db,
+    sqlite: database.sqlite,
+    swarm,
+    registry,
+    log,
+    fetch: opts.fetch,
+    rolloutPollMs: 2,
+  });
+  onTestFinished(async () => {
+    server.deployer.stop();
+    swarm.stop();
+    database.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const request = (path: string, init: RequestInit & { json?: unknown } = {}) => {
+    const { json, ...rest } = init;
+    const headers = new Headers(rest.headers);
+    if (json !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json");
+    return server.app.request(path, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body });
+  };
+
+  return { ...server, config, database, dbPath, swarm, registry, logLines, request };
+}
+
+export type TestServer = ReturnType<typeof createTestServer>;
+
+/** Counts rows, to show a rejected request wrote nothing. */
+export function countRows(server: TestServer, table: "deployments" | "triggers" | "deployment_events"): number {
+  return (server.database.sqlite.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
+}
+
+export function sha(n: number | string): string {
+  return `sha256:${String(n).padStart(64, "0")}`;
+}
+
+export const MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json";
+
+/** A CNCF registry notification for one tagged manifest push, shaped like registry 2.8's. */
+export function registryPush(opts: { id?: string; host?: string; repository: string; tag?: string; digest: string; mediaType?: string; action?: string }) {
+  const host = opts.host ?? "127.0.0.1:5000";
+  return {
+    events: [
+      {
+        id: opts.id ?? crypto.randomUUID(),
+        timestamp: new Date().toISOString(),
+        action: opts.action ?? "push",
+        target: {
+          mediaType: opts.mediaType ?? MANIFEST_V2,
+          size: 528,
+          digest: opts.digest,
+          length: 528,
+          repository: opts.repository,
+          url: `http://${host}/v2/${opts.repository}/manifests/${opts.digest}`,
+          ...(opts.tag === undefined ? {} : { tag: opts.tag }),
+        },
+        request: { id: crypto.randomUUID(), addr: "127.0.0.1:40000", host, method: "PUT", useragent: "docker/20.10.24" },
+        actor: {},
+        source: { addr: "deployer-test:5000", instanceID: "8c5a1ad6-0000-4000-8000-000000000000" },
+      },
+    ],
+  };
+}
+
+/** Docker Hub's push payload for `repo_name:tag`. */
+export function dockerHubPush(opts: { repoName: string; tag: string; pushedAt?: number; callbackUrl?: string }) {
+  const [namespace, name] = opts.repoName.includes("/") ? opts.repoName.split("/") : ["library", opts.repoName];
+  return {
+    ...(opts.callbackUrl ? { callback_url: opts.callbackUrl } : {}),
+    push_data: { pushed_at: opts.pushedAt ?? 1700000000, pusher: "ci", tag: opts.tag, images: [] },
+    repository: {
+      repo_name: opts.repoName,
+      name,
+      namespace,
+      owner: namespace,
+      status: "Active",
+      is_private: false,
+      is_official: false,
+      is_trusted: false,
+      star_count: 0,
+      date_created: 1600000000,
+      description: "",
+      full_description: null,
+      repo_url: `https://hub.docker.com/r/${opts.repoName}`,
+    },
+  };
+}
+
+/** Waits until the deployment reached a final status and returns it. */
+export async function waitForFinal(server: TestServer, id: string, timeoutMs = 5000) {
+  const started = Date.now();
+  for (;;) {
+    const dep = server.store.getDeployment(id);
+    if (!["queued", "running"].includes(dep.status)) return dep;
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`deployment ${id} still ${dep.status} after ${timeoutMs} ms: ${JSON.stringify(server.store.listEvents(id))}`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
