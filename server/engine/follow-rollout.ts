@@ -93,7 +93,7 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
               canRollback: false,
             };
           }
-          if (progress.converged) return { status: "succeeded", message: progress.text };
+          if (progress.converged) return { status: "succeeded", message: `rollout completed: ${progress.text}` };
           break;
         case "updating":
           break;

@@ -42,3 +42,24 @@ describeDocker("dockerode swarm on a real engine", () => {
     };
   });
 });
+
+describeDocker("createDockerodeSwarm against the engine's own conflict check", () => {
+  it("maps the daemon's 'update out of sequence' to SwarmConflictError", async () => {
+    const docker = createDockerClient();
+    const name = `contract-${randomBytes(4).toString("hex")}`;
+    const base = await ensureBaseImage();
+    const id = await createTestService({ name, image: base, command: ["sleep", "600"], stopGracePeriodMs: 1000 });
+    onTestFinished(() => removeService(id));
+    const snapshot = (await docker.getService(id).inspect()) as { Version: { Index: number } };
+    await createDockerodeSwarm(docker).updateService(id, snapshot.Version.Index, { image: `${base}-x`.replace(/-x$/, ""), force: true });
+    // A client whose inspect still returns the old snapshot passes our own
+    // version check, so the stale version reaches the daemon, as in a real race.
+    const stale = Object.create(docker) as Docker;
+    stale.getService = (serviceId: string) => Object.assign(docker.getService(serviceId), { inspect: async () => snapshot });
+    const err = await createDockerodeSwarm(stale)
+      .updateService(id, snapshot.Version.Index, { image: base, force: true })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SwarmConflictError);
+    expect((err as Error).message).toContain("update out of sequence");
+  });
+});

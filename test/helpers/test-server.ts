@@ -16,7 +16,7 @@ export const testSecret = "test-secret-that-is-long-enough-for-hs256-0123456789"
  * The real app over a real SQLite file built by the real migrations, with
  * recording fakes at the swarm and registry ports. Torn down when the test ends.
  */
-export function createTestServer(env: Record<string, string> = {}, opts: { fetch?: typeof fetch; autoTickMs?: number; dbPath?: string } = {}) {
+export function createTestServer(env: Record<string, string> = {}, opts: { fetch?: typeof fetch; autoTickMs?: number; dbPath?: string; swarm?: FakeSwarm } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "deployer-test-"));
   const dbPath = opts.dbPath ?? join(dir, "deployer.db");
   const config = loadConfig({ DEPLOYER_DB: dbPath, DEPLOYER_SECRET: testSecret, DEPLOYER_DOCKERHUB_REGISTRY: "docker.io", ...env });
@@ -29,7 +29,7 @@ export function createTestServer(env: Record<string, string> = {}, opts: { fetch
     },
   });
   const log = createLogger("debug", sink);
-  const swarm = new FakeSwarm({ autoTickMs: opts.autoTickMs ?? 2 });
+  const swarm = opts.swarm ?? new FakeSwarm({ autoTickMs: opts.autoTickMs ?? 2 });
   const registry = new FakeRegistry();
   const server = composeServer({
     config,

@@ -1,0 +1,215 @@
+import { describe, expect, it } from "vitest";
+import { RegistryError } from "../../server/registry/registry-port.js";
+import { countRows, createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+
+const repo = "127.0.0.1:5000/acme/web";
+const ref = (tag: string) => ({ registry: "127.0.0.1:5000", repository: "acme/web", tag });
+
+async function push(server: TestServer, tag: string, digest: string) {
+  const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+  const res = await server.request("/hooks/registry", {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    json: registryPush({ repository: "acme/web", tag, digest }),
+  });
+  const body = await res.json();
+  expect(res.status, JSON.stringify(body)).toBe(202);
+  return body as { deployments: Array<{ id: string; service: string; status: string }>; ignored: Array<{ reason: string }> };
+}
+
+const timeline = (server: TestServer, id: string) => server.store.listEvents(id).map((e) => `${e.status}: ${e.message}`);
+
+describe("the deploy engine", () => {
+  it("lets a newer push replace the queued one, which ends superseded", async () => {
+    const server = createTestServer({}, { autoTickMs: 0 });
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push(ref("v1"), sha(1));
+    const first = await push(server, "v1", sha(1));
+    // The first rollout hangs until the fake swarm is ticked, so the next two wait behind it.
+    server.registry.push(ref("v1"), sha(2));
+    const second = await push(server, "v1", sha(2));
+    server.registry.push(ref("v1"), sha(3));
+    const third = await push(server, "v1", sha(3));
+    expect(server.store.getDeployment(second.deployments[0]!.id).status).toBe("superseded");
+    await server.swarm.settle();
+    const one = await waitForFinal(server, first.deployments[0]!.id);
+    expect(one.status).toBe("succeeded");
+    await server.swarm.settle();
+    const three = await waitForFinal(server, third.deployments[0]!.id);
+    expect(three.status, timeline(server, three.id).join("\n")).toBe("succeeded");
+    expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(3)}`);
+    expect(server.swarm.callsOf("updateService")).toHaveLength(2);
+  });
+
+  it("skips a push of the digest already being deployed or already queued", async () => {
+    const server = createTestServer({}, { autoTickMs: 0 });
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push(ref("v1"), sha(1));
+    const first = await push(server, "v1", sha(1));
+    const again = await push(server, "v1", sha(1));
+    expect(again.deployments[0]!.status).toBe("skipped");
+    server.registry.push(ref("v1"), sha(2));
+    const queued = await push(server, "v1", sha(2));
+    const queuedAgain = await push(server, "v1", sha(2));
+    expect(queued.deployments[0]!.status).toBe("queued");
+    expect(queuedAgain.deployments[0]!.status).toBe("skipped");
+    expect(server.store.getDeployment(queuedAgain.deployments[0]!.id).message).toContain("already queued");
+    await server.swarm.settle();
+    await waitForFinal(server, first.deployments[0]!.id);
+    await server.swarm.settle();
+    expect((await waitForFinal(server, queued.deployments[0]!.id)).status).toBe("succeeded");
+  });
+
+  it("skips without an update when the service already runs the resolved digest", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(1));
+    const res = await push(server, "v1", sha(1));
+    const done = await waitForFinal(server, res.deployments[0]!.id);
+    expect(done.status).toBe("skipped");
+    expect(done.message).toContain("already runs");
+    expect(server.swarm.callsOf("updateService")).toEqual([]);
+  });
+
+  it("marks the deployment rolled_back when swarm rolls back, keeps the task error and quarantines the digest", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1`, failureAction: "rollback" });
+    server.registry.push(ref("v1"), sha(6));
+    server.swarm.failImage(`${repo}:v1@${sha(6)}`, "task: non-zero exit (3)");
+    const res = await push(server, "v1", sha(6));
+    const done = await waitForFinal(server, res.deployments[0]!.id);
+    expect(done.status, timeline(server, done.id).join("\n")).toBe("rolled_back");
+    expect(done.message).toContain("non-zero exit (3)");
+    expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:v1`);
+
+    const retry = await push(server, "v1", sha(6));
+    const skipped = await waitForFinal(server, retry.deployments[0]!.id);
+    expect(skipped.status).toBe("skipped");
+    expect(skipped.message).toContain("quarantined");
+    expect(server.swarm.callsOf("updateService")).toHaveLength(1);
+  });
+
+  it("marks the deployment failed when swarm pauses the update", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1`, failureAction: "pause" });
+    server.registry.push(ref("v1"), sha(7));
+    server.swarm.failImage(`${repo}:v1@${sha(7)}`, "task: non-zero exit (1)");
+    const done = await waitForFinal(server, (await push(server, "v1", sha(7))).deployments[0]!.id);
+    expect(done.status).toBe("failed");
+    expect(done.message).toMatch(/paused.*non-zero exit \(1\)/);
+    expect(server.swarm.callsOf("rollbackService")).toEqual([]);
+  });
+
+  it("rolls back itself after a paused update when ROLLBACK_ON_FAILURE is on", async () => {
+    const server = createTestServer({ ROLLBACK_ON_FAILURE: "true" });
+    server.swarm.addService({ name: "web", image: `${repo}:v1`, failureAction: "pause" });
+    server.registry.push(ref("v1"), sha(8));
+    server.swarm.failImage(`${repo}:v1@${sha(8)}`);
+    const done = await waitForFinal(server, (await push(server, "v1", sha(8))).deployments[0]!.id);
+    expect(done.status, timeline(server, done.id).join("\n")).toBe("rolled_back");
+    expect(server.swarm.callsOf("rollbackService")).toHaveLength(1);
+    expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:v1`);
+  });
+
+  it("fails a rollout that does not finish within TIMEOUT", async () => {
+    const server = createTestServer({ TIMEOUT: "1" }, { autoTickMs: 0 });
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push(ref("v1"), sha(9));
+    const done = await waitForFinal(server, (await push(server, "v1", sha(9))).deployments[0]!.id, 5000);
+    expect(done.status).toBe("failed");
+    expect(done.message).toContain("timed out after 1 s");
+  });
+
+  it("retries an update that lost a race with another writer", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.swarm.conflictOnce("web");
+    server.registry.push(ref("v1"), sha(10));
+    const done = await waitForFinal(server, (await push(server, "v1", sha(10))).deployments[0]!.id);
+    expect(done.status).toBe("succeeded");
+    expect(server.swarm.callsOf("updateService")).toHaveLength(2);
+    expect(timeline(server, done.id).join("\n")).toContain("update out of sequence");
+  });
+
+  it("fails with the registry's reason when the tag cannot be resolved, touching nothing", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.failWith(new RegistryError("unreachable", "connect ECONNREFUSED 127.0.0.1:5000"));
+    const done = await waitForFinal(server, (await push(server, "v1", sha(11))).deployments[0]!.id);
+    expect(done.status).toBe("failed");
+    expect(done.message).toContain("ECONNREFUSED");
+    expect(server.swarm.callsOf("updateService")).toEqual([]);
+  });
+
+  it("records the push and answers 202 when the Docker engine is unreachable; /readyz says which", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.swarm.setUnavailable(true);
+    const res = await push(server, "v1", sha(12));
+    expect(res.deployments).toEqual([]);
+    expect(res.ignored).toEqual([expect.objectContaining({ reason: "engine_unavailable" })]);
+    expect(countRows(server, "triggers")).toBe(1);
+    const ready = await server.request("/readyz");
+    const body = await ready.json();
+    expect(ready.status).toBe(503);
+    expect(body.checks).toMatchObject({ database: "ok", docker: expect.stringContaining("unavailable") });
+  });
+
+  it("serves the deployment with its timeline to an API token", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push(ref("v1"), sha(13));
+    const id = (await push(server, "v1", sha(13))).deployments[0]!.id;
+    await waitForFinal(server, id);
+    const token = await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read"] });
+    const res = await server.request(`/api/deployments/${id}`, { headers: { authorization: `Bearer ${token}` } });
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ id, service: "web", image: "127.0.0.1:5000/acme/web:v1", digest: sha(13), trigger: "registry", status: "succeeded", requestedBy: "ci" });
+    const messages = body.events.map((e: { message: string }) => e.message).join("\n");
+    for (const step of ["received registry push", "resolved", "update sent", "tasks running the new image"]) expect(messages).toContain(step);
+    expect(body.events.at(-1).status).toBe("succeeded");
+    const missing = await server.request(`/api/deployments/dep_nope`, { headers: { authorization: `Bearer ${token}` } });
+    expect(missing.status).toBe(404);
+    const noScope = await server.request(`/api/deployments/${id}`, {
+      headers: { authorization: `Bearer ${await server.tokens.signApiToken({ sub: "w", scopes: ["deployments:write"] })}` },
+    });
+    expect(noScope.status).toBe(403);
+  });
+
+  it("counts deployments, webhook requests and rollout durations in /metrics", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push(ref("v1"), sha(14));
+    await waitForFinal(server, (await push(server, "v1", sha(14))).deployments[0]!.id);
+    await server.request("/hooks/registry", { method: "POST" });
+    const text = await (await server.request("/metrics")).text();
+    expect(text).toContain('deployer_deployments_total{trigger="registry",outcome="succeeded"} 1');
+    expect(text).toContain('deployer_webhook_requests_total{endpoint="registry",result="accepted"} 1');
+    expect(text).toContain('deployer_webhook_requests_total{endpoint="registry",result="UNAUTHORIZED"} 1');
+    expect(text).toMatch(/deployer_rollout_duration_seconds_count\{outcome="succeeded"\} 1/);
+  });
+});
+
+describe("restart", () => {
+  it("finishes deployments a crash left queued or running", async () => {
+    const first = createTestServer({}, { autoTickMs: 0 });
+    first.swarm.addService({ name: "web", image: `${repo}:v1` });
+    first.registry.push(ref("v1"), sha(20));
+    const id = (await push(first, "v1", sha(20))).deployments[0]!.id;
+    // Wait for the update to be sent, then "crash": stop the engine without letting the rollout finish.
+    for (let i = 0; i < 200 && !first.store.getDeployment(id).updateSentAt; i++) await new Promise((r) => setTimeout(r, 5));
+    first.deployer.stop();
+    expect(first.store.getDeployment(id).status).toBe("running");
+
+    // The swarm outlives the server: the restarted server sees the same one.
+    const second = createTestServer({}, { dbPath: first.dbPath, swarm: first.swarm });
+    const restarted = second.deployer.reconcile();
+    await first.swarm.settle();
+    expect(restarted).toBe(1);
+    const done = await waitForFinal(second, id);
+    expect(done.status, timeline(second, id).join("\n")).toBe("succeeded");
+    expect(timeline(second, id).join("\n")).toContain("resumed following the rollout");
+  });
+});
+
