@@ -27,14 +27,7 @@ export interface ApiClaims {
   exp?: number;
 }
 
-export type TokenErrorReason =
-  | "missing"
-  | "malformed"
-  | "bad_signature"
-  | "expired"
-  | "wrong_audience"
-  | "wrong_algorithm"
-  | "invalid_claims";
+export type TokenErrorReason = "missing" | "malformed" | "bad_signature" | "expired" | "wrong_audience" | "wrong_algorithm" | "invalid_claims";
 
 /** A token that cannot be accepted. The message is safe to return to the client and never holds the token. */
 export class TokenError extends Error {
@@ -67,10 +60,7 @@ export function parseExpiresIn(text: string): number {
   return seconds;
 }
 
-interface CompiledPattern {
-  registry: string;
-  repository: RegExp;
-}
+type CompiledPattern = { registry: string; repository: RegExp };
 
 /**
  * Reads a `repos` entry like an image name (`acme/web` is a Docker Hub
@@ -126,7 +116,7 @@ export function parseScopes(scope: string): Scope[] {
 function claimsProblem(error: z.ZodError): string {
   const issue = error.issues[0]!;
   const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
-  return `${path || "claims"}: ${issue.message}`;
+  return `${path || "claims"}: ${issue.code === "invalid_type" ? `expected ${issue.expected}` : issue.message}`;
 }
 
 function invalidClaims(problem: string): TokenError {
@@ -137,6 +127,7 @@ function toTokenError(err: unknown, audience: string): TokenError {
   if (err instanceof errors.JWTExpired) return new TokenError("expired", "the token has expired");
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === "aud") return new TokenError("wrong_audience", `the token is not meant for this endpoint (expected audience ${audience})`);
+    if (err.claim === "nbf" && err.reason === "check_failed") return invalidClaims("nbf: the token is not valid yet");
     return invalidClaims(`${err.claim}: ${err.reason === "missing" ? "missing" : "invalid value"}`);
   }
   if (err instanceof errors.JOSEAlgNotAllowed) return new TokenError("wrong_algorithm", "the token must be signed with HS256");

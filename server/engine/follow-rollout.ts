@@ -61,9 +61,16 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
 
       for (const task of tasks) {
         if (task.image === opts.targetImage && failedStates.has(task.state)) {
-          lastTaskError = `task ${task.id.slice(0, 12)} ${task.state}: ${task.error ?? task.message ?? "no error text"}`;
+          lastTaskError = `task ${task.id.slice(0, 12)} ${task.state}: ${task.error || task.message || "no error text"}`;
           report(`task-failed:${task.id}`, lastTaskError);
         }
+      }
+      // Swarm names the task that stopped the update; an unhealthy task ends `complete` with no error, so its state is all there is.
+      const named = /task ([a-z0-9]{10,})/.exec(service.updateStatus?.message ?? "")?.[1];
+      const culprit = named ? tasks.find((t) => t.id.startsWith(named)) : undefined;
+      if (culprit && !lastTaskError) {
+        lastTaskError = `task ${culprit.id.slice(0, 12)} ended ${culprit.state}: ${culprit.error || culprit.message || "no error text"}`;
+        report(`task-failed:${culprit.id}`, lastTaskError);
       }
       const progress = describeProgress(service, tasks, opts.targetImage);
       if (progress.text !== lastProgress) {

@@ -1,5 +1,10 @@
 import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type Docker from "dockerode";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { createDockerClient, createDockerodeSwarm } from "../../server/engine/dockerode-swarm.js";
+import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError } from "../../server/engine/swarm-port.js";
 import { createTestService, describeDocker, removeService, waitFor } from "../helpers/docker-env.js";
 import { buildImage, ensureBaseImage, removeImages } from "../helpers/images.js";
 import { runSwarmContract } from "./swarm-contract.js";
@@ -43,17 +48,21 @@ describeDocker("dockerode swarm on a real engine", () => {
   });
 });
 
-describeDocker("createDockerodeSwarm against the engine's own conflict check", () => {
+describeDocker("createDockerodeSwarm against the engine's own version check", () => {
   it("maps the daemon's 'update out of sequence' to SwarmConflictError", async () => {
     const docker = createDockerClient();
-    const name = `contract-${randomBytes(4).toString("hex")}`;
     const base = await ensureBaseImage();
-    const id = await createTestService({ name, image: base, command: ["sleep", "600"], stopGracePeriodMs: 1000 });
+    const id = await createTestService({
+      name: `contract-${randomBytes(4).toString("hex")}`,
+      image: base,
+      command: ["sleep", "600"],
+      stopGracePeriodMs: 500,
+    });
     onTestFinished(() => removeService(id));
     const snapshot = (await docker.getService(id).inspect()) as { Version: { Index: number } };
-    await createDockerodeSwarm(docker).updateService(id, snapshot.Version.Index, { image: `${base}-x`.replace(/-x$/, ""), force: true });
-    // A client whose inspect still returns the old snapshot passes our own
-    // version check, so the stale version reaches the daemon, as in a real race.
+    await createDockerodeSwarm(docker).updateService(id, snapshot.Version.Index, { image: base, force: true });
+    // A client whose inspect still answers the old snapshot passes the adapter's
+    // own version check, so the stale version reaches the daemon, as in a race.
     const stale = Object.create(docker) as Docker;
     stale.getService = (serviceId: string) => Object.assign(docker.getService(serviceId), { inspect: async () => snapshot });
     const err = await createDockerodeSwarm(stale)
@@ -61,5 +70,191 @@ describeDocker("createDockerodeSwarm against the engine's own conflict check", (
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SwarmConflictError);
     expect((err as Error).message).toContain("update out of sequence");
+  });
+});
+
+interface Recorded {
+  method: string;
+  url: URL;
+  headers: IncomingMessage["headers"];
+  body: unknown;
+}
+
+/** A stand-in Engine API on 127.0.0.1 that records requests: what goes over the wire, without Docker. */
+async function startFakeEngine(answer: (req: Recorded, res: ServerResponse) => void) {
+  const requests: Recorded[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const recorded = {
+        method: req.method ?? "",
+        url: new URL(req.url ?? "/", "http://engine"),
+        headers: req.headers,
+        body: text ? (JSON.parse(text) as unknown) : undefined,
+      };
+      requests.push(recorded);
+      answer(recorded, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as AddressInfo;
+  return { requests, docker: createDockerClient(`tcp://127.0.0.1:${port}`) };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "Content-Type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+const SPEC = {
+  Name: "web",
+  Labels: { "com.docker.stack.namespace": "shop" },
+  TaskTemplate: {
+    ContainerSpec: { Image: "127.0.0.1:5000/web:v1@sha256:aaa", Env: ["A=1"], Init: true },
+    ForceUpdate: 3,
+    RestartPolicy: { Condition: "any" },
+  },
+  Mode: { Replicated: { Replicas: 2 } },
+  UpdateConfig: { Parallelism: 1, FailureAction: "rollback", Monitor: 15_000_000_000, Order: "stop-first" },
+  EndpointSpec: { Mode: "vip" },
+};
+
+/** Answers inspect of `web` (id svc1) at version 7 and update with `updateAnswer`. */
+function engineWithService(updateAnswer: (res: ServerResponse) => void = (res) => json(res, 200, { Warnings: null })) {
+  return startFakeEngine((req, res) => {
+    if (req.method === "GET" && /^\/(v[\d.]+\/)?services\/(svc1|web)$/.test(req.url.pathname)) {
+      return json(res, 200, { ID: "svc1", Version: { Index: 7 }, Spec: SPEC });
+    }
+    if (req.method === "POST" && req.url.pathname.endsWith("/services/svc1/update")) return updateAnswer(res);
+    json(res, 404, { message: `no such route ${req.url.pathname}` });
+  });
+}
+
+describe("createDockerodeSwarm on the wire", () => {
+  it("sends the inspected spec with only the image changed, and only version and registryAuthFrom in the query", async () => {
+    const engine = await engineWithService();
+    const auth = Buffer.from(JSON.stringify({ username: "u", password: "p" })).toString("base64url");
+    const result = await createDockerodeSwarm(engine.docker).updateService("web", 7, {
+      image: "127.0.0.1:5000/web:v2@sha256:bbb",
+      registryAuth: auth,
+    });
+    expect(result).toEqual({ warnings: [] });
+    const update = engine.requests.find((r) => r.method === "POST");
+    expect(update?.url.pathname).toMatch(/^(\/v[\d.]+)?\/services\/svc1\/update$/);
+    expect([...(update?.url.searchParams ?? [])]).toEqual([
+      ["version", "7"],
+      ["registryAuthFrom", "spec"],
+    ]);
+    expect(update?.headers["x-registry-auth"]).toBe(auth);
+    const expected = structuredClone(SPEC);
+    expected.TaskTemplate.ContainerSpec.Image = "127.0.0.1:5000/web:v2@sha256:bbb";
+    expect(update?.body).toEqual(expected);
+  });
+
+  it("increments ForceUpdate when forced and sends no X-Registry-Auth without auth", async () => {
+    const engine = await engineWithService((res) => json(res, 200, { Warnings: ["image could not be accessed"] }));
+    const result = await createDockerodeSwarm(engine.docker).updateService("svc1", 7, { image: "web:v1", force: true });
+    expect(result.warnings).toEqual(["image could not be accessed"]);
+    const update = engine.requests.find((r) => r.method === "POST");
+    expect(update?.headers["x-registry-auth"]).toBeUndefined();
+    expect(update?.body).toMatchObject({ TaskTemplate: { ForceUpdate: 4, ContainerSpec: { Image: "web:v1" } } });
+  });
+
+  it("refuses a stale version before sending anything", async () => {
+    const engine = await engineWithService();
+    await expect(createDockerodeSwarm(engine.docker).updateService("svc1", 6, { image: "web:v2" })).rejects.toBeInstanceOf(
+      SwarmConflictError,
+    );
+    expect(engine.requests.filter((r) => r.method === "POST")).toEqual([]);
+  });
+
+  it("maps a 500 'update out of sequence' to SwarmConflictError and other answers to SwarmUnavailableError", async () => {
+    const conflict = await engineWithService((res) =>
+      json(res, 500, { message: "rpc error: code = Unknown desc = update out of sequence" }),
+    );
+    await expect(createDockerodeSwarm(conflict.docker).updateService("svc1", 7, { image: "x" })).rejects.toBeInstanceOf(
+      SwarmConflictError,
+    );
+    const broken = await engineWithService((res) => json(res, 500, { message: "rpc error: code = Unavailable" }));
+    await expect(createDockerodeSwarm(broken.docker).updateService("svc1", 7, { image: "x" })).rejects.toBeInstanceOf(
+      SwarmUnavailableError,
+    );
+    await expect(createDockerodeSwarm(broken.docker).updateService("gone", 7, { image: "x" })).rejects.toBeInstanceOf(
+      SwarmNotFoundError,
+    );
+  });
+
+  it("asks for a server-side rollback with rollback=previous and the current spec", async () => {
+    const engine = await engineWithService();
+    await createDockerodeSwarm(engine.docker).rollbackService("svc1", 7);
+    const update = engine.requests.find((r) => r.method === "POST");
+    expect([...(update?.url.searchParams ?? [])]).toEqual([
+      ["version", "7"],
+      ["rollback", "previous"],
+    ]);
+    expect(update?.body).toEqual(SPEC);
+  });
+
+  it("maps the spec: Monitor in ms, FailureAction, PreviousSpec's image and the six update states", async () => {
+    const engine = await startFakeEngine((req, res) =>
+      json(res, 200, {
+        ID: "svc2",
+        Version: { Index: 9 },
+        Spec: { Name: "api", TaskTemplate: { ContainerSpec: { Image: "api:2" } }, Mode: { Global: {} }, UpdateConfig: {} },
+        PreviousSpec: { Name: "api", TaskTemplate: { ContainerSpec: { Image: "api:1" } } },
+        UpdateStatus: { State: "rollback_paused", Message: "rollback paused", StartedAt: "2026-01-01T00:00:00Z", CompletedAt: "0001-01-01T00:00:00Z" },
+      }),
+    );
+    expect(await createDockerodeSwarm(engine.docker).findService("api")).toEqual({
+      id: "svc2",
+      name: "api",
+      version: 9,
+      image: "api:2",
+      labels: {},
+      mode: "global",
+      replicas: undefined,
+      forceUpdate: 0,
+      monitorMs: 5000,
+      failureAction: "pause",
+      previousImage: "api:1",
+      updateStatus: { state: "rollback_paused", message: "rollback paused", startedAt: "2026-01-01T00:00:00Z", completedAt: undefined },
+    });
+  });
+
+  it("does not take an ID-prefix match for the service asked for", async () => {
+    const engine = await engineWithService();
+    expect(await createDockerodeSwarm(engine.docker).findService("web")).toBeDefined();
+    // The engine resolves unique ID prefixes; "svc" would find svc1 there.
+    const prefix = await startFakeEngine((req, res) => json(res, 200, { ID: "svc1", Version: { Index: 7 }, Spec: SPEC }));
+    expect(await createDockerodeSwarm(prefix.docker).findService("svc")).toBeUndefined();
+  });
+
+  it("lists tasks newest first, also when Go cut trailing zeros off the fraction", async () => {
+    const task = (id: string, Timestamp: string) => ({ ID: id, ServiceID: "svc1", DesiredState: "running", Status: { State: "running", Timestamp } });
+    const engine = await startFakeEngine((req, res) =>
+      json(res, 200, [task("a", "2026-01-01T00:00:06.5965Z"), task("b", "2026-01-01T00:00:06.596519021Z"), task("c", "2026-01-01T00:00:06Z")]),
+    );
+    const tasks = await createDockerodeSwarm(engine.docker).listTasks("svc1");
+    expect(tasks.map((t) => t.id)).toEqual(["b", "a", "c"]);
+    expect(engine.requests[0]?.url.searchParams.get("filters")).toBe(JSON.stringify({ service: ["svc1"] }));
+  });
+
+  it("reports an engine that is not a swarm manager, or does not answer, as SwarmUnavailableError", async () => {
+    const worker = await startFakeEngine((req, res) => json(res, 200, { Swarm: { LocalNodeState: "inactive", ControlAvailable: false } }));
+    await expect(createDockerodeSwarm(worker.docker).ping()).rejects.toThrow(/not a swarm manager/);
+    const hung = await startFakeEngine(() => {});
+    const err = await createDockerodeSwarm(hung.docker, { requestTimeoutMs: 200 }).listServices().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SwarmUnavailableError);
+    const closed = createDockerodeSwarm(createDockerClient("unix:///nonexistent/docker.sock"));
+    await expect(closed.ping()).rejects.toBeInstanceOf(SwarmUnavailableError);
   });
 });

@@ -47,7 +47,7 @@ interface FakeTask extends SwarmTask {
 /** Where a service's rollout stands; each tick moves it one step. */
 type Rollout =
   | { kind: "update"; step: "start" | "replace" | "judge" }
-  | { kind: "rollback"; step: "replace" | "finish"; finalState: "rollback_completed" };
+  | { kind: "rollback"; step: "replace" | "finish" };
 
 interface FakeService {
   id: string;
@@ -177,8 +177,8 @@ export class FakeSwarm implements SwarmPort {
     }
     // A manual rollback swaps Spec and PreviousSpec (an automatic one drops PreviousSpec).
     [s.spec, s.previousSpec] = [s.previousSpec, s.spec];
-    this.setStatus(s, "rollback_started", "manually requested rollback");
-    s.rollout = { kind: "rollback", step: "replace", finalState: "rollback_completed" };
+    this.setStatus(s, "rollback_started", "manually requested rollback", { start: true });
+    s.rollout = { kind: "rollback", step: "replace" };
   }
 
   async listTasks(serviceId: string): Promise<SwarmTask[]> {
@@ -186,14 +186,14 @@ export class FakeSwarm implements SwarmPort {
     const s = this.get(serviceId);
     return s.tasks
       .map(({ forceUpdate: _, ...task }) => ({ ...task }))
-      .sort((a, b) => b.timestamp.localeCompare(a.timestamp));
+      .sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0));
   }
 
   private step(s: FakeService): void {
     const r = s.rollout;
     if (!r) return;
     if (r.kind === "update" && r.step === "start") {
-      this.setStatus(s, "updating", "update in progress");
+      this.setStatus(s, "updating", "update in progress", { start: true });
       r.step = "replace";
     } else if (r.kind === "update" && r.step === "replace") {
       // Like parallelism 1: a failing image stops the rollout at its first task.
@@ -213,24 +213,32 @@ export class FakeSwarm implements SwarmPort {
         s.spec = s.previousSpec;
         s.previousSpec = undefined;
         this.setStatus(s, "rollback_started", `update rolled back due to failure or early termination of task ${failed}`);
-        s.rollout = { kind: "rollback", step: "replace", finalState: "rollback_completed" };
+        s.rollout = { kind: "rollback", step: "replace" };
       } else {
-        this.setStatus(s, "completed", "update completed", true);
+        this.setStatus(s, "completed", "update completed", { done: true });
         s.rollout = undefined;
       }
     } else if (r.kind === "rollback" && r.step === "replace") {
       for (const slot of this.dirtySlots(s)) this.replaceTask(s, slot, "running");
       r.step = "finish";
     } else {
-      this.setStatus(s, "rollback_completed", "rollback completed", true);
+      this.setStatus(s, "rollback_completed", "rollback completed", { done: true });
       s.rollout = undefined;
     }
   }
 
-  /** The orchestrator writes UpdateStatus into the service, which moves its version. */
-  private setStatus(s: FakeService, state: UpdateStatus["state"], message: string, done = false): void {
-    const startedAt = state === "updating" || state === "rollback_started" ? this.now() : s.updateStatus?.startedAt;
-    s.updateStatus = { state, message, startedAt, completedAt: done ? this.now() : undefined };
+  /**
+   * The orchestrator writes UpdateStatus into the service, which moves its
+   * version. An automatic rollback keeps the StartedAt of the failed update.
+   */
+  private setStatus(
+    s: FakeService,
+    state: UpdateStatus["state"],
+    message: string,
+    at: { start?: boolean; done?: boolean } = {},
+  ): void {
+    const startedAt = at.start ? this.now() : s.updateStatus?.startedAt;
+    s.updateStatus = { state, message, startedAt, completedAt: at.done ? this.now() : undefined };
     s.version = ++this.index;
   }
 

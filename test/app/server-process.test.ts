@@ -1,0 +1,37 @@
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { freePortOnLoopback } from "../helpers/ports.js";
+import { runServerToExit, startServer } from "../helpers/server-process.js";
+
+function tempDir() {
+  const dir = mkdtempSync(join(tmpdir(), "deployer-proc-"));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+describe("the server process", () => {
+  it("exits 2 naming every bad variable", async () => {
+    const result = await runServerToExit(
+      { PORT: "eighty", DEPLOYER_POLL: "maybe", DEPLOYER_SECRET: "short", SLEEP_TIME: "soon", DEPLOYER_DB: join(tempDir(), "d.db") },
+      0,
+    );
+    expect(result.code, result.stderr).toBe(2);
+    for (const name of ["PORT", "DEPLOYER_POLL", "DEPLOYER_SECRET", "SLEEP_TIME"]) expect(result.stderr).toContain(name);
+  });
+
+  it("starts without a Docker engine: healthz 200, readyz 503 naming docker, a clear log line, a generated 0600 secret", async () => {
+    const dir = tempDir();
+    const port = await freePortOnLoopback();
+    const server = await startServer({ DEPLOYER_DB: join(dir, "data", "deployer.db"), DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` }, port);
+    const ready = await fetch(`${server.url}/readyz`);
+    const body = await ready.json();
+    expect(ready.status, JSON.stringify(body)).toBe(503);
+    expect(body.checks.database).toBe("ok");
+    expect(body.checks.docker).toMatch(/unavailable/);
+    await expect.poll(() => server.logs().map((l) => l.msg)).toContainEqual(expect.stringContaining("Docker engine not reachable"));
+    expect(statSync(join(dir, "data", "secret")).mode & 0o777).toBe(0o600);
+    expect(await server.stop()).toBe(0);
+  });
+});
