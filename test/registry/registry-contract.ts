@@ -1,0 +1,47 @@
+import { expect, it } from "vitest";
+import type { ImageRef } from "../../server/domain/image-ref.js";
+import { RegistryError, type RegistryPort } from "../../server/registry/registry-port.js";
+
+export interface RegistryHarness {
+  registry: RegistryPort;
+  /** Pushes an image under `repository:tag` and returns its digest. */
+  push(repository: string, tag: string): Promise<string>;
+  /** Registry host the harness pushes to. */
+  host: string;
+}
+
+/**
+ * What the engine relies on from the registry port, run against the fake and
+ * against the real client talking to a real docker-registry, so the fake
+ * cannot promise what the real thing does not do.
+ */
+export function runRegistryContract(setup: () => Promise<RegistryHarness>) {
+  const ref = (h: RegistryHarness, repository: string, tag: string): Pick<ImageRef, "registry" | "repository" | "tag"> => ({
+    registry: h.host,
+    repository,
+    tag,
+  });
+
+  it("resolves a pushed tag to the digest of the push", async () => {
+    const h = await setup();
+    const digest = await h.push("contract/app", "v1");
+    const resolved = await h.registry.resolveDigest(ref(h, "contract/app", "v1"));
+    expect(resolved.digest).toBe(digest);
+  });
+
+  it("follows a tag that was pushed again to its newer digest", async () => {
+    const h = await setup();
+    const first = await h.push("contract/moving", "live");
+    const second = await h.push("contract/moving", "live");
+    expect((await h.registry.resolveDigest(ref(h, "contract/moving", "live"))).digest).toBe(second);
+    expect(second).not.toBe(first);
+  });
+
+  it("throws a not_found RegistryError for an unknown tag", async () => {
+    const h = await setup();
+    await h.push("contract/app", "v1");
+    const err = await h.registry.resolveDigest(ref(h, "contract/app", "nope")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).kind).toBe("not_found");
+  });
+}
