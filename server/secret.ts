@@ -17,9 +17,10 @@ export function generatedSecretPath(config: Pick<Config, "dbPath">): string {
 
 /**
  * The HS256 key: DEPLOYER_SECRET, else DEPLOYER_SECRET_FILE, else the one
- * generated on first start (mode 0600), so that `npm start` works with no
- * configuration and tokens survive restarts. `generate: false` is for the
- * token CLI, which must not invent a key the server would not know.
+ * generated on first use (mode 0600), so that `npm start` works with no
+ * configuration and tokens survive restarts. The server and the token CLI
+ * generate into the same file, so either may run first; `generate: false`
+ * is for callers that must only read an existing key.
  */
 export function resolveSecret(config: Pick<Config, "dbPath" | "secret" | "secretFile">, opts: { generate: boolean }): ResolvedSecret {
   if (config.secret) return { secret: config.secret, source: "DEPLOYER_SECRET" };
@@ -39,7 +40,13 @@ export function resolveSecret(config: Pick<Config, "dbPath" | "secret" | "secret
   }
   mkdirSync(dirname(path), { recursive: true });
   const secret = randomBytes(48).toString("base64url");
-  writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  try {
+    writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  } catch (err) {
+    // Another process (the server or the token CLI) generated it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return resolveSecret(config, { generate: false });
+    throw err;
+  }
   chmodSync(path, 0o600);
   return { secret, source: "generated", path };
 }
