@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import type { Logger } from "pino";
 import type { TokenService } from "./auth/tokens.js";
 import type { IngestDeps } from "./engine/ingest-push.js";
-import { createDeploymentsRoutes } from "./http/deployments-routes.js";
+import { createApiRoutes, type ApiDeps } from "./http/api/api-routes.js";
 import { createErrorHandler, respondError } from "./http/errors.js";
 import { createHooksRoutes } from "./http/hooks-routes.js";
 import { createOpsRoutes } from "./http/ops-routes.js";
@@ -13,6 +13,7 @@ import type { DeploymentStore } from "./store/deployment-store.js";
 export interface AppDeps {
   tokens: TokenService;
   store: DeploymentStore;
+  api: ApiDeps;
   ingest: IngestDeps;
   metrics: Metrics;
   log: Logger;
@@ -42,7 +43,7 @@ export function createApp(deps: AppDeps) {
 
   app.route("/", createOpsRoutes(deps));
   app.route("/hooks", createHooksRoutes(deps));
-  app.route("/api/deployments", createDeploymentsRoutes(deps));
+  app.route("/api", createApiRoutes(deps.api));
 
   app.notFound((c) => respondError(c, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path.startsWith("/hooks/dockerhub/") ? "/hooks/dockerhub/…" : c.req.path.slice(0, 200)}`));
   app.onError(createErrorHandler(deps.log));

@@ -11,7 +11,9 @@ import { createMetrics } from "./metrics.js";
 import type { RegistryPort } from "./registry/registry-port.js";
 import type { Db } from "./store/database.js";
 import { pingDatabase } from "./store/database.js";
+import { createDeploymentHistory } from "./store/deployment-history.js";
 import { createDeploymentStore } from "./store/deployment-store.js";
+import { createServiceHolds } from "./store/service-holds.js";
 
 export interface ComposeOptions {
   config: Config;
@@ -36,6 +38,8 @@ export interface ComposeOptions {
 export function composeServer(opts: ComposeOptions) {
   const now = opts.now ?? Date.now;
   const store = createDeploymentStore(opts.db, { now, newId: createIdGenerator(now) });
+  const holds = createServiceHolds(opts.db, now);
+  const history = createDeploymentHistory(opts.db);
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics });
   const tokens = createTokenService({
     secret: opts.secret,
@@ -47,6 +51,7 @@ export function composeServer(opts: ComposeOptions) {
     swarm: opts.swarm,
     registry: opts.registry,
     store,
+    holds,
     log: opts.log,
     metrics,
     callbacks,
@@ -68,6 +73,7 @@ export function composeServer(opts: ComposeOptions) {
   const app = createApp({
     tokens,
     store,
+    api: { ...ingest, tokens, history, holds },
     ingest,
     metrics,
     log: opts.log,
@@ -77,7 +83,7 @@ export function composeServer(opts: ComposeOptions) {
       docker: () => opts.swarm.ping(),
     },
   });
-  return { app, store, deployer, tokens, metrics };
+  return { app, store, history, holds, deployer, tokens, metrics };
 }
 
 export type ComposedServer = ReturnType<typeof composeServer>;

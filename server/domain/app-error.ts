@@ -12,6 +12,7 @@ export type ErrorCode =
   | "PAYLOAD_TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "UNPROCESSABLE"
+  | "UNAVAILABLE"
   | "INTERNAL";
 
 /** An error whose code and message are safe to show to the client. */
@@ -25,7 +26,7 @@ export class AppError extends Error {
   }
 }
 
-export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 {
+export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 503 {
   switch (code) {
     case "BAD_REQUEST":
     case "VALIDATION_FAILED":
@@ -46,5 +47,7 @@ export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 4
       return 422;
     case "INTERNAL":
       return 500;
+    case "UNAVAILABLE":
+      return 503;
   }
 }

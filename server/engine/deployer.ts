@@ -4,6 +4,7 @@ import { parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-re
 import type { Metrics } from "../metrics.js";
 import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
 import type { DeploymentPatch, DeploymentRecord, DeploymentStore, FailureKind } from "../store/deployment-store.js";
+import type { ServiceHolds } from "../store/service-holds.js";
 import type { CallbackNotifier } from "./callback-notifier.js";
 import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
 import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmPort, type SwarmService } from "./swarm-port.js";
@@ -12,6 +13,7 @@ export interface DeployerOptions {
   swarm: SwarmPort;
   registry: RegistryPort;
   store: DeploymentStore;
+  holds: ServiceHolds;
   log: Logger;
   metrics: Metrics;
   callbacks: CallbackNotifier;
@@ -122,8 +124,15 @@ export function createDeployer(opts: DeployerOptions) {
     }
     dep = opts.store.transition(id, { status: "running", startedAt: dep.startedAt ?? now() }, `started; resolving ${dep.image}`);
     try {
+      const hold = automaticTriggers.has(dep.trigger) ? opts.holds.find(dep.service) : undefined;
+      if (hold) {
+        throw new DeploySkipped(`the service is held since ${hold.deploymentId} (${hold.reason}); resume it or deploy by hand`);
+      }
       const ref = parseImageRef(dep.imageKey);
       const digest = dep.digest ?? (await resolve(dep, ref));
+      if (dep.trigger === "manual" && opts.holds.liftQuarantine(dep.service, digest)) {
+        opts.store.addEvent(id, `lifted the quarantine of ${digest} on this service: deployed by hand`);
+      }
       const service = await getService(dep);
       if (service.labels["deployer.enable"] === "false") throw new DeploySkipped("the service is labelled deployer.enable=false");
       if (automaticTriggers.has(dep.trigger)) {

@@ -1,6 +1,6 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { AppError } from "../domain/app-error.js";
-import { TokenError, type ApiClaims, type Scope, type TokenService } from "../auth/tokens.js";
+import { TokenError } from "../auth/tokens.js";
 
 /** The token of an `Authorization: Bearer …` header; 401 when there is none. */
 export function bearerToken(c: Context): string {
@@ -17,12 +17,3 @@ export function asUnauthorized(err: unknown): never {
   throw err;
 }
 
-/** API routes: a valid `deployer:api` token holding `scope`, else 401 or 403. */
-export function requireScope(tokens: TokenService, scope: Scope): MiddlewareHandler<{ Variables: { requestId: string; apiClaims: ApiClaims } }> {
-  return async (c, next) => {
-    const claims = await tokens.verifyApiToken(bearerToken(c)).catch(asUnauthorized);
-    if (!claims.scopes.includes(scope)) throw new AppError("FORBIDDEN", `this token lacks the ${scope} scope`);
-    c.set("apiClaims", claims);
-    await next();
-  };
-}

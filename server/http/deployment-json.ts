@@ -1,6 +1,7 @@
 import type { DeploymentEventRecord, DeploymentRecord } from "../store/deployment-store.js";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const isoAlways = (ms: number) => new Date(ms).toISOString();
 
 /** The contract's Deployment object. */
 export function toDeploymentJson(d: DeploymentRecord) {
@@ -15,14 +16,14 @@ export function toDeploymentJson(d: DeploymentRecord) {
     status: d.status,
     message: d.message,
     requestedBy: d.requestedBy,
-    createdAt: iso(d.createdAt),
+    createdAt: isoAlways(d.createdAt),
     startedAt: iso(d.startedAt),
     finishedAt: iso(d.finishedAt),
   };
 }
 
 export function toEventJson(e: DeploymentEventRecord) {
-  return { at: iso(e.at), status: e.status, message: e.message };
+  return { at: isoAlways(e.at), status: e.status, message: e.message };
 }
 
 export const deploymentUrl = (id: string) => `/api/deployments/${id}`;

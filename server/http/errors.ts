@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
 import { AppError, statusOf, type ErrorCode } from "../domain/app-error.js";
 
@@ -18,6 +19,11 @@ export function respondError(c: Context, code: ErrorCode, message: string) {
 export function createErrorHandler(log: Logger) {
   return (err: Error, c: Context) => {
     if (err instanceof AppError) return respondError(c, err.code, err.message);
+    // Hono's own validators throw these: a malformed JSON body (400) or a content type a route does not take (415).
+    if (err instanceof HTTPException && err.status === 400) return respondError(c, "BAD_REQUEST", `malformed request: ${err.message}`);
+    if (err instanceof HTTPException && err.status === 415) {
+      return respondError(c, "UNSUPPORTED_MEDIA_TYPE", `content type ${c.req.header("content-type") ?? "(none)"} is not JSON; send application/json`);
+    }
     log.error({ err, requestId: c.get("requestId") }, "unhandled error");
     return respondError(c, "INTERNAL", "internal error; the request id is in the server log");
   };

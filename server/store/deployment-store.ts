@@ -89,6 +89,8 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     recordTrigger(
       trigger: NewTrigger,
       newDeployments: NewDeployment[],
+      /** Runs inside the same transaction once the deployments exist (e.g. to hold the service). */
+      alongside?: (deployments: DeploymentRecord[]) => void,
     ): { duplicate: false; trigger: TriggerRecord; deployments: DeploymentRecord[] } | { duplicate: true; trigger: TriggerRecord } {
       return db.transaction((tx) => {
         const at = clock.now();
@@ -116,6 +118,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
           tx.insert(deploymentEvents).values({ deploymentId: row.id, at, status: "queued", message }).run();
           return asDeployment(row);
         });
+        alongside?.(rows);
         return { duplicate: false as const, trigger: inserted, deployments: rows };
       });
     },

@@ -76,3 +76,14 @@ export const quarantinedDigests = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.service, t.digest] })],
 );
+
+/** A service held after a manual rollback: webhooks and the poller leave it alone until resumed. */
+export const serviceHolds = sqliteTable("service_holds", {
+  service: text("service").primaryKey(),
+  deploymentId: text("deployment_id")
+    .notNull()
+    .references(() => deployments.id),
+  reason: text("reason").notNull(),
+  heldBy: text("held_by").notNull(),
+  createdAt: integer("created_at").notNull(),
+});

@@ -1,0 +1,165 @@
+import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { ApiClaims, TokenService } from "../../auth/tokens.js";
+import { AppError } from "../../domain/app-error.js";
+import { deployService } from "../../operations/deploy-service.js";
+import { listServices, type ManagedService } from "../../operations/list-services.js";
+import type { OperationsDeps } from "../../operations/operations-deps.js";
+import { resumeService } from "../../operations/resume-service.js";
+import { rollbackService } from "../../operations/rollback-service.js";
+import { asUnauthorized, bearerToken } from "../bearer.js";
+import { toDeploymentJson, toEventJson } from "../deployment-json.js";
+import { bodyLimitBytes } from "../read-json.js";
+import * as s from "./schemas.js";
+
+export interface ApiDeps extends OperationsDeps {
+  tokens: TokenService;
+}
+
+type Env = { Variables: { requestId: string; apiClaims: ApiClaims } };
+
+const errors = (...codes: Array<400 | 401 | 403 | 404 | 413 | 415 | 422 | 503>) =>
+  Object.fromEntries(codes.map((code) => [code, { description: `error ${code}`, content: { "application/json": { schema: s.ErrorSchema } } }]));
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const security = [{ bearer: [] }];
+
+/** `nextCursor` is opaque to clients: the id of the last row, wrapped so nobody builds one by hand. */
+export const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ before: id })).toString("base64url");
+function decodeCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { before?: unknown };
+    if (typeof parsed.before === "string" && /^dep_[0-9a-z]{26}$/.test(parsed.before)) return parsed.before;
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError("VALIDATION_FAILED", "cursor: not a cursor returned by this API");
+}
+
+/** Reads need deployments:read, writes deployments:write; a webhook token is refused by its audience. */
+function requireApiToken(tokens: TokenService): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const claims = await tokens.verifyApiToken(bearerToken(c)).catch(asUnauthorized);
+    const scope = c.req.method === "GET" || c.req.method === "HEAD" ? "deployments:read" : "deployments:write";
+    if (!claims.scopes.includes(scope)) throw new AppError("FORBIDDEN", `this token lacks the ${scope} scope`);
+    c.set("apiClaims", claims);
+    await next();
+  };
+}
+
+function toServiceJson(m: ManagedService) {
+  return {
+    ...m,
+    hold: m.hold && { deploymentId: m.hold.deploymentId, reason: m.hold.reason, heldBy: m.hold.heldBy, since: new Date(m.hold.createdAt).toISOString() },
+    lastDeployment: m.lastDeployment && toDeploymentJson(m.lastDeployment),
+  };
+}
+
+export function createApiRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono<Env>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        const field = issue?.path.length ? issue.path.join(".") : result.target;
+        throw new AppError("VALIDATION_FAILED", `${field}: ${issue?.message ?? "invalid"}`);
+      }
+    },
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+
+  app.get("/openapi.json", (c) =>
+    c.json(app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "swarm-deployer API", version: "1" } })),
+  );
+  app.use("/deployments/*", requireApiToken(deps.tokens));
+  app.use("/deployments", requireApiToken(deps.tokens));
+  app.use("/services/*", requireApiToken(deps.tokens));
+  app.use("/services", requireApiToken(deps.tokens));
+  app.use(
+    "/services/*",
+    bodyLimit({
+      maxSize: bodyLimitBytes,
+      onError: () => {
+        throw new AppError("PAYLOAD_TOO_LARGE", `the request body is larger than ${bodyLimitBytes} bytes`);
+      },
+    }),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/deployments",
+      security,
+      request: { query: s.ListDeploymentsQuery },
+      responses: { 200: json(s.DeploymentPageSchema, "deployments, newest first"), ...errors(400, 401, 403) },
+    }),
+    (c) => {
+      const q = c.req.valid("query");
+      const page = deps.history.list({ ...q, beforeId: q.cursor ? decodeCursor(q.cursor) : undefined });
+      const last = page.items.at(-1);
+      return c.json({ items: page.items.map(toDeploymentJson), nextCursor: page.hasMore && last ? encodeCursor(last.id) : null }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/deployments/{id}",
+      security,
+      request: { params: s.DeploymentIdParam },
+      responses: { 200: json(s.DeploymentDetailSchema, "a deployment and its timeline"), ...errors(401, 403, 404) },
+    }),
+    (c) => {
+      const { id } = c.req.valid("param");
+      const found = deps.store.findDeployment(id);
+      if (!found) throw new AppError("NOT_FOUND", `no deployment with id ${JSON.stringify(id)}`);
+      return c.json({ ...toDeploymentJson(found), events: deps.store.listEvents(id).map(toEventJson) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/services",
+      security,
+      responses: { 200: json(s.ServiceListSchema, "managed swarm services"), ...errors(401, 403, 503) },
+    }),
+    async (c) => c.json({ items: (await listServices(deps)).map(toServiceJson) }, 200),
+  );
+
+  const write = <B extends z.ZodType>(path: string, body: B, description: string) =>
+    createRoute({
+      method: "post",
+      path,
+      security,
+      request: { params: s.ServiceNameParam, body: { content: { "application/json": { schema: body } }, required: false } },
+      responses: { 202: json(s.DeploymentAccepted, description), ...errors(400, 401, 403, 404, 413, 415, 422, 503) },
+    });
+
+  app.openapi(write("/services/{name}/rollback", s.RollbackBody, "the rollback deployment, queued; the service is now held"), async (c) => {
+    const { name } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const dep = await rollbackService(deps, { service: name, to: body.to, requestedBy: c.get("apiClaims").sub });
+    return c.json({ deployment: toDeploymentJson(dep) }, 202);
+  });
+
+  app.openapi(write("/services/{name}/deploy", s.DeployBody, "the manual deployment, queued; any hold is lifted"), async (c) => {
+    const { name } = c.req.valid("param");
+    const body = c.req.valid("json");
+    if (body.tag === undefined && body.digest === undefined) throw new AppError("VALIDATION_FAILED", "tag: give exactly one of tag or digest");
+    const dep = await deployService(deps, { service: name, tag: body.tag, digest: body.digest, requestedBy: c.get("apiClaims").sub });
+    return c.json({ deployment: toDeploymentJson(dep) }, 202);
+  });
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/services/{name}/resume",
+      security,
+      request: { params: s.ServiceNameParam },
+      responses: { 200: json(s.ResumeResult, "the hold is lifted"), ...errors(401, 403, 404, 503) },
+    }),
+    async (c) => c.json(await resumeService(deps, { service: c.req.valid("param").name }), 200),
+  );
+
+  return app;
+}

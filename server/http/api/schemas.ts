@@ -1,0 +1,96 @@
+import { z } from "@hono/zod-openapi";
+import { deploymentStatuses, triggerKinds } from "../../domain/deployment.js";
+import { isDigest, isTag } from "../../domain/image-ref.js";
+
+/**
+ * The REST API's shapes, once: the same zod schemas validate requests and
+ * generate the OpenAPI document, so the two cannot disagree.
+ */
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "VALIDATION_FAILED" }),
+      message: z.string(),
+      requestId: z.string(),
+    }),
+  })
+  .openapi("Error");
+
+const timestamp = z.string().nullable().openapi({ format: "date-time" });
+
+export const DeploymentSchema = z
+  .object({
+    id: z.string().openapi({ example: "dep_01m8dwcwdanscgw0fc9x8yzpsm" }),
+    service: z.string(),
+    serviceId: z.string(),
+    image: z.string().openapi({ example: "acme/web:latest" }),
+    digest: z.string().nullable(),
+    previousImage: z.string().nullable(),
+    trigger: z.enum(triggerKinds),
+    status: z.enum(deploymentStatuses),
+    message: z.string().nullable(),
+    requestedBy: z.string(),
+    createdAt: z.string().openapi({ format: "date-time" }),
+    startedAt: timestamp,
+    finishedAt: timestamp,
+  })
+  .openapi("Deployment");
+
+export const DeploymentEventSchema = z
+  .object({ at: z.string().openapi({ format: "date-time" }), status: z.enum(deploymentStatuses), message: z.string() })
+  .openapi("DeploymentEvent");
+
+export const DeploymentDetailSchema = DeploymentSchema.extend({ events: z.array(DeploymentEventSchema) }).openapi("DeploymentDetail");
+
+export const DeploymentPageSchema = z
+  .object({ items: z.array(DeploymentSchema), nextCursor: z.string().nullable() })
+  .openapi("DeploymentPage");
+
+export const ListDeploymentsQuery = z.object({
+  service: z.string().min(1).max(255).optional(),
+  status: z.enum(deploymentStatuses).optional(),
+  trigger: z.enum(triggerKinds).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ type: "integer", minimum: 1, maximum: 200, default: 50 }),
+  cursor: z.string().min(1).max(200).optional().openapi({ description: "nextCursor of the previous page" }),
+});
+
+export const DeploymentIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" } }) });
+export const ServiceNameParam = z.object({ name: z.string().min(1).max(255).openapi({ param: { name: "name", in: "path" } }) });
+
+export const HoldSchema = z
+  .object({ deploymentId: z.string(), reason: z.string(), heldBy: z.string(), since: z.string().openapi({ format: "date-time" }) })
+  .openapi("Hold");
+
+export const ServiceSchema = z
+  .object({
+    name: z.string(),
+    id: z.string(),
+    image: z.string(),
+    digest: z.string().nullable(),
+    mode: z.enum(["replicated", "global"]),
+    replicas: z.number().int().nullable(),
+    held: z.boolean(),
+    hold: HoldSchema.nullable(),
+    lastDeployment: DeploymentSchema.nullable(),
+  })
+  .openapi("Service");
+
+export const ServiceListSchema = z.object({ items: z.array(ServiceSchema) }).openapi("ServiceList");
+
+export const RollbackBody = z
+  .object({ to: z.string().min(1).max(64).optional().openapi({ description: "id of the deployment whose digest to redeploy" }) })
+  .strict()
+  .openapi("RollbackRequest");
+
+export const DeployBody = z
+  .object({
+    tag: z.string().refine(isTag, "not a valid tag").optional(),
+    digest: z.string().refine(isDigest, "not a valid digest (sha256:<64 hex>)").optional(),
+  })
+  .strict()
+  .refine((b) => (b.tag === undefined) !== (b.digest === undefined), { message: "give exactly one of tag or digest", path: ["tag"] })
+  .openapi("DeployRequest");
+
+export const DeploymentAccepted = z.object({ deployment: DeploymentSchema }).openapi("DeploymentAccepted");
+export const ResumeResult = z.object({ service: z.string(), wasHeld: z.boolean() }).openapi("ResumeResult");

@@ -1,0 +1,37 @@
+import { tryParseImageRef } from "../domain/image-ref.js";
+import { exclusionReason } from "../engine/ingest-push.js";
+import type { DeploymentRecord } from "../store/deployment-store.js";
+import type { ServiceHold } from "../store/service-holds.js";
+import { askSwarm, type OperationsDeps } from "./operations-deps.js";
+
+export interface ManagedService {
+  name: string;
+  id: string;
+  image: string;
+  digest: string | null;
+  mode: "replicated" | "global";
+  replicas: number | null;
+  held: boolean;
+  hold: ServiceHold | null;
+  lastDeployment: DeploymentRecord | null;
+}
+
+/** The swarm services the server manages (not disabled, ignorelisted or filtered out), by name. */
+export async function listServices(deps: OperationsDeps): Promise<ManagedService[]> {
+  const services = await askSwarm(() => deps.swarm.listServices());
+  const holds = new Map(deps.holds.all().map((h) => [h.service, h]));
+  return services
+    .filter((s) => exclusionReason(s, deps) === undefined)
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((s) => ({
+      name: s.name,
+      id: s.id,
+      image: s.image,
+      digest: tryParseImageRef(s.image)?.digest ?? null,
+      mode: s.mode,
+      replicas: s.replicas ?? null,
+      held: holds.has(s.name),
+      hold: holds.get(s.name) ?? null,
+      lastDeployment: deps.history.newestOf(s.name) ?? null,
+    }));
+}

@@ -1,0 +1,61 @@
+import { and, desc, eq, lt, ne, type SQL } from "drizzle-orm";
+import type { DeploymentStatus, TriggerKind } from "../domain/deployment.js";
+import type { Db } from "./database.js";
+import type { DeploymentRecord } from "./deployment-store.js";
+import { deployments } from "./schema.js";
+
+export interface HistoryQuery {
+  service?: string;
+  status?: DeploymentStatus;
+  trigger?: TriggerKind;
+  limit: number;
+  /** Only deployments older than this id (keyset pagination: ids sort by creation). */
+  beforeId?: string;
+}
+
+/**
+ * Read side of the deployment record. Pages by keyset on the time-ordered id
+ * (never OFFSET), so page 10,000 costs what page 1 costs: each filter has an
+ * index that ends in `id`.
+ */
+export function createDeploymentHistory(db: Db) {
+  return {
+    /** Newest first; returns one row more than `limit` when there is a next page. */
+    list(query: HistoryQuery): { items: DeploymentRecord[]; hasMore: boolean } {
+      const conditions: SQL[] = [];
+      if (query.service) conditions.push(eq(deployments.service, query.service));
+      if (query.status) conditions.push(eq(deployments.status, query.status));
+      if (query.trigger) conditions.push(eq(deployments.trigger, query.trigger));
+      if (query.beforeId) conditions.push(lt(deployments.id, query.beforeId));
+      const rows = db
+        .select()
+        .from(deployments)
+        .where(conditions.length ? and(...conditions) : undefined)
+        .orderBy(desc(deployments.id))
+        .limit(query.limit + 1)
+        .all() as DeploymentRecord[];
+      return { items: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+    },
+
+    newestOf(service: string): DeploymentRecord | undefined {
+      return db.select().from(deployments).where(eq(deployments.service, service)).orderBy(desc(deployments.id)).limit(1).get() as
+        | DeploymentRecord
+        | undefined;
+    },
+
+    /** The rollback target when none is named: the newest success whose digest is not the running one. */
+    newestSucceededOtherThan(service: string, runningDigest: string | undefined): DeploymentRecord | undefined {
+      const conditions = [eq(deployments.service, service), eq(deployments.status, "succeeded")];
+      if (runningDigest) conditions.push(ne(deployments.digest, runningDigest));
+      return db
+        .select()
+        .from(deployments)
+        .where(and(...conditions))
+        .orderBy(desc(deployments.id))
+        .limit(1)
+        .get() as DeploymentRecord | undefined;
+    },
+  };
+}
+
+export type DeploymentHistory = ReturnType<typeof createDeploymentHistory>;

@@ -1,0 +1,37 @@
+import { and, eq } from "drizzle-orm";
+import type { Db } from "./database.js";
+import { quarantinedDigests, serviceHolds } from "./schema.js";
+
+export type ServiceHold = typeof serviceHolds.$inferSelect;
+
+/** Holds (after a manual rollback) and the lifting of a digest's quarantine by a manual deploy. */
+export function createServiceHolds(db: Db, now: () => number) {
+  return {
+    find(service: string): ServiceHold | undefined {
+      return db.select().from(serviceHolds).where(eq(serviceHolds.service, service)).get();
+    },
+    all(): ServiceHold[] {
+      return db.select().from(serviceHolds).all();
+    },
+    hold(service: string, deploymentId: string, reason: string, heldBy: string): void {
+      db.insert(serviceHolds)
+        .values({ service, deploymentId, reason, heldBy, createdAt: now() })
+        .onConflictDoUpdate({ target: serviceHolds.service, set: { deploymentId, reason, heldBy, createdAt: now() } })
+        .run();
+    },
+    /** Returns whether there was a hold to lift. */
+    release(service: string): boolean {
+      return db.delete(serviceHolds).where(eq(serviceHolds.service, service)).run().changes > 0;
+    },
+    liftQuarantine(service: string, digest: string): boolean {
+      return (
+        db
+          .delete(quarantinedDigests)
+          .where(and(eq(quarantinedDigests.service, service), eq(quarantinedDigests.digest, digest)))
+          .run().changes > 0
+      );
+    },
+  };
+}
+
+export type ServiceHolds = ReturnType<typeof createServiceHolds>;

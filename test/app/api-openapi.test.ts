@@ -1,0 +1,66 @@
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { describe, expect, it } from "vitest";
+import { api, deployThroughWebhook } from "../helpers/api-client.js";
+import { createTestServer, sha } from "../helpers/test-server.js";
+
+type Doc = { openapi: string; paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>; components: unknown };
+
+/** Validates a real response against the schema the document declares for it. */
+function checkerFor(doc: Doc) {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  ajv.addSchema({ $id: "doc", components: doc.components } as object);
+  return (path: string, method: string, status: number, body: unknown) => {
+    const declared = doc.paths[path]?.[method]?.responses[String(status)];
+    expect(declared, `the document declares ${method.toUpperCase()} ${path} → ${status}`).toBeDefined();
+    const schema = JSON.parse(JSON.stringify(declared!.content!["application/json"]!.schema).replaceAll('"#/components', '"doc#/components'));
+    const validate = ajv.compile(schema);
+    expect(validate(body), `${method} ${path} ${status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body)}`).toBe(true);
+  };
+}
+
+describe("GET /api/openapi.json", () => {
+  it("describes every route, and the real responses match it", async () => {
+    const server = createTestServer();
+    const docRes = await server.request("/api/openapi.json");
+    expect(docRes.status).toBe(200);
+    const doc = (await docRes.json()) as Doc;
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      "/deployments",
+      "/deployments/{id}",
+      "/services",
+      "/services/{name}/deploy",
+      "/services/{name}/resume",
+      "/services/{name}/rollback",
+    ]);
+    const check = checkerFor(doc);
+
+    server.swarm.addService({ name: "web", image: "127.0.0.1:5000/acme/web:live" });
+    const [first] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(1) });
+    await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(2) });
+
+    const list = await api(server, "GET", "/api/deployments?limit=1");
+    check("/deployments", "get", list.status, list.body);
+    const detail = await api(server, "GET", `/api/deployments/${first!.id}`);
+    check("/deployments/{id}", "get", detail.status, detail.body);
+    const services = await api(server, "GET", "/api/services");
+    check("/services", "get", services.status, services.body);
+    const rollback = await api(server, "POST", "/api/services/web/rollback", { json: { to: first!.id } });
+    check("/services/{name}/rollback", "post", rollback.status, rollback.body);
+    const held = await api(server, "GET", "/api/services");
+    check("/services", "get", held.status, held.body);
+    expect(held.body.items[0].held).toBe(true);
+    const resume = await api(server, "POST", "/api/services/web/resume");
+    check("/services/{name}/resume", "post", resume.status, resume.body);
+    server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v3" }, sha(3));
+    const deploy = await api(server, "POST", "/api/services/web/deploy", { json: { tag: "v3" } });
+    check("/services/{name}/deploy", "post", deploy.status, deploy.body);
+
+    const invalid = await api(server, "GET", "/api/deployments?limit=0");
+    check("/deployments", "get", invalid.status, invalid.body);
+    const missing = await api(server, "GET", "/api/deployments/dep_nope");
+    check("/deployments/{id}", "get", missing.status, missing.body);
+    const unknown = await api(server, "POST", "/api/services/nope/rollback", { json: {} });
+    check("/services/{name}/rollback", "post", unknown.status, unknown.body);
+  });
+});
