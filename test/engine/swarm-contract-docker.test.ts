@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
 import type Docker from "dockerode";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { createDockerClient, createDockerodeSwarm } from "../../server/engine/dockerode-swarm.js";
@@ -9,7 +10,7 @@ import { createTestService, describeDocker, removeService, waitFor } from "../he
 import { buildImage, ensureBaseImage, removeImages } from "../helpers/images.js";
 import { runSwarmContract } from "./swarm-contract.js";
 
-const CONTEXT = new URL("../fixtures/contract/", import.meta.url).pathname;
+const CONTEXT = fileURLToPath(new URL("../fixtures/contract/", import.meta.url));
 
 describeDocker("dockerode swarm on a real engine", () => {
   runSwarmContract("createDockerodeSwarm", async () => {
@@ -38,7 +39,7 @@ describeDocker("dockerode swarm on a real engine", () => {
           labels: opts.labels,
           updateConfig: { parallelism: 1, failureAction: opts.failureAction, monitorMs: opts.monitorMs },
           // A short rollback monitor too: swarm watches rolled-back tasks with RollbackConfig (default 5 s).
-          rollbackConfig: { parallelism: 1, failureAction: "pause", monitorMs: opts.monitorMs ?? 1000 },
+          rollbackConfig: { parallelism: 1, failureAction: "pause", monitorMs: 1000 },
           stopGracePeriodMs: 2000,
         }),
       removeService,

@@ -38,6 +38,12 @@ export interface ContractHarness {
 }
 
 const SETTLED: UpdateState[] = ["paused", "completed", "rollback_paused", "rollback_completed"];
+/**
+ * Monitor for updates to the failing image. A failure ends the watch at once,
+ * so a long window costs nothing and keeps a slow start on a busy machine from
+ * passing the failing task as healthy.
+ */
+const FAILURE_MONITOR_MS = 5000;
 /** A real rollout takes seconds; the harness's waitFor has the tighter limits. */
 const TEST_TIMEOUT_MS = 120_000;
 
@@ -153,23 +159,23 @@ export function runSwarmContract(name: string, setup: () => Promise<ContractHarn
     });
 
     test("with failureAction rollback a failing image ends rollback_completed on the previous image", async () => {
-      const { id } = await createService({ image: h.images.good, failureAction: "rollback", monitorMs: 1000 });
+      const { id } = await createService({ image: h.images.good, failureAction: "rollback", monitorMs: FAILURE_MONITOR_MS });
       await h.swarm.updateService(id, (await getService(id)).version, { image: h.images.failing });
       const settled = await waitSettled(id);
       expect(settled.updateStatus, JSON.stringify(settled.updateStatus)).toMatchObject({
         state: "rollback_completed",
         message: "rollback completed",
       });
-      expect(settled.image).toBe(h.images.good);
+      expect(settled.image, JSON.stringify(settled)).toBe(h.images.good);
       // An automatic rollback makes PreviousSpec the Spec and leaves no PreviousSpec.
-      expect(settled.previousImage).toBeUndefined();
+      expect(settled.previousImage, JSON.stringify(settled)).toBeUndefined();
       await waitRunning(id, h.images.good, 1);
       const failed = (await h.swarm.listTasks(id)).find((t) => t.image === h.images.failing && t.state === "failed");
       expect(failed?.error, "a failed task of the failing image carries Status.Err").toMatch(/\S/);
     });
 
     test("with failureAction pause a failing image ends paused", async () => {
-      const { id } = await createService({ image: h.images.good, failureAction: "pause", monitorMs: 1000 });
+      const { id } = await createService({ image: h.images.good, failureAction: "pause", monitorMs: FAILURE_MONITOR_MS });
       await h.swarm.updateService(id, (await getService(id)).version, { image: h.images.failing });
       const settled = await waitSettled(id);
       expect(settled.updateStatus?.state, JSON.stringify(settled.updateStatus)).toBe("paused");
@@ -188,7 +194,7 @@ export function runSwarmContract(name: string, setup: () => Promise<ContractHarn
       expect(started.updateStatus?.message).toBe("manually requested rollback");
       const settled = await waitSettled(id);
       expect(settled.updateStatus?.state, JSON.stringify(settled.updateStatus)).toBe("rollback_completed");
-      expect(settled.previousImage).toBe(h.images.good2);
+      expect(settled.previousImage, JSON.stringify(settled)).toBe(h.images.good2);
       await waitRunning(id, h.images.good, 1);
     });
 

@@ -1,0 +1,166 @@
+import Database from "better-sqlite3";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "vitest";
+import { createTokenService } from "../../server/auth/tokens.js";
+import { startCallbackReceiver } from "./callback-receiver.js";
+import { createDockerClient, createTestService, freePort, removeService, startRegistry, uniqueName, waitFor, type TestRegistry } from "./docker-env.js";
+import { buildAppImage, docker, pushImage, removeImages } from "./images.js";
+import { startServerUnmanaged, type ServerProcess } from "./server-process.js";
+
+const secret = "e2e-secret-e2e-secret-e2e-secret-e2e-secret";
+
+/**
+ * One end-to-end world: a docker-registry whose notifications go to the
+ * deploy server (running as its own process), a second registry standing in
+ * for Docker Hub, a callback receiver, and helpers to publish builds and
+ * watch services. Everything it starts is undone by `close()`.
+ */
+export async function createE2eEnvironment(opts: { builds: Record<string, { healthy?: boolean }>; serverEnv?: Record<string, string> }) {
+  const id = uniqueName("e2e");
+  const dir = mkdtempSync(join(tmpdir(), "deployer-e2e-"));
+  const dbPath = join(dir, "deployer.db");
+  const cleanup: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const tokens = createTokenService({ secret, dockerHubRegistry: "docker.io" });
+    const builds: Record<string, string> = {};
+    for (const [version, b] of Object.entries(opts.builds)) {
+      builds[version] = `${id}-app:${version}`;
+      await buildAppImage({ tag: builds[version]!, version, healthy: b.healthy });
+    }
+    cleanup.push(() => removeImages(...Object.values(builds)));
+
+    const serverPort = await freePort();
+    const registryPort = await freePort();
+    const notifyToken = await tokens.signWebhookToken({ sub: "local-registry", repos: [`127.0.0.1:${registryPort}/reg/*`] });
+    const notifying = await startRegistry({
+      port: registryPort,
+      notify: { url: `http://127.0.0.1:${serverPort}/hooks/registry`, authorization: `Bearer ${notifyToken}` },
+    });
+    cleanup.push(() => notifying.stop());
+    const hub = await startRegistry();
+    cleanup.push(() => hub.stop());
+    const callbacks = await startCallbackReceiver();
+    cleanup.push(() => callbacks.close());
+    const server = await startServerUnmanaged(
+      {
+        DEPLOYER_DB: dbPath,
+        DEPLOYER_SECRET: secret,
+        DEPLOYER_INSECURE_REGISTRIES: `${notifying.host},${hub.host}`,
+        DEPLOYER_DOCKERHUB_REGISTRY: hub.host,
+        DEPLOYER_CALLBACK_HOSTS: callbacks.host,
+        DEPLOYER_POLL: "false",
+        TIMEOUT: "120",
+        LOG_LEVEL: "debug",
+        ...opts.serverEnv,
+      },
+      serverPort,
+    );
+    cleanup.push(() => server.stop());
+    const apiToken = await tokens.signApiToken({ sub: "e2e-operator", scopes: ["deployments:read", "deployments:write"] });
+    return new E2eEnvironment(id, dbPath, tokens, builds, notifying, hub, callbacks, server, apiToken, cleanup, close);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+export class E2eEnvironment {
+  readonly dockerApi = createDockerClient();
+
+  constructor(
+    readonly id: string,
+    readonly dbPath: string,
+    readonly tokens: ReturnType<typeof createTokenService>,
+    readonly builds: Record<string, string>,
+    readonly notifying: TestRegistry,
+    readonly hub: TestRegistry,
+    readonly callbacks: Awaited<ReturnType<typeof startCallbackReceiver>>,
+    readonly server: ServerProcess,
+    readonly apiToken: string,
+    private readonly cleanup: Array<() => Promise<unknown>>,
+    readonly close: () => Promise<void>,
+  ) {}
+
+  /** Tags a build into a registry repository and pushes it; returns the pushed digest. */
+  async publish(version: string, target: string): Promise<string> {
+    await docker(["tag", this.builds[version]!, target]);
+    this.cleanup.push(() => removeImages(target));
+    return pushImage(target);
+  }
+
+  /** What the app on a published port answers, or undefined when nothing does. */
+  async answer(port: number): Promise<string | undefined> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) });
+      return res.ok ? await res.text() : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async serviceImage(name: string): Promise<string> {
+    const info = (await this.dockerApi.getService(name).inspect()) as { Spec: { TaskTemplate: { ContainerSpec: { Image: string } } } };
+    return info.Spec.TaskTemplate.ContainerSpec.Image;
+  }
+
+  /** A single-replica app service on a host-mode port that rolls back on failure; waits until it answers `version`. */
+  async createService(name: string, image: string, port: number, version = "v1") {
+    await createTestService({
+      name,
+      image,
+      publishedPort: port,
+      updateConfig: { parallelism: 1, failureAction: "rollback", monitorMs: 3000, order: "stop-first" },
+      rollbackConfig: { parallelism: 1, monitorMs: 1000, order: "stop-first" },
+    });
+    this.cleanup.push(() => removeService(name));
+    await waitFor(async () => (await this.answer(port))?.includes(`version=${version}`), { timeoutMs: 60_000, what: `${name} answering ${version}` });
+  }
+
+  /** Reads the server's own SQLite file (WAL lets us read while it writes). */
+  query<T>(sql: string, ...params: unknown[]): T | undefined {
+    const db = new Database(this.dbPath, { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare(sql).get(...params) as T | undefined;
+    } finally {
+      db.close();
+    }
+  }
+
+  latestDeployment(service: string) {
+    return this.query<{ id: string; status: string }>("select id, status from deployments where service = ? order by id desc limit 1", service);
+  }
+
+  async apiCall(method: string, path: string, json?: unknown) {
+    const res = await fetch(`${this.server.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.apiToken}`, ...(json === undefined ? {} : { "content-type": "application/json" }) },
+      body: json === undefined ? undefined : JSON.stringify(json),
+    });
+    const text = await res.text();
+    return { status: res.status, text, body: text ? JSON.parse(text) : undefined };
+  }
+
+  async getDeployment(depId: string) {
+    const res = await this.apiCall("GET", `/api/deployments/${depId}`);
+    expect(res.status, res.text).toBe(200);
+    return res.body as { id: string; status: string; digest: string; trigger: string; message: string; events: Array<{ status: string; message: string }> };
+  }
+
+  /** Waits for a deployment of `service` newer than `after` to reach a final status. */
+  async waitForOutcome(service: string, after: string | undefined, what: string) {
+    const dep = await waitFor(
+      async () => {
+        const d = this.latestDeployment(service);
+        return d && d.id !== after && !["queued", "running"].includes(d.status) ? d : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250, what },
+    );
+    return this.getDeployment(dep.id);
+  }
+}
