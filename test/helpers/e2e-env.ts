@@ -17,7 +17,12 @@ const secret = "e2e-secret-e2e-secret-e2e-secret-e2e-secret";
  * for Docker Hub, a callback receiver, and helpers to publish builds and
  * watch services. Everything it starts is undone by `close()`.
  */
-export async function createE2eEnvironment(opts: { builds: Record<string, { healthy?: boolean }>; serverEnv?: Record<string, string> }) {
+export async function createE2eEnvironment(opts: {
+  builds: Record<string, { healthy?: boolean }>;
+  serverEnv?: Record<string, string>;
+  /** Also set this variable to the stand-in Docker Hub's host (e.g. REGISTRY_HOST for its credentials). */
+  registryHostEnv?: string;
+}) {
   const id = uniqueName("e2e");
   const dir = mkdtempSync(join(tmpdir(), "deployer-e2e-"));
   const dbPath = join(dir, "deployer.db");
@@ -58,6 +63,7 @@ export async function createE2eEnvironment(opts: { builds: Record<string, { heal
         TIMEOUT: "120",
         LOG_LEVEL: "debug",
         ...opts.serverEnv,
+        ...(opts.registryHostEnv ? { [opts.registryHostEnv]: hub.host } : {}),
       },
       serverPort,
     );
@@ -150,6 +156,25 @@ export class E2eEnvironment {
     const res = await this.apiCall("GET", `/api/deployments/${depId}`);
     expect(res.status, res.text).toBe(200);
     return res.body as { id: string; status: string; digest: string; trigger: string; message: string; events: Array<{ status: string; message: string }> };
+  }
+
+  /**
+   * Waits for the deployment of `digest` on `service` to end. A registry may
+   * announce one push twice; the second is rightly skipped as "already being
+   * deployed", so a skip counts only when `acceptSkipped` (e.g. while held).
+   */
+  async waitForDigest(service: string, digest: string, what: string, opts: { acceptSkipped?: boolean } = {}) {
+    const finals = opts.acceptSkipped ? "'succeeded','failed','rolled_back','skipped'" : "'succeeded','failed','rolled_back'";
+    const dep = await waitFor(
+      async () =>
+        this.query<{ id: string }>(
+          `select id from deployments where service = ? and coalesce(digest, digest_hint) = ? and status in (${finals}) order by id desc limit 1`,
+          service,
+          digest,
+        ),
+      { timeoutMs: 90_000, intervalMs: 250, what },
+    );
+    return this.getDeployment(dep.id);
   }
 
   /** Waits for a deployment of `service` newer than `after` to reach a final status. */
