@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { createApp } from "./app.js";
 import { createTokenService } from "./auth/tokens.js";
@@ -8,7 +9,10 @@ import { createCallbackNotifier } from "./engine/callback-notifier.js";
 import { createDeployer } from "./engine/deployer.js";
 import type { SwarmPort } from "./engine/swarm-port.js";
 import { createMetrics } from "./metrics.js";
-import type { RegistryPort } from "./registry/registry-port.js";
+import { createAppriseNotifier } from "./poller/apprise-notifier.js";
+import { systemClock, type Clock } from "./poller/clock.js";
+import { createImageAutoclean } from "./poller/image-autoclean.js";
+import { createPoller, type PollerOptions } from "./poller/poller.js";
 import type { Db } from "./store/database.js";
 import { pingDatabase } from "./store/database.js";
 import { createDeploymentHistory } from "./store/deployment-history.js";
@@ -21,14 +25,18 @@ export interface ComposeOptions {
   db: Db;
   sqlite: Database.Database;
   swarm: SwarmPort;
-  registry: RegistryPort;
+  registry: PollerOptions["registry"];
   log: Logger;
-  registryAuthFor?: (registry: string) => string | undefined;
+  /** X-Registry-Auth for a registry, as the `shepherd.auth.config` id when a service names one. */
+  registryAuthFor?: (registry: string, authConfig?: string) => string | undefined;
+  registryFor?: PollerOptions["registryFor"];
   fetch?: typeof fetch;
   now?: () => number;
   /** How often a rollout is polled; tests with the fake swarm shorten it. */
   rolloutPollMs?: number;
   defaultMetrics?: boolean;
+  /** The poller's clock; tests pass a fake one. */
+  clock?: Clock;
 }
 
 /**
@@ -58,8 +66,44 @@ export function composeServer(opts: ComposeOptions) {
     timeoutMs: opts.config.shepherd.timeoutSeconds * 1000,
     rollbackOnFailure: opts.config.shepherd.rollbackOnFailure,
     registryAuthFor: opts.registryAuthFor ?? (() => undefined),
+    pollUpdate: { updateConfig: opts.config.shepherd.updateConfig, rollbackConfig: opts.config.shepherd.rollbackConfig },
     pollMs: opts.rolloutPollMs,
     now,
+  });
+  const shepherd = opts.config.shepherd;
+  const clock = opts.clock ?? systemClock;
+  const notifier = shepherd.appriseUrl
+    ? createAppriseNotifier({
+        url: shepherd.appriseUrl,
+        hostname: shepherd.hostname ?? hostname(),
+        timeZone: shepherd.tz,
+        history,
+        log: opts.log,
+        metrics,
+        now: () => clock.now(),
+        fetch: opts.fetch,
+      })
+    : undefined;
+  if (notifier) deployer.onFinished((dep) => notifier.deploymentFinished(dep));
+  if (shepherd.imageAutocleanLimit !== undefined) {
+    deployer.onFinished(createImageAutoclean({ swarm: opts.swarm, log: opts.log, limit: shepherd.imageAutocleanLimit }));
+  }
+  // Built always, started only by main.ts (DEPLOYER_POLL): in-process tests call runOnce() themselves.
+  const poller = createPoller({
+    swarm: opts.swarm,
+    registry: opts.registry,
+    registryFor: opts.registryFor,
+    store,
+    history,
+    holds,
+    deployer,
+    metrics,
+    log: opts.log,
+    notifier,
+    filter: shepherd.filter,
+    ignoreList: shepherd.ignoreList,
+    sleepTimeMs: shepherd.sleepTimeMs,
+    clock,
   });
   const ingest = {
     swarm: opts.swarm,
@@ -83,7 +127,7 @@ export function composeServer(opts: ComposeOptions) {
       docker: () => opts.swarm.ping(),
     },
   });
-  return { app, store, history, holds, deployer, tokens, metrics };
+  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier };
 }
 
 export type ComposedServer = ReturnType<typeof composeServer>;

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { parseServiceFilter, type ServiceFilter } from "./domain/service-filter.js";
+import type { UpdatePolicy } from "./engine/swarm-port.js";
+import { parseUpdateOptions, type UpdateOptions } from "./poller/update-options.js";
 
 /**
  * Every setting the server reads, resolved once from the environment. The
@@ -76,6 +78,38 @@ const optionalText = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
 
+const updateOptions = (sections: Array<"update" | "rollback">) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): UpdateOptions => {
+      try {
+        return parseUpdateOptions(v, sections);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+/** An IANA zone, as TZ names it for `date`; Intl refuses unknown ones. */
+const timeZone = optionalText.refine(
+  (v) => {
+    if (v === undefined) return true;
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: v });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "expected an IANA time zone such as Europe/Berlin or UTC" },
+);
+
+/** Shepherd handed the URL to curl, which takes `apprise:5000` as http; so do we. */
+const appriseUrl = optionalText
+  .transform((v) => (v === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `http://${v}`))
+  .pipe(z.url({ protocol: /^https?$/, message: "expected an http(s) URL such as http://apprise:5000" }).optional());
+
 const envSchema = z.object({
   PORT: positiveInt(8080, 65535),
   HOST: z.string().optional().transform((v) => v || "0.0.0.0"),
@@ -115,11 +149,12 @@ const envSchema = z.object({
   WITH_INSECURE_REGISTRY: flag(false),
   WITH_NO_RESOLVE_IMAGE: flag(false),
   IMAGE_AUTOCLEAN_LIMIT: optionalText.pipe(z.string().regex(/^\d+$/, "expected a whole number").optional()),
-  APPRISE_SIDECAR_URL: optionalText.pipe(z.url({ message: "expected an http(s) URL" }).optional()),
+  APPRISE_SIDECAR_URL: appriseUrl,
   VERBOSE: flag(false),
-  TZ: optionalText,
-  UPDATE_OPTIONS: optionalText,
-  ROLLBACK_OPTIONS: optionalText,
+  TZ: timeZone,
+  HOSTNAME: optionalText,
+  UPDATE_OPTIONS: updateOptions(["update", "rollback"]),
+  ROLLBACK_OPTIONS: updateOptions(["rollback"]),
 });
 
 export interface Config {
@@ -153,8 +188,12 @@ export interface Config {
     appriseUrl?: string;
     verbose: boolean;
     tz?: string;
-    updateOptions?: string;
-    rollbackOptions?: string;
+    /** The name Apprise titles carry (`HOSTNAME`, else the machine's). */
+    hostname?: string;
+    /** UPDATE_OPTIONS' `--update-*` flags. */
+    updateConfig?: UpdatePolicy;
+    /** `--rollback-*` flags of UPDATE_OPTIONS and ROLLBACK_OPTIONS (the latter win). */
+    rollbackConfig?: UpdatePolicy;
   };
 }
 
@@ -176,6 +215,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.DEPLOYER_SECRET && e.DEPLOYER_SECRET_FILE) {
     throw new ConfigError(["DEPLOYER_SECRET_FILE: set either DEPLOYER_SECRET or DEPLOYER_SECRET_FILE, not both"]);
   }
+  if (e.RUN_ONCE_AND_EXIT && !e.DEPLOYER_POLL) {
+    throw new ConfigError(["RUN_ONCE_AND_EXIT: runs one poll cycle, so it needs DEPLOYER_POLL on"]);
+  }
+  const rollbackConfig = e.UPDATE_OPTIONS.rollbackConfig || e.ROLLBACK_OPTIONS.rollbackConfig
+    ? { ...e.UPDATE_OPTIONS.rollbackConfig, ...e.ROLLBACK_OPTIONS.rollbackConfig }
+    : undefined;
   return {
     port: e.PORT,
     host: e.HOST,
@@ -188,7 +233,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     insecureRegistries: e.DEPLOYER_INSECURE_REGISTRIES,
     callbackHosts: e.DEPLOYER_CALLBACK_HOSTS,
     poll: e.DEPLOYER_POLL,
-    logLevel: e.LOG_LEVEL,
+    // VERBOSE means more, never less: it lifts info (or quieter) to debug, and leaves trace and silent alone.
+    logLevel: e.VERBOSE && ["fatal", "error", "warn", "info"].includes(e.LOG_LEVEL) ? "debug" : e.LOG_LEVEL,
     shepherd: {
       sleepTimeMs: e.SLEEP_TIME,
       filter: e.FILTER_SERVICES,
@@ -207,8 +253,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       appriseUrl: e.APPRISE_SIDECAR_URL,
       verbose: e.VERBOSE,
       tz: e.TZ,
-      updateOptions: e.UPDATE_OPTIONS,
-      rollbackOptions: e.ROLLBACK_OPTIONS,
+      hostname: e.HOSTNAME,
+      updateConfig: e.UPDATE_OPTIONS.updateConfig,
+      rollbackConfig,
     },
   };
 }

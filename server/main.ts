@@ -4,8 +4,8 @@ import { ConfigError, loadConfig, type Config } from "./config.js";
 import { composeServer } from "./compose.js";
 import { createDockerClient, createDockerodeSwarm } from "./engine/dockerode-swarm.js";
 import { createLogger } from "./logger.js";
-import { createCredentialStore, parseRegistriesFile, type RegistryCredentialEntry } from "./registry/credentials.js";
-import { createRegistryClient } from "./registry/registry-client.js";
+import { parseRegistriesFile, type RegistriesFileEntry, type RegistryCredentialEntry } from "./registry/credentials.js";
+import { createRegistryAccess } from "./registry/registry-access.js";
 import { resolveSecret } from "./secret.js";
 import { openDatabase } from "./store/database.js";
 
@@ -18,19 +18,38 @@ function exitWithConfigError(message: string): never {
   process.exit(2);
 }
 
-function loadCredentials(config: Config): RegistryCredentialEntry[] {
+function loadCredentials(config: Config): { entries: RegistryCredentialEntry[]; fileEntries: RegistriesFileEntry[] } {
   const s = config.shepherd;
   const entries: RegistryCredentialEntry[] = [];
   const password = s.registryPassword ?? (existsSync(shepherdPasswordFile) ? readFileSync(shepherdPasswordFile, "utf8").trim() : undefined);
   if (s.registryUser && password) entries.push({ registry: s.registryHost ?? "docker.io", username: s.registryUser, password });
-  if (s.registriesFile) entries.push(...parseRegistriesFile(readFileSync(s.registriesFile, "utf8")));
-  return entries;
+  const fileEntries = s.registriesFile ? parseRegistriesFile(readFileSync(s.registriesFile, "utf8")) : [];
+  return { entries: [...entries, ...fileEntries], fileEntries };
 }
 
-function registryAuthHeader(entry: RegistryCredentialEntry | undefined, registry: string): string | undefined {
-  if (!entry) return undefined;
-  const json = JSON.stringify({ username: entry.username, password: entry.password, serveraddress: registry });
-  return Buffer.from(json).toString("base64url");
+function logShepherdSettings(config: Config, log: ReturnType<typeof createLogger>): void {
+  const s = config.shepherd;
+  if (!config.poll) {
+    log.info("polling fallback off (DEPLOYER_POLL=false): only webhooks and the API deploy");
+    return;
+  }
+  log.info(
+    {
+      sleepTimeMs: s.sleepTimeMs,
+      filter: s.filter,
+      ignoreList: s.ignoreList,
+      timeZone: s.tz ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
+      updateConfig: s.updateConfig,
+      rollbackConfig: s.rollbackConfig,
+      apprise: Boolean(s.appriseUrl),
+      imageAutocleanLimit: s.imageAutocleanLimit,
+    },
+    "polling fallback on (Shepherd-compatible)",
+  );
+  if (s.withNoResolveImage) {
+    log.info("WITH_NO_RESOLVE_IMAGE: the service's platform constraints are never rewritten; the digest is still pinned from our own registry lookup");
+  }
+  if (s.withInsecureRegistry) log.info("WITH_INSECURE_REGISTRY: registries unreachable over https are tried over plain http");
 }
 
 async function main() {
@@ -44,12 +63,12 @@ async function main() {
   const log = createLogger(config.logLevel);
 
   let secret: string;
-  let entries: RegistryCredentialEntry[];
+  let credentials: ReturnType<typeof loadCredentials>;
   try {
     const resolved = resolveSecret(config, { generate: true });
     secret = resolved.secret;
     log.info({ source: resolved.source, path: resolved.path }, "signing secret loaded");
-    entries = loadCredentials(config);
+    credentials = loadCredentials(config);
   } catch (err) {
     exitWithConfigError(`invalid configuration:\n  - ${(err as Error).message}`);
   }
@@ -57,10 +76,12 @@ async function main() {
   const database = openDatabase(config.dbPath);
   log.info({ db: config.dbPath }, "database open, migrations applied");
 
-  const credentialsFor = createCredentialStore(entries);
-  const registry = createRegistryClient({
+  const access = createRegistryAccess({
+    ...credentials,
     insecureRegistries: config.insecureRegistries,
-    credentialsFor,
+    fallbackToHttp: config.shepherd.withInsecureRegistry,
+    withRegistryAuth: config.shepherd.withRegistryAuth,
+    log,
   });
   const swarm = createDockerodeSwarm(createDockerClient(config.dockerHost));
   const server = composeServer({
@@ -69,15 +90,11 @@ async function main() {
     db: database.db,
     sqlite: database.sqlite,
     swarm,
-    registry,
+    registry: access.registry,
+    registryFor: access.registryFor,
+    registryAuthFor: access.registryAuthFor,
     log,
     defaultMetrics: true,
-    registryAuthFor: config.shepherd.withRegistryAuth
-      ? (host) => {
-          const c = credentialsFor(host);
-          return c ? registryAuthHeader({ registry: host, ...c }, host) : undefined;
-        }
-      : undefined,
   });
 
   try {
@@ -91,6 +108,18 @@ async function main() {
   }
   const resumed = server.deployer.reconcile();
   if (resumed > 0) log.info({ count: resumed }, "resuming deployments interrupted by the last stop");
+  logShepherdSettings(config, log);
+
+  if (config.shepherd.runOnceAndExit) {
+    // Shepherd's one-shot mode (cron, swarm-cronjob): no HTTP listener, one cycle, its rollouts to their end, exit 0.
+    const cycle = await server.poller.runOnce();
+    await server.deployer.idle();
+    await server.notifier?.flush();
+    log.info({ deployments: cycle.deployments.length }, "RUN_ONCE_AND_EXIT: the cycle and its deployments are done; exiting");
+    database.close();
+    process.exit(0);
+  }
+  if (config.poll) server.poller.start();
 
   const http = serve({ fetch: server.app.fetch, port: config.port, hostname: config.host }, (info) => {
     log.info({ host: config.host, port: info.port }, "deploy server listening");
@@ -98,6 +127,7 @@ async function main() {
 
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down; unfinished rollouts are followed again at the next start");
+    void server.poller.stop();
     server.deployer.stop();
     http.close(() => {
       database.close();

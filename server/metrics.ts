@@ -25,5 +25,28 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
     registers: [registry],
   });
-  return { registry, deployments, webhookRequests, rolloutDuration };
+  const pollCycles = new Counter({
+    name: "deployer_poll_cycles_total",
+    help: "Poll cycles run by the Shepherd-compatible fallback.",
+    registers: [registry],
+  });
+  const pollLookups = new Counter({
+    name: "deployer_poll_registry_lookups_total",
+    help: "Tag-to-digest lookups (one HEAD each) the poller made, by registry and result.",
+    labelNames: ["registry", "result"] as const,
+    registers: [registry],
+  });
+  const missedWebhooks = new Counter({
+    name: "deployer_missed_webhooks_total",
+    help: "Deployments the poller started because no webhook had brought that digest to the service.",
+    labelNames: ["registry"] as const,
+    registers: [registry],
+  });
+  const notifications = new Counter({
+    name: "deployer_notifications_total",
+    help: "Apprise notifications by event and result (sent, failed).",
+    labelNames: ["event", "result"] as const,
+    registers: [registry],
+  });
+  return { registry, deployments, webhookRequests, rolloutDuration, pollCycles, pollLookups, missedWebhooks, notifications };
 }

@@ -124,3 +124,15 @@ export function tryParseImageRef(input: string, defaultRegistry = DOCKER_HUB): I
     return undefined;
   }
 }
+
+/**
+ * Whether a spec image follows a tag. `nginx` follows `latest` implicitly, but
+ * `nginx@sha256:…` was pinned by digest alone on purpose: it follows nothing,
+ * and must not be moved to `:latest` (Shepherd's `cut -d@ -f1` did exactly that).
+ */
+export function followsTag(input: string): boolean {
+  const at = input.indexOf("@");
+  if (at === -1) return true;
+  const name = input.slice(0, at);
+  return name.lastIndexOf(":") > name.lastIndexOf("/");
+}

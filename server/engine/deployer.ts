@@ -2,12 +2,14 @@ import type { Logger } from "pino";
 import { isTerminal } from "../domain/deployment.js";
 import { parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
 import type { Metrics } from "../metrics.js";
+import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
 import type { DeploymentPatch, DeploymentRecord, DeploymentStore, FailureKind } from "../store/deployment-store.js";
 import type { ServiceHolds } from "../store/service-holds.js";
 import type { CallbackNotifier } from "./callback-notifier.js";
 import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
-import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmPort, type SwarmService } from "./swarm-port.js";
+import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError } from "./swarm-port.js";
+import type { ServiceUpdate, SwarmPort, SwarmService } from "./swarm-port.js";
 
 export interface DeployerOptions {
   swarm: SwarmPort;
@@ -22,7 +24,9 @@ export interface DeployerOptions {
   /** ROLLBACK_ON_FAILURE: roll back ourselves when swarm paused or the rollout timed out. */
   rollbackOnFailure: boolean;
   /** X-Registry-Auth for a registry host, when WITH_REGISTRY_AUTH passes credentials to the nodes. */
-  registryAuthFor(registry: string): string | undefined;
+  registryAuthFor(registry: string, authConfig?: string): string | undefined;
+  /** UPDATE_OPTIONS / ROLLBACK_OPTIONS: laid over the spec by the poller's deploys, as Shepherd did with its own. */
+  pollUpdate?: Pick<ServiceUpdate, "updateConfig" | "rollbackConfig">;
   pollMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -55,6 +59,8 @@ export function createDeployer(opts: DeployerOptions) {
   const pollMs = opts.pollMs ?? 250;
   const lanes = new Map<string, { active?: string; pending?: string }>();
   const idleWaiters = new Set<() => void>();
+  const finishedListeners = new Set<(done: DeploymentRecord) => void | Promise<void>>();
+  const listenerRuns = new Set<Promise<void>>();
   let stopped = false;
 
   const targetOf = (d: DeploymentRecord) => (d.digest ?? d.digestHint ? `${d.imageKey}@${d.digest ?? d.digestHint}` : undefined);
@@ -67,6 +73,14 @@ export function createDeployer(opts: DeployerOptions) {
     }
     opts.log.info({ deploymentId: id, service: done.service, status, digest: done.digest }, "deployment finished");
     void opts.callbacks.deploymentFinished(done).catch((err) => opts.log.error({ err }, "callback notifier failed"));
+    for (const listener of finishedListeners) {
+      // A listener's trouble (a notification, a cleanup) must never break the deploy that reached its end.
+      const run = Promise.resolve()
+        .then(() => listener(done))
+        .catch((err) => opts.log.error({ err, deploymentId: id }, "a deployment-finished listener failed"))
+        .finally(() => listenerRuns.delete(run));
+      listenerRuns.add(run);
+    }
     return done;
   }
 
@@ -187,10 +201,11 @@ export function createDeployer(opts: DeployerOptions) {
   /** Swarm moves a service's version while it works, so a stale version is retried with a fresh inspect. */
   async function update(dep: DeploymentRecord, first: SwarmService, image: string) {
     let service = first;
-    const auth = opts.registryAuthFor(parseImageRef(image).registry);
+    const auth = opts.registryAuthFor(parseImageRef(image).registry, first.labels[SHEPHERD_AUTH_LABEL] || undefined);
     for (let attempt = 1; ; attempt++) {
       try {
-        const { warnings } = await opts.swarm.updateService(service.id, service.version, { image, registryAuth: auth });
+        const policies = dep.trigger === "poll" ? opts.pollUpdate : undefined;
+        const { warnings } = await opts.swarm.updateService(service.id, service.version, { image, registryAuth: auth, ...policies });
         return { warnings, version: service.version, previousImage: service.image, serviceId: service.id };
       } catch (err) {
         if (err instanceof SwarmConflictError && attempt < conflictRetries) {
@@ -251,6 +266,11 @@ export function createDeployer(opts: DeployerOptions) {
 
   return {
     enqueue,
+    /** Calls `listener` with every deployment that reaches a final status; returns the unsubscribe. */
+    onFinished(listener: (done: DeploymentRecord) => void | Promise<void>): () => void {
+      finishedListeners.add(listener);
+      return () => finishedListeners.delete(listener);
+    },
     /**
      * Picks up what a crash interrupted: deployments whose update was sent are
      * followed to their end from what swarm reports now; the rest start over.
@@ -265,16 +285,18 @@ export function createDeployer(opts: DeployerOptions) {
       }
       return unfinished.length;
     },
-    /** Resolves when no deployment is running or waiting (tests, graceful shutdown). */
-    idle(): Promise<void> {
-      if (lanes.size === 0) return Promise.resolve();
-      return new Promise((resolve) => {
-        const wake = () => {
-          idleWaiters.delete(wake);
-          resolve();
-        };
-        idleWaiters.add(wake);
-      });
+    /** Resolves when no deployment is running or waiting and the finish listeners are done (tests, RUN_ONCE_AND_EXIT). */
+    async idle(): Promise<void> {
+      if (lanes.size > 0) {
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            idleWaiters.delete(wake);
+            resolve();
+          };
+          idleWaiters.add(wake);
+        });
+      }
+      while (listenerRuns.size) await Promise.allSettled([...listenerRuns]);
     },
     stop(): void {
       stopped = true;

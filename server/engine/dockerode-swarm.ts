@@ -1,8 +1,11 @@
 /**
- * SwarmPort over the Docker Engine API. The only module in server/ that imports
- * dockerode: everything else sees the plain shapes of `swarm-port.ts`.
+ * SwarmPort over the Docker Engine API. With `dockerode-images.ts`, the only
+ * code in server/ that talks dockerode: everything else sees the plain shapes
+ * of `swarm-port.ts`.
  */
 import Docker from "dockerode";
+import { createDockerodeImages } from "./dockerode-images.js";
+import { overlayPolicy, toPolicy, type EngineUpdateConfig } from "./dockerode-policy.js";
 import {
   SwarmConflictError,
   SwarmNotFoundError,
@@ -45,7 +48,8 @@ interface ServiceSpec {
   Labels?: Record<string, string>;
   TaskTemplate?: { ContainerSpec?: { Image?: string }; ForceUpdate?: number };
   Mode?: { Replicated?: { Replicas?: number }; Global?: object; ReplicatedJob?: object; GlobalJob?: object };
-  UpdateConfig?: { Monitor?: number; FailureAction?: string };
+  UpdateConfig?: EngineUpdateConfig;
+  RollbackConfig?: EngineUpdateConfig;
   [key: string]: unknown;
 }
 interface ServiceInspect {
@@ -132,6 +136,8 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
       const template = (spec.TaskTemplate ??= {});
       template.ContainerSpec = { ...template.ContainerSpec, Image: update.image };
       if (update.force) template.ForceUpdate = (template.ForceUpdate ?? 0) + 1;
+      if (update.updateConfig) spec.UpdateConfig = overlayPolicy(spec.UpdateConfig, update.updateConfig);
+      if (update.rollbackConfig) spec.RollbackConfig = overlayPolicy(spec.RollbackConfig, update.rollbackConfig);
       const opts: Record<string, unknown> = {
         // docker-modem sends `_query` as the query string and `_body` as the
         // JSON body; without the split every spec key would land in the URL.
@@ -167,6 +173,8 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
         .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0))
         .map(({ task }) => task);
     },
+
+    ...createDockerodeImages(docker, call),
   };
 }
 
@@ -190,6 +198,8 @@ function toService(s: ServiceInspect): SwarmService {
     failureAction: failureAction === "continue" || failureAction === "rollback" ? failureAction : "pause",
     previousImage: s.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image,
     updateStatus: s.UpdateStatus?.State ? toUpdateStatus(s.UpdateStatus) : undefined,
+    updatePolicy: toPolicy(spec.UpdateConfig),
+    rollbackPolicy: toPolicy(spec.RollbackConfig),
   };
 }
 

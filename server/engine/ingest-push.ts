@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { TriggerKind } from "../domain/deployment.js";
-import { familiarRepoTag, repoTagKey, tryParseImageRef } from "../domain/image-ref.js";
+import { familiarRepoTag, followsTag, repoTagKey, tryParseImageRef } from "../domain/image-ref.js";
 import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
 import { matchesServiceFilter, type ServiceFilter } from "../domain/service-filter.js";
 import type { DeploymentRecord, DeploymentStore } from "../store/deployment-store.js";
@@ -39,9 +39,13 @@ export function exclusionReason(service: SwarmService, deps: Pick<IngestDeps, "f
   return undefined;
 }
 
-/** Services whose spec image, digest dropped and normalized, is the pushed `registry/repo:tag`. */
+/**
+ * Services whose spec image, digest dropped and normalized, is the pushed
+ * `registry/repo:tag`. A service pinned by digest alone follows no tag.
+ */
 export function servicesRunning(services: SwarmService[], imageKey: string): SwarmService[] {
   return services.filter((s) => {
+    if (!followsTag(s.image)) return false;
     const ref = tryParseImageRef(s.image);
     return ref !== undefined && repoTagKey(ref) === imageKey;
   });

@@ -19,6 +19,20 @@ export interface UpdateStatus {
   completedAt?: string;
 }
 
+/**
+ * The `UpdateConfig` / `RollbackConfig` fields of a service spec that the
+ * `--update-*` / `--rollback-*` flags of `docker service update` set. Only
+ * the fields present are meant: the rest stay as the spec has them.
+ */
+export interface UpdatePolicy {
+  parallelism?: number;
+  delayMs?: number;
+  failureAction?: "pause" | "continue" | "rollback";
+  monitorMs?: number;
+  maxFailureRatio?: number;
+  order?: "stop-first" | "start-first";
+}
+
 export interface SwarmService {
   id: string;
   name: string;
@@ -40,6 +54,9 @@ export interface SwarmService {
   /** Image of `PreviousSpec`, when the service has one. */
   previousImage?: string;
   updateStatus?: UpdateStatus;
+  /** `Spec.UpdateConfig` and `Spec.RollbackConfig` as stored: only the fields the spec sets. */
+  updatePolicy: UpdatePolicy;
+  rollbackPolicy: UpdatePolicy;
 }
 
 export type TaskState =
@@ -83,6 +100,20 @@ export interface ServiceUpdate {
   force?: boolean;
   /** base64url X-Registry-Auth value, when registry auth is to be passed to the nodes. */
   registryAuth?: string;
+  /** Fields laid over `Spec.UpdateConfig` (UPDATE_OPTIONS); the others keep their value. */
+  updateConfig?: UpdatePolicy;
+  /** Fields laid over `Spec.RollbackConfig` (ROLLBACK_OPTIONS). */
+  rollbackConfig?: UpdatePolicy;
+}
+
+/** An image in the local store of the engine we talk to (the manager this server runs on). */
+export interface LocalImage {
+  /** `sha256:…` image ID. */
+  id: string;
+  /** `RepoTags` and `RepoDigests`, as the engine lists them. */
+  references: string[];
+  /** Creation time, Unix seconds. */
+  created: number;
 }
 
 /** The service was changed since it was inspected ("update out of sequence"). */
@@ -116,4 +147,16 @@ export interface SwarmPort {
   rollbackService(id: string, version: number): Promise<void>;
   /** Tasks of a service, newest first. */
   listTasks(serviceId: string): Promise<SwarmTask[]>;
+  /**
+   * Local images with a reference in `repository` (a familiar name such as
+   * `nginx` or `127.0.0.1:5000/app`, as `docker images --filter reference=` takes it).
+   */
+  listImages(repository: string): Promise<LocalImage[]>;
+  /** IDs of the images that some container of this engine uses, running or stopped. */
+  listContainerImageIds(): Promise<Set<string>>;
+  /**
+   * Removes one reference (tag or digest) without force: the image goes with
+   * its last reference. Throws SwarmConflictError when a container still needs it.
+   */
+  removeImageReference(reference: string): Promise<void>;
 }

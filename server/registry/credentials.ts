@@ -1,6 +1,12 @@
 import { DOCKER_HUB } from "../domain/image-ref.js";
 import type { RegistryCredentials } from "./registry-port.js";
 
+/**
+ * Shepherd's per-service label naming a REGISTRIES_FILE `id`: that entry's
+ * logins, and only those, are used for the service (Shepherd ran `docker --config <id>`).
+ */
+export const SHEPHERD_AUTH_LABEL = "shepherd.auth.config";
+
 export interface RegistryCredentialEntry {
   registry: string;
   username: string;

@@ -5,6 +5,12 @@ import { RegistryError, type RegistryCredentials, type RegistryPort, type Resolv
 export interface RegistryClientOptions {
   /** `host:port` entries reached over plain http; every other registry is reached over https. */
   insecureRegistries: string[];
+  /**
+   * WITH_INSECURE_REGISTRY: a registry that cannot be reached over https is
+   * tried over plain http, as `docker manifest inspect --insecure` does, and
+   * then remembered as such. Certificates are still checked.
+   */
+  fallbackToHttp?: boolean;
   /** Credentials by registry host as in `ImageRef.registry` (`docker.io`, `127.0.0.1:5000`). */
   credentialsFor(registry: string): RegistryCredentials | undefined;
   fetch?: typeof fetch;
@@ -170,13 +176,21 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
   }
 
   async function requestManifest(method: "HEAD" | "GET", ref: Ref): Promise<Response> {
-    const url = `${registryOrigin(ref.registry, insecure)}/v2/${ref.repository}/manifests/${encodeURIComponent(ref.tag)}`;
+    const path = `/v2/${ref.repository}/manifests/${encodeURIComponent(ref.tag)}`;
     const scope = `repository:${ref.repository}:pull`;
-    const attempt = async (authorization: string | undefined) => {
+    const attempt = async (authorization: string | undefined): Promise<Response> => {
       counts[method === "HEAD" ? "head" : "get"]++;
       const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
       if (authorization) headers.Authorization = authorization;
-      const res = await send(url, { method, headers }, `registry ${ref.registry}`);
+      const wasInsecure = insecure.has(ref.registry);
+      let res: Response;
+      try {
+        res = await send(`${registryOrigin(ref.registry, insecure)}${path}`, { method, headers }, `registry ${ref.registry}`);
+      } catch (err) {
+        if (!opts.fallbackToHttp || wasInsecure || !(err instanceof RegistryError)) throw err;
+        insecure.add(ref.registry);
+        return attempt(authorization);
+      }
       recordRateLimit(rateLimits, ref.registry, res.headers);
       return res;
     };

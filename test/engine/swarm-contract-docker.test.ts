@@ -7,7 +7,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { createDockerClient, createDockerodeSwarm } from "../../server/engine/dockerode-swarm.js";
 import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError } from "../../server/engine/swarm-port.js";
 import { createTestService, describeDocker, removeService, waitFor } from "../helpers/docker-env.js";
-import { buildImage, ensureBaseImage, removeImages } from "../helpers/images.js";
+import { buildImage, docker, ensureBaseImage, removeImages } from "../helpers/images.js";
 import { runSwarmContract } from "./swarm-contract.js";
 
 const CONTEXT = fileURLToPath(new URL("../fixtures/contract/", import.meta.url));
@@ -31,6 +31,10 @@ describeDocker("dockerode swarm on a real engine", () => {
     return {
       swarm: createDockerodeSwarm(createDockerClient()),
       images,
+      imageRepository: "deployer-contract",
+      async tagImage(existing, reference) {
+        await docker(["tag", existing, reference]);
+      },
       createService: (opts) =>
         createTestService({
           name: opts.name,
@@ -170,6 +174,36 @@ describe("createDockerodeSwarm on the wire", () => {
     expect(update?.body).toMatchObject({ TaskTemplate: { ForceUpdate: 4, ContainerSpec: { Image: "web:v1" } } });
   });
 
+  it("lays UpdateConfig fields over the spec's in nanoseconds, and starts a missing RollbackConfig from swarm's defaults", async () => {
+    const engine = await engineWithService();
+    await createDockerodeSwarm(engine.docker).updateService("svc1", 7, {
+      image: "web:v2",
+      updateConfig: { parallelism: 3, delayMs: 2500, order: "start-first" },
+      rollbackConfig: { monitorMs: 1500 },
+    });
+    const update = engine.requests.find((r) => r.method === "POST");
+    expect(update?.body).toMatchObject({
+      UpdateConfig: { Parallelism: 3, Delay: 2_500_000_000, FailureAction: "rollback", Monitor: 15_000_000_000, Order: "start-first" },
+      RollbackConfig: { Parallelism: 1, FailureAction: "pause", Monitor: 1_500_000_000, MaxFailureRatio: 0, Order: "stop-first" },
+    });
+  });
+
+  it("lists images by reference filter and removes a reference without force, mapping 409 to SwarmConflictError", async () => {
+    const engine = await startFakeEngine((req, res) => {
+      if (req.method === "GET" && req.url.pathname.endsWith("/images/json")) {
+        return json(res, 200, [{ Id: "sha256:a", RepoTags: ["<none>:<none>"], RepoDigests: ["127.0.0.1:5000/app@sha256:d"], Created: 1700000000 }]);
+      }
+      if (req.method === "DELETE") return json(res, 409, { message: "conflict: unable to remove repository reference" });
+      json(res, 404, { message: "no such route" });
+    });
+    const swarm = createDockerodeSwarm(engine.docker);
+    expect(await swarm.listImages("127.0.0.1:5000/app")).toEqual([{ id: "sha256:a", references: ["127.0.0.1:5000/app@sha256:d"], created: 1700000000 }]);
+    expect(engine.requests[0]?.url.searchParams.get("filters")).toBe(JSON.stringify({ reference: ["127.0.0.1:5000/app"] }));
+    await expect(swarm.removeImageReference("127.0.0.1:5000/app@sha256:d")).rejects.toBeInstanceOf(SwarmConflictError);
+    const removal = engine.requests.find((r) => r.method === "DELETE");
+    expect([...(removal?.url.searchParams ?? [])]).toEqual([]);
+  });
+
   it("refuses a stale version before sending anything", async () => {
     const engine = await engineWithService();
     await expect(createDockerodeSwarm(engine.docker).updateService("svc1", 6, { image: "web:v2" })).rejects.toBeInstanceOf(
@@ -228,6 +262,8 @@ describe("createDockerodeSwarm on the wire", () => {
       failureAction: "pause",
       previousImage: "api:1",
       updateStatus: { state: "rollback_paused", message: "rollback paused", startedAt: "2026-01-01T00:00:00Z", completedAt: undefined },
+      updatePolicy: {},
+      rollbackPolicy: {},
     });
   });
 

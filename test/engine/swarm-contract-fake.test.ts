@@ -7,11 +7,18 @@ runSwarmContract("FakeSwarm", async () => {
   const fake = new FakeSwarm();
   const images = { good: "contract/app:good", good2: "contract/app:good2", failing: "contract/app:failing" };
   fake.failImage(images.failing, "task: non-zero exit (1)");
+  // Built in this order by the Docker harness, so created in this order.
+  Object.values(images).forEach((reference, n) => fake.addImage({ id: `sha256:${String(n + 1).repeat(64)}`, references: [reference], created: 1_700_000_000 + n }));
   return {
     swarm: fake,
     images,
+    imageRepository: "contract/app",
+    async tagImage(existing, reference) {
+      fake.tagImage(existing, reference);
+    },
     async createService(opts) {
-      return fake.addService(opts).id;
+      // The same RollbackConfig the Docker harness gives its services.
+      return fake.addService({ ...opts, rollbackPolicy: { parallelism: 1, failureAction: "pause", monitorMs: 1000 } }).id;
     },
     async removeService(id) {
       fake.removeService(id);

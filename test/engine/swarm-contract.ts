@@ -29,6 +29,10 @@ export interface ContractHarness {
   removeService(id: string): Promise<void>;
   /** `failing` starts and then exits non-zero, so swarm sees its tasks fail. */
   images: { good: string; good2: string; failing: string };
+  /** The repository of the three images, as `listImages` takes it. */
+  imageRepository: string;
+  /** Like `docker tag existing reference`; the tag is removed again by the test. */
+  tagImage(existing: string, reference: string): Promise<void>;
   /**
    * Calls `check` until it returns a value, and throws naming `what` when
    * that takes too long. The fake advances its rollouts between calls.
@@ -211,6 +215,45 @@ export function runSwarmContract(name: string, setup: () => Promise<ContractHarn
       expect(settled).toMatchObject({ forceUpdate: 1, image: h.images.good, updateStatus: { state: "completed" } });
       const [replacement] = await waitRunning(id, h.images.good, 1);
       expect(replacement?.id).not.toBe(first?.id);
+    });
+
+    test("an update lays the given UpdateConfig and RollbackConfig fields over the spec's and keeps the others", async () => {
+      const { id } = await createService({ image: h.images.good, failureAction: "rollback", monitorMs: 1000 });
+      await h.swarm.updateService(id, (await getService(id)).version, {
+        image: h.images.good2,
+        updateConfig: { parallelism: 2, delayMs: 1500, order: "stop-first" },
+        rollbackConfig: { monitorMs: 2000, maxFailureRatio: 0.5 },
+      });
+      const after = await getService(id);
+      expect(after.updatePolicy, JSON.stringify(after)).toMatchObject({ parallelism: 2, delayMs: 1500, order: "stop-first", failureAction: "rollback", monitorMs: 1000 });
+      expect(after.rollbackPolicy, JSON.stringify(after)).toMatchObject({ parallelism: 1, failureAction: "pause", monitorMs: 2000, maxFailureRatio: 0.5 });
+      expect(after).toMatchObject({ image: h.images.good2, failureAction: "rollback", monitorMs: 1000 });
+    });
+
+    test("lists the local images of a repository with their references, and which ones containers use", async () => {
+      const { id } = await createService({ image: h.images.good });
+      await waitRunning(id, h.images.good, 1);
+      const images = await h.swarm.listImages(h.imageRepository);
+      const good = images.find((i) => i.references.includes(h.images.good));
+      const good2 = images.find((i) => i.references.includes(h.images.good2));
+      expect(good, JSON.stringify(images)).toBeDefined();
+      expect(good2, JSON.stringify(images)).toBeDefined();
+      expect(good!.id).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(good!.created).toBeGreaterThan(1_500_000_000);
+      const created = images.map((i) => i.created);
+      expect(created, "newest first").toEqual([...created].sort((a, b) => b - a));
+      expect((await h.swarm.listContainerImageIds()).has(good!.id)).toBe(true);
+    });
+
+    test("removing the last reference of an image a container uses is refused; one of two references is only untagged", async () => {
+      const { id } = await createService({ image: h.images.good });
+      await waitRunning(id, h.images.good, 1);
+      await expect(h.swarm.removeImageReference(h.images.good)).rejects.toBeInstanceOf(SwarmConflictError);
+      const extra = `${h.images.good}-extra`;
+      await h.tagImage(h.images.good, extra);
+      await h.swarm.removeImageReference(extra);
+      const good = (await h.swarm.listImages(h.imageRepository)).find((i) => i.references.includes(h.images.good));
+      expect(good?.references, JSON.stringify(good)).not.toContain(extra);
     });
 
     test("updating, rolling back or listing tasks of an unknown service throws SwarmNotFoundError", async () => {

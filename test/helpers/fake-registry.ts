@@ -1,4 +1,5 @@
 import { repoTagKey, type ImageRef } from "../../server/domain/image-ref.js";
+import type { RateLimit } from "../../server/registry/registry-client.js";
 import { RegistryError, type RegistryPort, type ResolvedManifest } from "../../server/registry/registry-port.js";
 
 /**
@@ -10,6 +11,8 @@ export class FakeRegistry implements RegistryPort {
   readonly lookups: string[] = [];
   private readonly tags = new Map<string, string>();
   private failure?: RegistryError;
+  private readonly failures = new Map<string, RegistryError>();
+  private readonly rateLimits = new Map<string, RateLimit>();
 
   /** Points `registry/repo:tag` at a digest, as a push would. */
   push(image: Pick<ImageRef, "registry" | "repository" | "tag">, digest: string): void {
@@ -21,10 +24,29 @@ export class FakeRegistry implements RegistryPort {
     this.failure = error;
   }
 
+  /** Lookups of this one `registry/repo:tag` fail with `error` until cleared with undefined. */
+  failTagWith(image: Pick<ImageRef, "registry" | "repository" | "tag">, error: RegistryError | undefined): void {
+    if (error) this.failures.set(repoTagKey(image), error);
+    else this.failures.delete(repoTagKey(image));
+  }
+
+  /** What the registry's `ratelimit-*` headers report from now on, as the real client keeps it. */
+  setRateLimit(registry: string, rate: RateLimit | undefined): void {
+    if (rate) this.rateLimits.set(registry, rate);
+    else this.rateLimits.delete(registry);
+  }
+
+  lastRateLimit(registry: string): RateLimit | undefined {
+    const rate = this.rateLimits.get(registry);
+    return rate && { ...rate };
+  }
+
   async resolveDigest(ref: Pick<ImageRef, "registry" | "repository" | "tag">): Promise<ResolvedManifest> {
     const key = repoTagKey(ref);
     this.lookups.push(key);
     if (this.failure) throw this.failure;
+    const failure = this.failures.get(key);
+    if (failure) throw failure;
     const digest = this.tags.get(key);
     if (!digest) throw new RegistryError("not_found", `${ref.repository}:${ref.tag} was not found on ${ref.registry}`);
     return { digest, mediaType: "application/vnd.docker.distribution.manifest.v2+json" };

@@ -4,14 +4,17 @@
  * swarmkit's updater does, so it passes the same contract suite as the real
  * engine (test/engine/swarm-contract.ts).
  */
+import { parseImageRef, repoKey } from "../../server/domain/image-ref.js";
 import {
   SwarmConflictError,
   SwarmNotFoundError,
   SwarmUnavailableError,
+  type LocalImage,
   type ServiceUpdate,
   type SwarmPort,
   type SwarmService,
   type SwarmTask,
+  type UpdatePolicy,
   type UpdateStatus,
 } from "../../server/engine/swarm-port.js";
 
@@ -23,6 +26,9 @@ export interface FakeServiceOptions {
   monitorMs?: number;
   failureAction?: SwarmService["failureAction"];
   mode?: SwarmService["mode"];
+  /** Replaces the UpdateConfig built from monitorMs and failureAction. */
+  updatePolicy?: UpdatePolicy;
+  rollbackPolicy?: UpdatePolicy;
 }
 
 export interface FakeCall {
@@ -36,9 +42,12 @@ interface Spec {
   mode: SwarmService["mode"];
   replicas?: number;
   forceUpdate: number;
-  monitorMs: number;
-  failureAction: SwarmService["failureAction"];
+  updatePolicy: UpdatePolicy;
+  rollbackPolicy: UpdatePolicy;
 }
+
+/** swarmkit's defaults for a spec without UpdateConfig / RollbackConfig. */
+const DEFAULT_POLICY: UpdatePolicy = { parallelism: 1, failureAction: "pause", monitorMs: 5000, maxFailureRatio: 0, order: "stop-first" };
 
 interface FakeTask extends SwarmTask {
   forceUpdate: number;
@@ -64,6 +73,7 @@ interface FakeService {
 export class FakeSwarm implements SwarmPort {
   readonly calls: FakeCall[] = [];
   private readonly services = new Map<string, FakeService>();
+  private readonly images = new Map<string, { references: Set<string>; created: number }>();
   private readonly failingImages = new Map<string, string>();
   private readonly conflicts = new Set<string>();
   private unavailable = false;
@@ -72,9 +82,20 @@ export class FakeSwarm implements SwarmPort {
   private ids = 0;
   private lastTime = 0;
   private timer?: NodeJS.Timeout;
+  private readonly taskHistoryLimit?: number;
+  private readonly keepCalls: boolean;
+  private readonly onCall?: (call: FakeCall) => void;
 
-  /** With `autoTickMs`, rollouts advance on their own; otherwise call `tick()`. */
-  constructor(options: { autoTickMs?: number } = {}) {
+  /**
+   * With `autoTickMs`, rollouts advance on their own; otherwise call `tick()`.
+   * Long runs (the benchmarks) set `taskHistoryLimit` (swarm's
+   * TaskHistoryRetentionLimit, 5 by default there) and `keepCalls: false` with
+   * an `onCall` observer, so the fake's own memory does not grow with every call.
+   */
+  constructor(options: { autoTickMs?: number; taskHistoryLimit?: number; keepCalls?: boolean; onCall?: (call: FakeCall) => void } = {}) {
+    this.taskHistoryLimit = options.taskHistoryLimit;
+    this.keepCalls = options.keepCalls ?? true;
+    this.onCall = options.onCall;
     if (options.autoTickMs) this.timer = setInterval(() => void this.tick(), options.autoTickMs).unref();
   }
 
@@ -91,8 +112,8 @@ export class FakeSwarm implements SwarmPort {
       mode,
       replicas: mode === "replicated" ? (opts.replicas ?? 1) : undefined,
       forceUpdate: 0,
-      monitorMs: opts.monitorMs ?? 5000,
-      failureAction: opts.failureAction ?? "pause",
+      updatePolicy: opts.updatePolicy ?? { parallelism: 1, monitorMs: opts.monitorMs ?? 5000, failureAction: opts.failureAction ?? "pause" },
+      rollbackPolicy: opts.rollbackPolicy ?? {},
     };
     const service: FakeService = { id, name: opts.name, version: ++this.index, spec, tasks: [] };
     for (const slot of this.slots(service)) service.tasks.push(this.newTask(service, slot, "running"));
@@ -158,7 +179,13 @@ export class FakeSwarm implements SwarmPort {
     }
     this.checkVersion(s, version);
     s.previousSpec = s.spec;
-    s.spec = { ...s.spec, image: update.image, forceUpdate: s.spec.forceUpdate + (update.force ? 1 : 0) };
+    s.spec = {
+      ...s.spec,
+      image: update.image,
+      forceUpdate: s.spec.forceUpdate + (update.force ? 1 : 0),
+      updatePolicy: overlay(s.spec.updatePolicy, update.updateConfig),
+      rollbackPolicy: overlay(s.spec.rollbackPolicy, update.rollbackConfig),
+    };
     s.version = ++this.index;
     // Swarm resets UpdateStatus on every update and only starts a rollout when a task is out of date.
     s.updateStatus = undefined;
@@ -189,6 +216,60 @@ export class FakeSwarm implements SwarmPort {
       .sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0));
   }
 
+  /** Puts an image into the fake node's store (what a pull or a build would do). */
+  addImage(image: { id: string; references: string[]; created?: number }): void {
+    this.images.set(image.id, { references: new Set(image.references), created: image.created ?? Math.floor(Date.now() / 1000) });
+  }
+
+  /** Like `docker tag`: one more reference to an image that has `existing`. */
+  tagImage(existing: string, reference: string): void {
+    const found = [...this.images.values()].find((i) => i.references.has(existing));
+    if (!found) throw new SwarmNotFoundError(`no such image: ${existing}`);
+    found.references.add(reference);
+  }
+
+  /** The engine's `reference` filter: the familiar repository name of a tag or digest. */
+  async listImages(repository: string): Promise<LocalImage[]> {
+    this.record("listImages", [repository]);
+    const wanted = repoKey(parseImageRef(repository));
+    return [...this.images.entries()]
+      .filter(([, i]) => [...i.references].some((r) => repoKey(parseImageRef(r)) === wanted))
+      .sort(([, a], [, b]) => b.created - a.created)
+      .map(([id, i]) => ({ id, references: [...i.references], created: i.created }));
+  }
+
+  /** Every task is a container, running or stopped, of the image its reference names. */
+  async listContainerImageIds(): Promise<Set<string>> {
+    this.record("listContainerImageIds", []);
+    const used = new Set<string>();
+    for (const task of [...this.services.values()].flatMap((s) => s.tasks)) {
+      const id = this.imageIdOf(task.image);
+      if (id) used.add(id);
+    }
+    return used;
+  }
+
+  async removeImageReference(reference: string): Promise<void> {
+    this.record("removeImageReference", [reference]);
+    const entry = [...this.images.entries()].find(([, i]) => i.references.has(reference));
+    if (!entry) throw new SwarmNotFoundError(`No such image: ${reference}`);
+    const [id, image] = entry;
+    if (image.references.size === 1 && (await this.listContainerImageIds()).has(id)) {
+      throw new SwarmConflictError(`conflict: unable to remove repository reference "${reference}" (must force) - container is using its referenced image ${id}`);
+    }
+    image.references.delete(reference);
+    if (image.references.size === 0) this.images.delete(id);
+  }
+
+  /** A pinned `repo:tag@sha256:…` runs the image whose `repo@sha256:…` the pull recorded. */
+  private imageIdOf(reference: string): string | undefined {
+    const digestForm = reference.includes("@") ? `${reference.slice(0, reference.indexOf("@")).replace(/:[^:/]+$/, "")}${reference.slice(reference.indexOf("@"))}` : undefined;
+    for (const [id, image] of this.images) {
+      if (image.references.has(reference) || (digestForm && image.references.has(digestForm))) return id;
+    }
+    return undefined;
+  }
+
   private step(s: FakeService): void {
     const r = s.rollout;
     if (!r) return;
@@ -199,17 +280,17 @@ export class FakeSwarm implements SwarmPort {
       // Like parallelism 1: a failing image stops the rollout at its first task.
       const error = this.failingImages.get(s.spec.image);
       const slots = this.dirtySlots(s);
-      for (const slot of error && s.spec.failureAction !== "continue" ? slots.slice(0, 1) : slots) {
+      for (const slot of error && (s.spec.updatePolicy.failureAction ?? "pause") !== "continue" ? slots.slice(0, 1) : slots) {
         const task = this.replaceTask(s, slot, error ? "failed" : "running", error);
         if (error) s.failedTaskId ??= task.id;
       }
       r.step = "judge";
     } else if (r.kind === "update" && r.step === "judge") {
       const failed = s.failedTaskId;
-      if (failed && s.spec.failureAction === "pause") {
+      if (failed && (s.spec.updatePolicy.failureAction ?? "pause") === "pause") {
         this.setStatus(s, "paused", `update paused due to failure or early termination of task ${failed}`);
         s.rollout = undefined;
-      } else if (failed && s.spec.failureAction === "rollback" && s.previousSpec) {
+      } else if (failed && (s.spec.updatePolicy.failureAction ?? "pause") === "rollback" && s.previousSpec) {
         s.spec = s.previousSpec;
         s.previousSpec = undefined;
         this.setStatus(s, "rollback_started", `update rolled back due to failure or early termination of task ${failed}`);
@@ -263,7 +344,15 @@ export class FakeSwarm implements SwarmPort {
     }
     const task = this.newTask(s, slot, state, error);
     s.tasks.push(task);
+    this.pruneHistory(s, slot);
     return task;
+  }
+
+  /** Drops the oldest finished tasks of a slot beyond the retention limit, as swarm's task reaper does. */
+  private pruneHistory(s: FakeService, slot: number | undefined): void {
+    if (!this.taskHistoryLimit) return;
+    let excess = s.tasks.filter((t) => t.slot === slot).length - this.taskHistoryLimit;
+    s.tasks = s.tasks.filter((t) => !(excess > 0 && t.slot === slot && t.desiredState !== "running" && excess-- > 0));
   }
 
   private newTask(s: FakeService, slot: number | undefined, state: "running" | "failed", error?: string): FakeTask {
@@ -293,15 +382,19 @@ export class FakeSwarm implements SwarmPort {
       mode: s.spec.mode,
       replicas: s.spec.replicas,
       forceUpdate: s.spec.forceUpdate,
-      monitorMs: s.spec.monitorMs,
-      failureAction: s.spec.failureAction,
+      monitorMs: s.spec.updatePolicy.monitorMs || 5000,
+      failureAction: s.spec.updatePolicy.failureAction ?? "pause",
       previousImage: s.previousSpec?.image,
       updateStatus: s.updateStatus && { ...s.updateStatus },
+      updatePolicy: { ...s.spec.updatePolicy },
+      rollbackPolicy: { ...s.spec.rollbackPolicy },
     };
   }
 
   private record(method: keyof SwarmPort, args: unknown[]): void {
-    this.calls.push({ method, args });
+    const call = { method, args };
+    if (this.keepCalls) this.calls.push(call);
+    this.onCall?.(call);
     if (this.unavailable) throw new SwarmUnavailableError("cannot reach the Docker engine (FakeSwarm set unavailable)");
   }
 
@@ -330,4 +423,9 @@ export class FakeSwarm implements SwarmPort {
     this.lastTime = Math.max(Date.now(), this.lastTime + 1);
     return new Date(this.lastTime).toISOString();
   }
+}
+
+function overlay(current: UpdatePolicy, patch: UpdatePolicy | undefined): UpdatePolicy {
+  if (!patch) return current;
+  return { ...(Object.keys(current).length ? current : DEFAULT_POLICY), ...patch };
 }

@@ -18,7 +18,8 @@ export interface ServerProcess {
 export function spawnServer(env: Record<string, string>, port: number): ServerProcess {
   const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", HOST: "127.0.0.1", PORT: String(port), ...env },
+    // The poller is off unless a test asks for it: on a shared engine it would touch every service there.
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", HOST: "127.0.0.1", PORT: String(port), DEPLOYER_POLL: "false", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

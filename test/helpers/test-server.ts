@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { onTestFinished } from "vitest";
-import { composeServer } from "../../server/compose.js";
+import { composeServer, type ComposeOptions } from "../../server/compose.js";
 import { loadConfig } from "../../server/config.js";
 import { createLogger } from "../../server/logger.js";
+import type { Clock } from "../../server/poller/clock.js";
 import { openDatabase } from "../../server/store/database.js";
 import { FakeRegistry } from "./fake-registry.js";
 import { FakeSwarm } from "./fake-swarm.js";
@@ -16,7 +17,18 @@ export const testSecret = "test-secret-that-is-long-enough-for-hs256-0123456789"
  * The real app over a real SQLite file built by the real migrations, with
  * recording fakes at the swarm and registry ports. Torn down when the test ends.
  */
-export function createTestServer(env: Record<string, string> = {}, opts: { fetch?: typeof fetch; autoTickMs?: number; dbPath?: string; swarm?: FakeSwarm } = {}) {
+export function createTestServer(
+  env: Record<string, string> = {},
+  opts: {
+    fetch?: typeof fetch;
+    autoTickMs?: number;
+    dbPath?: string;
+    swarm?: FakeSwarm;
+    clock?: Clock;
+    /** Registry access per login (shepherd.auth.config), as main.ts wires it. */
+    access?: Pick<ComposeOptions, "registryFor" | "registryAuthFor">;
+  } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "deployer-test-"));
   const dbPath = opts.dbPath ?? join(dir, "deployer.db");
   const config = loadConfig({ DEPLOYER_DB: dbPath, DEPLOYER_SECRET: testSecret, DEPLOYER_DOCKERHUB_REGISTRY: "docker.io", ...env });
@@ -41,8 +53,11 @@ export function createTestServer(env: Record<string, string> = {}, opts: { fetch
     log,
     fetch: opts.fetch,
     rolloutPollMs: 2,
+    clock: opts.clock,
+    ...opts.access,
   });
   onTestFinished(async () => {
+    await server.poller.stop();
     server.deployer.stop();
     swarm.stop();
     database.close();

@@ -1,0 +1,70 @@
+import { familiarRepoTag, tryParseImageRef } from "../domain/image-ref.js";
+import type { SwarmService } from "../engine/swarm-port.js";
+import type { PollerOptions } from "./poller.js";
+import type { ImageGroup } from "./poll-plan.js";
+
+type Deps = Pick<PollerOptions, "swarm" | "store" | "history" | "deployer" | "metrics" | "log">;
+
+/**
+ * Records and queues one `poll` deployment of `digest`, after reading the
+ * service again: it may have been removed, or deployed by a webhook, while
+ * the cycle looked its tag up. The first timeline entry says why the poller
+ * had to act: no webhook brought the digest (`missed_webhook`, counted), a
+ * webhook brought it but its deploy failed for another reason, or the service
+ * named no digest. Returns the deployment id, or undefined when nothing was queued.
+ */
+export async function queuePollDeployment(
+  deps: Deps,
+  input: { service: SwarmService; group: ImageGroup; digest: string; cycleAt: number },
+): Promise<string | undefined> {
+  const { log } = deps;
+  const { group, digest } = input;
+  let fresh: SwarmService | undefined;
+  try {
+    fresh = await deps.swarm.findService(input.service.id);
+  } catch (err) {
+    log.error({ service: input.service.name, reason: (err as Error).message }, "could not inspect the service; trying again next cycle");
+    return undefined;
+  }
+  if (!fresh) {
+    log.info({ service: input.service.name }, "service removed during the cycle; nothing to do");
+    return undefined;
+  }
+  const running = tryParseImageRef(fresh.image)?.digest;
+  if (running === digest) return undefined;
+  const quarantined = deps.store.findQuarantine(fresh.name, digest);
+  if (quarantined) {
+    log.debug({ service: fresh.name, digest, deploymentId: quarantined.deploymentId }, "digest quarantined on this service; not deployed again");
+    return undefined;
+  }
+  const image = familiarRepoTag(group.ref);
+  const webhook = deps.history.findWebhookDeploymentOf(fresh.name, digest);
+  const missedWebhook = Boolean(running && !webhook);
+  const why = !running
+    ? `the service names no digest, so ${digest} is pinned`
+    : webhook
+      ? `a webhook brought ${digest} in ${webhook.id}, which ended ${webhook.status}; deploying it again`
+      : `no webhook brought ${digest} (missed_webhook); the service runs ${running}`;
+  const recorded = deps.store.recordTrigger(
+    { kind: "poll", eventKey: `poll:${fresh.id}:${digest}:${input.cycleAt}`, imageKey: group.key, digestHint: digest, requestedBy: "poller" },
+    [
+      {
+        service: fresh.name,
+        serviceId: fresh.id,
+        image,
+        imageKey: group.key,
+        digest,
+        previousImage: fresh.image,
+        trigger: "poll",
+        requestedBy: "poller",
+        message: `poll found ${image} at ${digest}: ${why}; queued`,
+      },
+    ],
+  );
+  if (recorded.duplicate) return undefined;
+  if (missedWebhook) deps.metrics.missedWebhooks.inc({ registry: group.ref.registry });
+  const dep = recorded.deployments[0]!;
+  log.info({ service: fresh.name, image, digest, deploymentId: dep.id, missedWebhook }, `Trying to update service ${fresh.name} with image ${image}`);
+  deps.deployer.enqueue(dep.id);
+  return dep.id;
+}

@@ -1,0 +1,180 @@
+import type { Logger } from "pino";
+import { familiarRepoTag, tryParseImageRef } from "../domain/image-ref.js";
+import type { ServiceFilter } from "../domain/service-filter.js";
+import type { Deployer } from "../engine/deployer.js";
+import type { SwarmPort, SwarmService } from "../engine/swarm-port.js";
+import type { Metrics } from "../metrics.js";
+import type { RegistryClient } from "../registry/registry-client.js";
+import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
+import type { DeploymentHistory } from "../store/deployment-history.js";
+import type { DeploymentStore } from "../store/deployment-store.js";
+import type { ServiceHolds } from "../store/service-holds.js";
+import type { AppriseNotifier } from "./apprise-notifier.js";
+import type { Clock } from "./clock.js";
+import { queuePollDeployment } from "./poll-deploy.js";
+import { planCycle, type ImageGroup } from "./poll-plan.js";
+import { pullBudget, pullsFor } from "./pull-budget.js";
+
+export type PollRegistry = RegistryPort & Partial<Pick<RegistryClient, "lastRateLimit" | "requestCount">>;
+
+export interface PollerOptions {
+  swarm: SwarmPort;
+  /** The real client also reports rate limits and request counts; fakes may not. */
+  registry: PollRegistry;
+  /** The client that logs in as a `shepherd.auth.config` id (REGISTRIES_FILE). */
+  registryFor?: (authConfig: string) => PollRegistry;
+  store: DeploymentStore;
+  history: DeploymentHistory;
+  holds: ServiceHolds;
+  deployer: Deployer;
+  metrics: Metrics;
+  log: Logger;
+  notifier?: Pick<AppriseNotifier, "imageUnavailable" | "imageAvailable">;
+  filter?: ServiceFilter;
+  ignoreList: string[];
+  sleepTimeMs: number;
+  clock: Clock;
+}
+
+export interface CycleResult {
+  services: number;
+  lookups: number;
+  /** Deployments this cycle queued. */
+  deployments: string[];
+  /** Manifest requests the default login's registry client sent during the cycle (webhook lookups meanwhile included). */
+  registryRequests?: { head: number; get: number };
+}
+
+/**
+ * Shepherd's loop, rebuilt on the deploy engine: once at start and then
+ * SLEEP_TIME after each cycle ends, look every selected service's tag up
+ * (one HEAD per distinct tag) and queue a `poll` deployment of the resolved
+ * digest where the service runs another. Nothing that goes wrong in a cycle
+ * (engine, registry, a service deleted meanwhile) stops the loop.
+ */
+export function createPoller(opts: PollerOptions) {
+  const { clock, log } = opts;
+  /** Registries (per login: Docker Hub counts per account) whose pull budget ran out, left alone until then. */
+  const restingUntil = new Map<string, number>();
+  const clientOf = (group: ImageGroup) => (group.authConfig && opts.registryFor?.(group.authConfig)) || opts.registry;
+  const budgetKey = (group: ImageGroup) => `${group.ref.registry} ${group.authConfig ?? ""}`;
+  let chain: Promise<unknown> = Promise.resolve();
+  let abort: AbortController | undefined;
+  let loop: Promise<void> | undefined;
+
+  async function lookUp(group: ImageGroup): Promise<string | undefined> {
+    const image = familiarRepoTag(group.ref);
+    try {
+      const { digest } = await clientOf(group).resolveDigest(group.ref);
+      opts.metrics.pollLookups.inc({ registry: group.ref.registry, result: "ok" });
+      for (const s of group.services) opts.notifier?.imageAvailable(s.name, image);
+      return digest;
+    } catch (err) {
+      if (!(err instanceof RegistryError)) throw err;
+      opts.metrics.pollLookups.inc({ registry: group.ref.registry, result: err.kind });
+      if (err.kind === "rate_limited") {
+        const { backoffMs } = pullBudget(clientOf(group).lastRateLimit?.(group.ref.registry), opts.sleepTimeMs);
+        restingUntil.set(budgetKey(group), clock.now() + backoffMs);
+        log.warn({ registry: group.ref.registry, backoffMs }, "registry rate limit reached; leaving it alone for a while");
+        return undefined;
+      }
+      for (const s of group.services) {
+        log.warn({ service: s.name, image, reason: err.message }, `Error updating service ${s.name}! Image ${image} does not exist or it is not available`);
+        void opts.notifier?.imageUnavailable(s.name, image);
+      }
+      return undefined;
+    }
+  }
+
+  async function cycle(): Promise<CycleResult> {
+    const cycleAt = clock.now();
+    const before = opts.registry.requestCount?.();
+    const result: CycleResult = { services: 0, lookups: 0, deployments: [] };
+    opts.metrics.pollCycles.inc();
+    let services: SwarmService[];
+    try {
+      services = await opts.swarm.listServices();
+    } catch (err) {
+      log.error({ reason: (err as Error).message }, "poll cycle: could not list swarm services; trying again next cycle");
+      return result;
+    }
+    result.services = services.length;
+    const plan = planCycle(services, {
+      filter: opts.filter,
+      ignoreList: opts.ignoreList,
+      heldReason: (name) => opts.holds.find(name)?.reason,
+      busyWith: (name) => opts.history.findUnfinishedOf(name)?.id,
+    });
+    for (const { service, reason } of plan.left) log.debug({ service, reason }, "left alone this cycle");
+    const budgets = new Map<string, number | undefined>();
+    for (const group of plan.groups) {
+      const registry = group.ref.registry;
+      const budget = budgetKey(group);
+      const rateOf = () => clientOf(group).lastRateLimit?.(registry);
+      if ((restingUntil.get(budget) ?? 0) > clock.now()) {
+        log.debug({ registry, image: group.key }, "registry resting after its pull budget ran out");
+        continue;
+      }
+      result.lookups++;
+      const digest = await lookUp(group);
+      if (!digest) continue;
+      if (!budgets.has(budget)) budgets.set(budget, pullBudget(rateOf(), opts.sleepTimeMs).spendable);
+      for (const service of group.services) {
+        if (tryParseImageRef(service.image)?.digest === digest) {
+          log.debug({ service: service.name }, `No updates to service ${service.name}!`);
+          continue;
+        }
+        const spendable = budgets.get(budget);
+        if (spendable !== undefined && pullsFor(service) > spendable) {
+          const { backoffMs } = pullBudget(rateOf(), opts.sleepTimeMs);
+          restingUntil.set(budget, clock.now() + backoffMs);
+          log.warn({ registry, service: service.name, remaining: rateOf()?.remaining, backoffMs }, "pull budget of the registry spent; deploys from it wait");
+          break;
+        }
+        const id = await queuePollDeployment(opts, { service, group, digest, cycleAt });
+        if (!id) continue;
+        result.deployments.push(id);
+        if (spendable !== undefined) budgets.set(budget, spendable - pullsFor(service));
+      }
+    }
+    const after = opts.registry.requestCount?.();
+    if (before && after) result.registryRequests = { head: after.head - before.head, get: after.get - before.get };
+    log.info({ ...result, deployments: result.deployments.length, ms: clock.now() - cycleAt }, "poll cycle finished");
+    return result;
+  }
+
+  /** One cycle, after any cycle still running; never rejects. */
+  function runOnce(): Promise<CycleResult> {
+    const next = chain.then(cycle).catch((err: unknown) => {
+      log.error({ err }, "poll cycle failed; the loop goes on");
+      return { services: 0, lookups: 0, deployments: [] } satisfies CycleResult;
+    });
+    chain = next;
+    return next;
+  }
+
+  return {
+    runOnce,
+    /** Cycles now and then SLEEP_TIME after each one ends, until stop(). */
+    start(): void {
+      if (loop) return;
+      const controller = (abort = new AbortController());
+      loop = (async () => {
+        while (!controller.signal.aborted) {
+          await runOnce();
+          if (controller.signal.aborted) break;
+          log.debug({ sleepMs: opts.sleepTimeMs }, "sleeping before the next poll cycle");
+          await clock.sleep(opts.sleepTimeMs, controller.signal);
+        }
+      })();
+    },
+    /** Ends the loop after the cycle under way, if any. */
+    async stop(): Promise<void> {
+      abort?.abort();
+      await loop;
+      loop = undefined;
+    },
+  };
+}
+
+export type Poller = ReturnType<typeof createPoller>;

@@ -1,0 +1,56 @@
+/**
+ * The notification texts of Shepherd (containrrr/shepherd, `shepherd`), so
+ * that Apprise rules and chat filters written for it keep matching. The body
+ * starts with what `$(date)` printed in the container's TZ.
+ */
+export type NotifyType = "success" | "failure" | "info" | "warning";
+
+export interface AppriseMessage {
+  title: string;
+  body: string;
+  notify_type: NotifyType;
+}
+
+/** `date`'s default output, `Tue Nov  7 04:02:12 EST 2023`, in `timeZone` (the process's zone when unset). */
+export function shellDate(at: number, timeZone?: string): string {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone,
+    weekday: "short",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+    year: "numeric",
+    timeZoneName: "short",
+  }).formatToParts(new Date(at));
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? "";
+  return `${part("weekday")} ${part("month")} ${part("day").padStart(2, " ")} ${part("hour")}:${part("minute")}:${part("second")} ${part("timeZoneName")} ${part("year")}`;
+}
+
+export function updatedMessage(o: { service: string; hostname: string; from: string; to: string; date: string }): AppriseMessage {
+  return {
+    title: `[Shepherd] Service ${o.service} updated on ${o.hostname}`,
+    body: `${o.date} Service ${o.service} was updated from ${o.from} to ${o.to}`,
+    notify_type: "success",
+  };
+}
+
+/** Shepherd named the image the service ran after its rollback; we name the one that failed. */
+export function failedMessage(o: { service: string; hostname: string; image: string; date: string }): AppriseMessage {
+  return {
+    title: `[Shepherd] Service ${o.service} update failed on ${o.hostname}`,
+    body: `${o.date} Service ${o.service} failed to update to ${o.image}`,
+    notify_type: "failure",
+  };
+}
+
+/** Shepherd's log line for a `docker manifest inspect` that failed, sent as a notification. */
+export function imageUnavailableMessage(o: { service: string; hostname: string; image: string; date: string }): AppriseMessage {
+  return {
+    title: `[Shepherd] Error updating service ${o.service} on ${o.hostname}`,
+    body: `${o.date} Error updating service ${o.service}! Image ${o.image} does not exist or it is not available`,
+    notify_type: "failure",
+  };
+}

@@ -1,0 +1,37 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { createRegistryClient } from "../../server/registry/registry-client.js";
+import { RegistryError } from "../../server/registry/registry-port.js";
+
+const DIGEST = `sha256:${"c".repeat(64)}`;
+
+/** A plain-http registry on 127.0.0.1 that answers every manifest HEAD with DIGEST. */
+async function plainRegistry() {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { "docker-content-digest": DIGEST, "content-type": "application/vnd.oci.image.index.v1+json" }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe("WITH_INSECURE_REGISTRY", () => {
+  it("falls back to plain http for a registry that does not speak https, then stays there", async () => {
+    const registry = await plainRegistry();
+    const client = createRegistryClient({ insecureRegistries: [], fallbackToHttp: true, credentialsFor: () => undefined });
+    const ref = { registry, repository: "acme/web", tag: "live" };
+    expect((await client.resolveDigest(ref)).digest).toBe(DIGEST);
+    expect(client.requestCount()).toEqual({ head: 2, get: 0 });
+    await client.resolveDigest(ref);
+    expect(client.requestCount(), "the second lookup goes straight to http").toEqual({ head: 3, get: 0 });
+  });
+
+  it("does not fall back without it", async () => {
+    const registry = await plainRegistry();
+    const client = createRegistryClient({ insecureRegistries: [], credentialsFor: () => undefined });
+    const err = await client.resolveDigest({ registry, repository: "acme/web", tag: "live" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).kind).toBe("unreachable");
+  });
+});

@@ -1,0 +1,70 @@
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createLogger } from "../../server/logger.js";
+import { createRegistryAccess } from "../../server/registry/registry-access.js";
+import { FakeClock } from "../helpers/fake-clock.js";
+import { FakeRegistry } from "../helpers/fake-registry.js";
+import { createTestServer, sha, waitForFinal } from "../helpers/test-server.js";
+
+const decode = (header: string | undefined) => header && JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
+
+function access(withRegistryAuth = true) {
+  const lines: string[] = [];
+  const log = createLogger("info", new Writable({ write: (c, _e, done) => (lines.push(String(c)), done()) }));
+  const made = createRegistryAccess({
+    entries: [{ registry: "docker.io", username: "default-user", password: "p0" }],
+    fileEntries: [
+      { id: "team-a", registry: "docker.io", username: "alice", password: "p1" },
+      { id: "team-b", registry: "https://index.docker.io/v1/", username: "bob", password: "p2" },
+    ],
+    insecureRegistries: [],
+    fallbackToHttp: false,
+    withRegistryAuth,
+    log,
+  });
+  return { ...made, lines };
+}
+
+describe("shepherd.auth.config", () => {
+  it("passes the login of the labelled REGISTRIES_FILE id to the nodes, and the default one without a label", () => {
+    const a = access();
+    expect(decode(a.registryAuthFor!("docker.io", "team-b"))).toEqual({ username: "bob", password: "p2", serveraddress: "docker.io" });
+    expect(decode(a.registryAuthFor!("docker.io"))).toMatchObject({ username: "default-user" });
+    expect(a.registryFor("team-a")).toBe(a.registryFor("team-a"));
+    expect(a.registryFor("team-a")).not.toBe(a.registry);
+  });
+
+  it("gives an id the file does not have no login, and says so once", () => {
+    const a = access();
+    expect(a.registryAuthFor!("docker.io", "nobody")).toBeUndefined();
+    a.registryAuthFor!("docker.io", "nobody");
+    expect(a.lines.filter((l) => l.includes("REGISTRIES_FILE does not have"))).toHaveLength(1);
+  });
+
+  it("passes nothing to the nodes without WITH_REGISTRY_AUTH", () => {
+    expect(access(false).registryAuthFor).toBeUndefined();
+  });
+
+  it("makes the poller look a tag up once per login, and the update carry the label's login", async () => {
+    const teamA = new FakeRegistry();
+    const server = createTestServer(
+      {},
+      {
+        clock: new FakeClock(),
+        access: { registryFor: (id) => (id === "team-a" ? teamA : new FakeRegistry()), registryAuthFor: (registry, id) => `${registry}/${id ?? "default"}` },
+      },
+    );
+    const image = "acme/private:latest";
+    server.swarm.addService({ name: "plain", image: `${image}@${sha(1)}` });
+    server.swarm.addService({ name: "labelled", image: `${image}@${sha(1)}`, labels: { "shepherd.auth.config": "team-a" } });
+    const ref = { registry: "docker.io", repository: "acme/private", tag: "latest" };
+    server.registry.push(ref, sha(1));
+    teamA.push(ref, sha(2));
+    const { deployments } = await server.poller.runOnce();
+    expect(server.registry.lookups).toEqual(["docker.io/acme/private:latest"]);
+    expect(teamA.lookups).toEqual(["docker.io/acme/private:latest"]);
+    const done = await waitForFinal(server, deployments[0]!);
+    expect(done.service).toBe("labelled");
+    expect(server.swarm.callsOf("updateService")[0]?.[2]).toMatchObject({ registryAuth: "docker.io/team-a" });
+  });
+});
