@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, ne, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, ne, or, type SQL } from "drizzle-orm";
 import type { DeploymentStatus, TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import type { DeploymentRecord } from "./deployment-store.js";
@@ -51,6 +51,50 @@ export function createDeploymentHistory(db: Db) {
         .select()
         .from(deployments)
         .where(and(...conditions))
+        .orderBy(desc(deployments.id))
+        .limit(1)
+        .get() as DeploymentRecord | undefined;
+    },
+
+    /** A deployment of the service that is still queued or running, whatever started it. */
+    findUnfinishedOf(service: string): DeploymentRecord | undefined {
+      return db
+        .select()
+        .from(deployments)
+        .where(and(eq(deployments.service, service), inArray(deployments.status, ["queued", "running"])))
+        .limit(1)
+        .get() as DeploymentRecord | undefined;
+    },
+
+    /** The newest deployment a registry webhook recorded for this digest on this service (resolved or hinted). */
+    findWebhookDeploymentOf(service: string, digest: string): DeploymentRecord | undefined {
+      return db
+        .select()
+        .from(deployments)
+        .where(
+          and(
+            eq(deployments.service, service),
+            inArray(deployments.trigger, ["dockerhub", "registry"]),
+            or(eq(deployments.digest, digest), eq(deployments.digestHint, digest)),
+          ),
+        )
+        .orderBy(desc(deployments.id))
+        .limit(1)
+        .get() as DeploymentRecord | undefined;
+    },
+
+    /** The newest deployment before `beforeId` that changed the service or tried to: succeeded, failed or rolled back. */
+    findPreviousOutcome(service: string, beforeId: string): DeploymentRecord | undefined {
+      return db
+        .select()
+        .from(deployments)
+        .where(
+          and(
+            eq(deployments.service, service),
+            lt(deployments.id, beforeId),
+            inArray(deployments.status, ["succeeded", "failed", "rolled_back"]),
+          ),
+        )
         .orderBy(desc(deployments.id))
         .limit(1)
         .get() as DeploymentRecord | undefined;
