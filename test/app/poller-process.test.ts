@@ -1,19 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp-dir.js";
 import { runServerToExit } from "../helpers/server-process.js";
-
-function tempDir() {
-  const dir = mkdtempSync(join(tmpdir(), "deployer-poll-proc-"));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 describe("the server process with Shepherd's variables", () => {
   it("exits 2 naming UPDATE_OPTIONS, ROLLBACK_OPTIONS and TZ when they are bad", async () => {
     const result = await runServerToExit(
-      { DEPLOYER_DB: join(tempDir(), "d.db"), UPDATE_OPTIONS: "--force", ROLLBACK_OPTIONS: "--rollback-order sideways", TZ: "Nowhere/Special" },
+      { DEPLOYER_DB: join(tempDir("deployer-poll-proc-"), "d.db"), UPDATE_OPTIONS: "--force", ROLLBACK_OPTIONS: "--rollback-order sideways", TZ: "Nowhere/Special" },
       0,
     );
     expect(result.code, result.stderr).toBe(2);
@@ -21,7 +14,7 @@ describe("the server process with Shepherd's variables", () => {
   });
 
   it("with RUN_ONCE_AND_EXIT exits 0 after its one cycle, even when the engine cannot be reached", async () => {
-    const dir = tempDir();
+    const dir = tempDir("deployer-poll-proc-");
     const result = await runServerToExit(
       { DEPLOYER_DB: join(dir, "d.db"), DEPLOYER_POLL: "true", RUN_ONCE_AND_EXIT: "true", DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` },
       // Any valid port: RUN_ONCE_AND_EXIT opens no listener.

@@ -1,20 +1,14 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp-dir.js";
 import { freePortOnLoopback } from "../helpers/ports.js";
 import { runServerToExit, startServer } from "../helpers/server-process.js";
-
-function tempDir() {
-  const dir = mkdtempSync(join(tmpdir(), "deployer-proc-"));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 describe("the server process", () => {
   it("exits 2 naming every bad variable", async () => {
     const result = await runServerToExit(
-      { PORT: "eighty", DEPLOYER_POLL: "maybe", DEPLOYER_SECRET: "short", SLEEP_TIME: "soon", DEPLOYER_DB: join(tempDir(), "d.db") },
+      { PORT: "eighty", DEPLOYER_POLL: "maybe", DEPLOYER_SECRET: "short", SLEEP_TIME: "soon", DEPLOYER_DB: join(tempDir("deployer-proc-"), "d.db") },
       0,
     );
     expect(result.code, result.stderr).toBe(2);
@@ -22,7 +16,7 @@ describe("the server process", () => {
   });
 
   it("starts without a Docker engine: healthz 200, readyz 503 naming docker, a clear log line, a generated 0600 secret", async () => {
-    const dir = tempDir();
+    const dir = tempDir("deployer-proc-");
     const port = await freePortOnLoopback();
     const server = await startServer({ DEPLOYER_DB: join(dir, "data", "deployer.db"), DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` }, port);
     const ready = await fetch(`${server.url}/readyz`);
