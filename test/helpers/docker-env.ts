@@ -11,10 +11,10 @@
  *   plain-HTTP registry on 127.0.0.1:<port> needs no daemon configuration.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { freePortOnLoopback } from "./ports.js";
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
 import { access, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Docker from "dockerode";
@@ -107,18 +107,8 @@ export const describeDocker = (name: string, fn: () => void, options: SuiteOptio
   describe.skip(name, options, fn);
 };
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error("no port assigned"))));
-    });
-  });
-}
+/** A free port on 127.0.0.1 (the same helper the Docker-free tests use). */
+export const freePort = freePortOnLoopback;
 
 /**
  * A name valid both as a swarm service name and as a registry repository

@@ -4,11 +4,12 @@ import { createServer } from "node:net";
 export function freePortOnLoopback(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
+    srv.unref();
     srv.once("error", reject);
     srv.listen(0, "127.0.0.1", () => {
       const address = srv.address();
       const port = typeof address === "object" && address ? address.port : 0;
-      srv.close(() => resolve(port));
+      srv.close(() => (port ? resolve(port) : reject(new Error("no port assigned"))));
     });
   });
 }
