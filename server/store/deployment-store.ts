@@ -1,7 +1,8 @@
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import type { DeploymentStatus, TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import { deploymentEvents, deployments, quarantinedDigests, triggers } from "./schema.js";
+import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
 
 export type DeploymentRecord = Omit<typeof deployments.$inferSelect, "status" | "trigger" | "failureKind"> & {
   status: DeploymentStatus;
@@ -53,9 +54,38 @@ export type DeploymentStore = ReturnType<typeof createDeploymentStore>;
 
 export function createDeploymentStore(db: Db, clock: StoreClock) {
   const asDeployment = (row: typeof deployments.$inferSelect) => row as DeploymentRecord;
+  const p = sql.placeholder;
+  const cached = createStatementCache();
+  const byId = db.select().from(deployments).where(eq(deployments.id, p("id"))).prepare();
+  const statusById = db.select({ status: deployments.status }).from(deployments).where(eq(deployments.id, p("id"))).prepare();
+  const triggerByKey = db.select().from(triggers).where(and(eq(triggers.kind, p("kind")), eq(triggers.eventKey, p("eventKey")))).prepare();
+  const triggerById = db.select().from(triggers).where(eq(triggers.id, p("id"))).prepare();
+  const insertEvent = db
+    .insert(deploymentEvents)
+    .values({ deploymentId: p("deploymentId"), at: p("at"), status: p("status"), message: p("message") })
+    .prepare();
+  const eventsOf = db
+    .select({ at: deploymentEvents.at, status: deploymentEvents.status, message: deploymentEvents.message })
+    .from(deploymentEvents)
+    .where(eq(deploymentEvents.deploymentId, p("id")))
+    .orderBy(asc(deploymentEvents.id))
+    .prepare();
+  const quarantineOf = db
+    .select()
+    .from(quarantinedDigests)
+    .where(and(eq(quarantinedDigests.service, p("service")), eq(quarantinedDigests.digest, p("digest"))))
+    .prepare();
+
+  function insertReturning<T>(table: typeof triggers | typeof deployments, name: string, values: Record<string, unknown>, ignoreConflict = false): T | undefined {
+    const statement = cached(shapeKey(name, values), () => {
+      const insert = db.insert(table).values(placeholdersFor(values) as never);
+      return (ignoreConflict ? insert.onConflictDoNothing() : insert).returning().prepare();
+    });
+    return statement.get(values) as T | undefined;
+  }
 
   function findDeployment(id: string): DeploymentRecord | undefined {
-    const row = db.select().from(deployments).where(eq(deployments.id, id)).get();
+    const row = byId.get({ id });
     return row && asDeployment(row);
   }
 
@@ -70,15 +100,11 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     getDeployment,
 
     findTriggerByKey(kind: TriggerKind, eventKey: string): TriggerRecord | undefined {
-      return db
-        .select()
-        .from(triggers)
-        .where(and(eq(triggers.kind, kind), eq(triggers.eventKey, eventKey)))
-        .get() as TriggerRecord | undefined;
+      return triggerByKey.get({ kind, eventKey }) as TriggerRecord | undefined;
     },
 
     getTrigger(id: string): TriggerRecord | undefined {
-      return db.select().from(triggers).where(eq(triggers.id, id)).get() as TriggerRecord | undefined;
+      return triggerById.get({ id }) as TriggerRecord | undefined;
     },
 
     /**
@@ -92,30 +118,19 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       /** Runs inside the same transaction once the deployments exist (e.g. to hold the service). */
       alongside?: (deployments: DeploymentRecord[]) => void,
     ): { duplicate: false; trigger: TriggerRecord; deployments: DeploymentRecord[] } | { duplicate: true; trigger: TriggerRecord } {
-      return db.transaction((tx) => {
+      // The prepared statements run on the same connection, so inside this transaction.
+      return db.transaction(() => {
         const at = clock.now();
-        const inserted = tx
-          .insert(triggers)
-          .values({ id: clock.newId("trg"), receivedAt: at, ...trigger })
-          .onConflictDoNothing()
-          .returning()
-          .get() as TriggerRecord | undefined;
+        const inserted = insertReturning<TriggerRecord>(triggers, "trigger", definedValues({ id: clock.newId("trg"), receivedAt: at, ...trigger }), true);
         if (!inserted) {
-          const existing = tx
-            .select()
-            .from(triggers)
-            .where(and(eq(triggers.kind, trigger.kind), eq(triggers.eventKey, trigger.eventKey)))
-            .get() as TriggerRecord;
+          const existing = triggerByKey.get({ kind: trigger.kind, eventKey: trigger.eventKey }) as TriggerRecord;
           return { duplicate: true as const, trigger: existing };
         }
         const rows = newDeployments.map((d) => {
           const { message, ...fields } = d;
-          const row = tx
-            .insert(deployments)
-            .values({ id: clock.newId("dep"), triggerId: inserted.id, status: "queued", createdAt: at, message, ...fields })
-            .returning()
-            .get();
-          tx.insert(deploymentEvents).values({ deploymentId: row.id, at, status: "queued", message }).run();
+          const values = definedValues({ id: clock.newId("dep"), triggerId: inserted.id, status: "queued", createdAt: at, message, ...fields });
+          const row = insertReturning<typeof deployments.$inferSelect>(deployments, "deployment", values)!;
+          insertEvent.run({ deploymentId: row.id, at, status: "queued", message });
           return asDeployment(row);
         });
         alongside?.(rows);
@@ -125,32 +140,33 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
 
     /** Applies a patch and appends the timeline entry that explains it, atomically. */
     transition(id: string, patch: DeploymentPatch, eventMessage?: string): DeploymentRecord {
-      return db.transaction((tx) => {
-        const at = clock.now();
-        const row = tx
+      const set = definedValues({ ...patch, ...(eventMessage && patch.message === undefined && patch.status ? { message: eventMessage } : {}) });
+      if (Object.keys(set).length === 0) throw new Error(`transition of ${id}: nothing to change`);
+      const update = cached(shapeKey("transition", set), () =>
+        db
           .update(deployments)
-          .set({ ...patch, ...(eventMessage && patch.message === undefined && patch.status ? { message: eventMessage } : {}) })
-          .where(eq(deployments.id, id))
+          .set(placeholdersFor(set))
+          .where(eq(deployments.id, p("__id")))
           .returning()
-          .get();
+          .prepare(),
+      );
+      return db.transaction(() => {
+        const at = clock.now();
+        const row = update.get({ ...set, __id: id });
         if (!row) throw new Error(`deployment ${id} does not exist`);
-        if (eventMessage) tx.insert(deploymentEvents).values({ deploymentId: id, at, status: row.status, message: eventMessage }).run();
+        if (eventMessage) insertEvent.run({ deploymentId: id, at, status: row.status, message: eventMessage });
         return asDeployment(row);
       });
     },
 
     addEvent(id: string, message: string): void {
-      const current = getDeployment(id);
-      db.insert(deploymentEvents).values({ deploymentId: id, at: clock.now(), status: current.status, message }).run();
+      const current = statusById.get({ id });
+      if (!current) throw new Error(`deployment ${id} does not exist`);
+      insertEvent.run({ deploymentId: id, at: clock.now(), status: current.status, message });
     },
 
     listEvents(id: string): DeploymentEventRecord[] {
-      return db
-        .select({ at: deploymentEvents.at, status: deploymentEvents.status, message: deploymentEvents.message })
-        .from(deploymentEvents)
-        .where(eq(deploymentEvents.deploymentId, id))
-        .orderBy(asc(deploymentEvents.id))
-        .all() as DeploymentEventRecord[];
+      return eventsOf.all({ id }) as DeploymentEventRecord[];
     },
 
     /** Deployments a crash may have interrupted, oldest first. */
@@ -180,11 +196,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     },
 
     findQuarantine(service: string, digest: string) {
-      return db
-        .select()
-        .from(quarantinedDigests)
-        .where(and(eq(quarantinedDigests.service, service), eq(quarantinedDigests.digest, digest)))
-        .get();
+      return quarantineOf.get({ service, digest });
     },
   };
 }

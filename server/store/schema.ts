@@ -43,6 +43,9 @@ export const deployments = sqliteTable(
   (t) => [
     index("deployments_service_id").on(t.service, t.id),
     index("deployments_status_id").on(t.status, t.id),
+    // `?service=&status=` (and the poller's "unfinished deployment of this service"): without it SQLite
+    // walks one of the two single-column indexes and filters, ~50 ms a page at a million rows.
+    index("deployments_service_status_id").on(t.service, t.status, t.id),
     index("deployments_trigger_id").on(t.trigger, t.id),
     index("deployments_trigger_ref").on(t.triggerId),
   ],

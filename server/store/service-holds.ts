@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./database.js";
 import { quarantinedDigests, serviceHolds } from "./schema.js";
 
@@ -6,9 +6,11 @@ export type ServiceHold = typeof serviceHolds.$inferSelect;
 
 /** Holds (after a manual rollback) and the lifting of a digest's quarantine by a manual deploy. */
 export function createServiceHolds(db: Db, now: () => number) {
+  // Asked once per deployment; prepared once (see statement-cache.ts for why).
+  const holdOf = db.select().from(serviceHolds).where(eq(serviceHolds.service, sql.placeholder("service"))).prepare();
   return {
     find(service: string): ServiceHold | undefined {
-      return db.select().from(serviceHolds).where(eq(serviceHolds.service, service)).get();
+      return holdOf.get({ service });
     },
     all(): ServiceHold[] {
       return db.select().from(serviceHolds).all();

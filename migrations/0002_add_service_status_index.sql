@@ -1,0 +1,1 @@
+CREATE INDEX `deployments_service_status_id` ON `deployments` (`service`,`status`,`id`);
