@@ -1,0 +1,94 @@
+import { join } from "node:path";
+import { startBaselineChild, startDeployerChild } from "../lib/children.js";
+import { benchRegistryHost, digestOf, loadHooks, pushBody, type LoadResult } from "../lib/load.js";
+import type { Scenario } from "../lib/scenario.js";
+import { round, roundSummary, summarize } from "../lib/stats.js";
+
+export const serviceCount = 50;
+
+/** Services `bench-app-<i>` running `127.0.0.1:5000/bench/app-<i>:live`, one per pushed repository. */
+export function benchServices(count = serviceCount, prefix = "app") {
+  return Array.from({ length: count }, (_, i) => ({ name: `bench-${prefix}-${i}`, image: `${benchRegistryHost}/bench/${prefix}-${i}:live` }));
+}
+
+/**
+ * Scenario 1. Distinct pushes (new event id, new digest, services in turn)
+ * against the deploy server and against a bare hono route, each in its own
+ * process, rounds alternated so that machine noise hits both alike.
+ */
+export const ingest: Scenario = {
+  key: "ingest",
+  title: "1. webhook ingest",
+  async run(ctx) {
+    const server = await startDeployerChild(ctx.cleanup, { dbPath: join(ctx.tmp, "ingest.db"), secret: ctx.secret, services: benchServices() });
+    const bare = await startBaselineChild(ctx.cleanup);
+    const token = await ctx.tokens.signWebhookToken({ sub: "bench", repos: [`${benchRegistryHost}/bench/*`] });
+    let pushes = 0;
+    const body = () => {
+      const n = pushes++;
+      return pushBody({ repository: `bench/app-${n % serviceCount}`, digest: digestOf(n) });
+    };
+    const rounds = ctx.quick ? 2 : 5;
+    const durationS = ctx.quick ? 2 : 5;
+    const connections = 10;
+    const run = (url: string, seconds: number) => loadHooks({ url, token, body, connections, durationS: seconds });
+
+    await run(server.url, 1);
+    await run(bare.url, 1);
+    const ours: LoadResult[] = [];
+    const base: LoadResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      // Alternate who goes first, so a slow second half of the run does not always land on the same side.
+      if (r % 2 === 0) {
+        ours.push(await run(server.url, durationS));
+        base.push(await run(bare.url, durationS));
+      } else {
+        base.push(await run(bare.url, durationS));
+        ours.push(await run(server.url, durationS));
+      }
+      ctx.log(`ingest round ${r + 1}/${rounds}: server ${Math.round(ours.at(-1)!.rps)} req/s, bare ${Math.round(base.at(-1)!.rps)} req/s`);
+    }
+    // The request path alone: the same pushes for a repository no service runs, so each is a committed trigger and no deployment.
+    const unwatched: LoadResult[] = [];
+    for (let r = 0; r < Math.min(3, rounds); r++) {
+      const bodyUnwatched = () => pushBody({ repository: `bench/unwatched-${pushes % serviceCount}`, digest: digestOf(pushes++) });
+      unwatched.push(await loadHooks({ url: server.url, token, body: bodyUnwatched, connections, durationS }));
+    }
+    await server.rpc("idle", { timeoutMs: 60_000 }, 70_000);
+    const stats = await server.rpc<{ calls: Record<string, number>; statuses: Array<{ status: string; n: number }> }>("stats");
+
+    const rps = summarize(ours.map((r) => r.rps));
+    const baselineRps = summarize(base.map((r) => r.rps));
+    const p99 = summarize(ours.map((r) => r.p99Ms));
+    const baseP99 = summarize(base.map((r) => r.p99Ms));
+    const ratio = rps.median / baselineRps.median;
+    const pathOnly = summarize(unwatched.map((r) => r.rps));
+    const non2xx = [...ours, ...unwatched].reduce((n, r) => n + r.non2xx + r.errors, 0);
+    return {
+      json: {
+        rps: round(rps.median),
+        baselineRps: round(baselineRps.median),
+        ratio: round(ratio),
+        p99Ms: round(p99.median),
+        baselineP99Ms: round(baseP99.median),
+        rpsRuns: roundSummary(rps),
+        p99MsRuns: roundSummary(p99),
+        rounds,
+        durationS,
+        connections,
+        requests: ours.reduce((n, r) => n + r.completed, 0),
+        non2xx,
+        updateServiceCalls: stats.calls.updateService ?? 0,
+        noMatchRps: round(pathOnly.median),
+        noMatchRatio: round(pathOnly.median / baselineRps.median),
+        deploymentsByStatus: Object.fromEntries(stats.statuses.map((s) => [s.status, s.n])),
+      },
+      rows: [
+        { metric: "requests/s", unit: "req/s", value: rps, baseline: { label: "bare hono", value: baselineRps.median }, ratio, target: "≥ 0.5×", ok: ratio >= 0.5 },
+        { metric: "p99 latency", unit: "ms", value: p99, baseline: { label: "bare hono", value: baseP99.median } },
+        { metric: "requests/s, push matching no service", unit: "req/s", value: pathOnly, baseline: { label: "bare hono", value: baselineRps.median }, ratio: pathOnly.median / baselineRps.median },
+        { metric: "non-2xx answers", unit: "", value: summarize([non2xx]), target: "0", ok: non2xx === 0 },
+      ],
+    };
+  },
+};

@@ -1,0 +1,133 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { childRssMb, repoRoot, rssMbOfPid, startBaselineChild, startDeployerChild } from "../lib/children.js";
+import { freePortOnLoopback } from "../../test/helpers/ports.js";
+import { benchRegistryHost, digestOf, loadHooks, pushBody } from "../lib/load.js";
+import type { BenchContext, Scenario } from "../lib/scenario.js";
+import { round, sleep, summarize } from "../lib/stats.js";
+import { benchServices, serviceCount } from "./ingest.js";
+
+const settleMs = 3000;
+
+/**
+ * RSS of a process left idle for a few seconds: `server/main.ts` started as
+ * `npm start` starts it (tsx, pino, dockerode, prom-client's default metrics),
+ * or a bare `node` as the floor.
+ */
+async function idleRssMbOf(ctx: BenchContext, args: string[], healthUrl?: (port: number) => string): Promise<number | undefined> {
+  const port = await freePortOnLoopback();
+  const proc = spawn(process.execPath, args, {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      NODE_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DEPLOYER_DB: join(ctx.tmp, `idle-${port}.db`),
+      DEPLOYER_SECRET: ctx.secret,
+      DEPLOYER_POLL: "false",
+    },
+    stdio: "ignore",
+  });
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill("SIGTERM");
+    const t = setTimeout(() => proc.kill("SIGKILL"), 6000);
+    await exited;
+    clearTimeout(t);
+  };
+  ctx.cleanup.add(`stop ${args.join(" ")} (pid ${proc.pid})`, stop);
+  const deadline = Date.now() + 30_000;
+  while (healthUrl && Date.now() < deadline && proc.exitCode === null) {
+    if (await fetch(healthUrl(port)).then((r) => r.ok, () => false)) break;
+    await sleep(100);
+  }
+  await sleep(settleMs);
+  const rss = rssMbOfPid(proc.pid!);
+  await stop();
+  return rss;
+}
+
+/**
+ * Scenario 7. RSS of the deploy server at idle and after 100,000 distinct
+ * webhooks (each one a committed trigger and deployment, most superseded by
+ * the next push to the same service, the rest rolled out on the fake swarm).
+ * Baseline: the bare hono process at idle, i.e. what Node, tsx and the HTTP
+ * adapter cost before the deployer adds anything.
+ */
+export const memory: Scenario = {
+  key: "memory",
+  title: "7. memory (RSS)",
+  async run(ctx) {
+    const webhooks = ctx.quick ? 10_000 : 100_000;
+    const bare = await startBaselineChild(ctx.cleanup);
+    // --expose-gc only lets the bench ask for a full collection before reading the live heap; nothing else calls it.
+    const server = await startDeployerChild(ctx.cleanup, { dbPath: join(ctx.tmp, "memory.db"), secret: ctx.secret, services: benchServices(), logUpdates: false }, ["--expose-gc"]);
+    await sleep(settleMs);
+    const bareIdle = await childRssMb(bare);
+    const idle = await childRssMb(server);
+    await bare.stop();
+    const mainIdle = await idleRssMbOf(ctx, ["--import", "tsx", "server/main.ts"], (port) => `http://127.0.0.1:${port}/healthz`);
+    const nodeIdle = await idleRssMbOf(ctx, ["-e", "setInterval(() => {}, 1000)"]);
+
+    const token = await ctx.tokens.signWebhookToken({ sub: "bench", repos: [`${benchRegistryHost}/bench/*`] });
+    let n = 0;
+    let peak = idle;
+    const sampler = setInterval(() => void childRssMb(server).then((v) => (peak = Math.max(peak, v)), () => undefined), 500);
+    // In tenths, with the RSS after each: a leak climbs steadily, a warm heap levels off.
+    const chunks = 10;
+    const byChunk: number[] = [];
+    const heapByChunk: number[] = [];
+    let completed = 0;
+    let rejected = 0;
+    const started = performance.now();
+    try {
+      for (let c = 0; c < chunks; c++) {
+        const load = await loadHooks({
+          url: server.url,
+          token,
+          connections: 10,
+          amount: webhooks / chunks,
+          body: () => pushBody({ repository: `bench/app-${n % serviceCount}`, digest: digestOf(n++, "c") }),
+        });
+        completed += load.completed;
+        rejected += load.non2xx + load.errors;
+        byChunk.push(round(await childRssMb(server)));
+        heapByChunk.push(round((await server.rpc<number>("heapAfterGc")) / 2 ** 20));
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    const load = { completed, durationMs: performance.now() - started };
+    await server.rpc("idle", { timeoutMs: 60_000 }, 70_000);
+    await sleep(settleMs);
+    const after = await childRssMb(server);
+    ctx.log(`memory: ${load.completed} webhooks in ${Math.round(load.durationMs / 1000)} s; RSS idle ${round(idle)} MB, peak ${round(peak)} MB, after ${round(after)} MB`);
+    const ok = (v: number | undefined) => v !== undefined && v < 80;
+    return {
+      json: {
+        idleRssMb: round(idle),
+        after100kRssMb: round(after),
+        peakRssMb: round(peak),
+        mainIdleRssMb: mainIdle === undefined ? null : round(mainIdle),
+        baselineIdleRssMb: round(bareIdle),
+        nodeIdleRssMb: nodeIdle === undefined ? null : round(nodeIdle),
+        webhooks: completed,
+        non2xx: rejected,
+        rssMbAfterEachTenth: byChunk,
+        heapMbAfterGcEachTenth: heapByChunk,
+        webhooksPerSecond: round(completed / (load.durationMs / 1000)),
+      },
+      rows: [
+        { metric: "idle RSS, bench server", unit: "MB", value: summarize([idle]), baseline: { label: "bare hono", value: bareIdle }, ratio: idle / bareIdle, target: "< 80", ok: ok(idle) },
+        ...(mainIdle === undefined ? [] : [{ metric: "idle RSS, server/main.ts", unit: "MB", value: summarize([mainIdle]), baseline: { label: "bare hono", value: bareIdle }, ratio: mainIdle / bareIdle, target: "< 80", ok: ok(mainIdle) }]),
+        { metric: `RSS after ${load.completed.toLocaleString("en")} webhooks`, unit: "MB", value: summarize([after]), baseline: { label: "idle", value: idle }, ratio: after / idle },
+        { metric: "peak RSS during them", unit: "MB", value: summarize([peak]) },
+        { metric: "live heap after GC, last tenth", unit: "MB", value: summarize([heapByChunk.at(-1)!]), baseline: { label: "first tenth", value: heapByChunk[0]! }, ratio: heapByChunk.at(-1)! / heapByChunk[0]! },
+        ...(nodeIdle === undefined ? [] : [{ metric: "idle RSS, bare `node`", unit: "MB", value: summarize([nodeIdle]) }]),
+      ],
+    };
+  },
+};

@@ -1,0 +1,24 @@
+import { repoTagKey, type ImageRef } from "../../server/domain/image-ref.js";
+import type { RegistryPort, ResolvedManifest } from "../../server/registry/registry-port.js";
+
+/**
+ * The registry port for the in-process scenarios. A pinned tag always
+ * resolves to its digest (the burst: one push, many notifications); any other
+ * tag resolves to a new digest on every lookup, as if each webhook announced
+ * a fresh push, so every deployment really reaches the update call.
+ */
+export class BenchRegistry implements RegistryPort {
+  private readonly pinned: Map<string, string>;
+  private counter = 0;
+  lookups = 0;
+
+  constructor(pinned: Record<string, string> = {}) {
+    this.pinned = new Map(Object.entries(pinned));
+  }
+
+  async resolveDigest(ref: Pick<ImageRef, "registry" | "repository" | "tag">): Promise<ResolvedManifest> {
+    this.lookups++;
+    const digest = this.pinned.get(repoTagKey(ref)) ?? `sha256:${(++this.counter).toString(16).padStart(64, "f")}`;
+    return { digest, mediaType: "application/vnd.docker.distribution.manifest.v2+json" };
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The deploy server as the benchmarks run it: the real composition
+ * (composeServer over a SQLite file built by the real migrations, the real
+ * middleware, routes, store and deployer, pino at `info`) served by
+ * @hono/node-server the way server/main.ts serves it. Only the ports differ:
+ * the swarm is the recording FakeSwarm and the registry is BenchRegistry, so
+ * what is measured is the server's own work.
+ */
+import { serve } from "@hono/node-server";
+import { composeServer } from "../../server/compose.js";
+import { loadConfig } from "../../server/config.js";
+import { createLogger } from "../../server/logger.js";
+import { openDatabase } from "../../server/store/database.js";
+import { FakeSwarm, type FakeCall } from "../../test/helpers/fake-swarm.js";
+import { BenchRegistry } from "./bench-registry.js";
+import { announceReady, answerRpc } from "./child-ipc.js";
+
+export interface DeployerChildConfig {
+  dbPath: string;
+  secret: string;
+  services: Array<{ name: string; image: string; replicas?: number }>;
+  pinned?: Record<string, string>;
+  /** Record when requests carrying `x-bench-probe` arrive (reaction time). */
+  probes?: boolean;
+  /** Keep a log of update calls (default); the memory scenario only counts them, so the log is not in its figures. */
+  logUpdates?: boolean;
+  logLevel?: string;
+}
+
+const cfg = JSON.parse(process.env.BENCH_CHILD ?? "{}") as DeployerChildConfig;
+
+// Bounded, so a 100,000-webhook run does not measure the benchmark's own bookkeeping.
+const keep = 20_000;
+const counts: Record<string, number> = {};
+let updates: Array<{ serviceId: string; image: string; at: number }> = [];
+let arrivals: Array<{ probe: string; at: number }> = [];
+
+const onCall = (call: FakeCall) => {
+  counts[call.method] = (counts[call.method] ?? 0) + 1;
+  if (call.method === "updateService" && cfg.logUpdates !== false && updates.length < keep) {
+    const [serviceId, , update] = call.args as [string, number, { image: string }];
+    updates.push({ serviceId, image: update.image, at: performance.now() });
+  }
+};
+
+const config = loadConfig({ DEPLOYER_DB: cfg.dbPath, DEPLOYER_SECRET: cfg.secret, DEPLOYER_POLL: "false", LOG_LEVEL: cfg.logLevel ?? "info" });
+const database = openDatabase(cfg.dbPath);
+const swarm = new FakeSwarm({ autoTickMs: 20, taskHistoryLimit: 5, keepCalls: false, onCall });
+const serviceIds = Object.fromEntries(cfg.services.map((s) => [s.name, swarm.addService(s).id]));
+const server = composeServer({
+  config,
+  secret: cfg.secret,
+  db: database.db,
+  sqlite: database.sqlite,
+  swarm,
+  registry: new BenchRegistry(cfg.pinned),
+  log: createLogger(config.logLevel),
+  defaultMetrics: true,
+});
+
+const fetch: typeof server.app.fetch = cfg.probes
+  ? (req, ...rest) => {
+      const probe = req.headers.get("x-bench-probe");
+      if (probe && arrivals.length < keep) arrivals.push({ probe, at: performance.now() });
+      return server.app.fetch(req, ...rest);
+    }
+  : server.app.fetch;
+
+answerRpc({
+  rss: () => process.memoryUsage().rss,
+  /** Live heap after a full collection (needs --expose-gc): what a leak would make grow. */
+  heapAfterGc: () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    return process.memoryUsage().heapUsed;
+  },
+  stats: () => ({
+    calls: { ...counts },
+    updates,
+    arrivals,
+    statuses: database.sqlite.prepare("select status, count(*) as n from deployments group by status").all(),
+  }),
+  reset: () => {
+    for (const k of Object.keys(counts)) delete counts[k];
+    updates = [];
+    arrivals = [];
+    return true;
+  },
+  idle: async ({ timeoutMs }) => {
+    const limit = Number(timeoutMs ?? 30_000);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), limit)));
+    const done = await Promise.race([server.deployer.idle().then(() => true), timedOut]);
+    clearTimeout(timer);
+    return done;
+  },
+});
+
+serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => announceReady(info.port, { serviceIds }));
