@@ -1,0 +1,180 @@
+import { isTerminal } from "../domain/deployment.js";
+import { parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
+import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
+import { RegistryError } from "../registry/registry-port.js";
+import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
+import type { DeployerOptions } from "./deployer.js";
+import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
+import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmService } from "./swarm-port.js";
+
+/** Triggers whose deploys respect the quarantine of a digest that failed before. */
+const automaticTriggers = new Set(["dockerhub", "registry", "poll"]);
+const conflictRetries = 5;
+
+class DeployFailure extends Error {
+  constructor(
+    message: string,
+    readonly failureKind: FailureKind,
+  ) {
+    super(message);
+  }
+}
+
+class DeploySkipped extends Error {}
+
+export interface RunContext {
+  opts: DeployerOptions;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  pollMs: number;
+  /** Records a final status (and everything that hangs off it: metrics, callbacks, listeners). */
+  finish(id: string, status: DeploymentRecord["status"], message: string, extra?: DeploymentPatch): DeploymentRecord;
+}
+
+/**
+ * One deployment from start to its final status: hold and quarantine checks,
+ * tag → digest, the pinned update (retried on a stale version), then the
+ * rollout followed to its end, with our own rollback when asked for. The
+ * deployer's queue decides when it runs; this decides what happens.
+ */
+export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise<void> {
+  const { opts, now, sleep, pollMs, finish } = ctx;
+
+  async function run(id: string): Promise<void> {
+    let dep = opts.store.getDeployment(id);
+    if (isTerminal(dep.status)) return;
+    if (dep.status === "running" && dep.pinnedImage && dep.updateSentAt) {
+      opts.store.addEvent(id, "resumed following the rollout after a restart");
+      await follow(dep, dep.pinnedImage);
+      return;
+    }
+    dep = opts.store.transition(id, { status: "running", startedAt: dep.startedAt ?? now() }, `started; resolving ${dep.image}`);
+    try {
+      const hold = automaticTriggers.has(dep.trigger) ? opts.holds.find(dep.service) : undefined;
+      if (hold) {
+        throw new DeploySkipped(`the service is held since ${hold.deploymentId} (${hold.reason}); resume it or deploy by hand`);
+      }
+      const ref = parseImageRef(dep.imageKey);
+      const digest = dep.digest ?? (await resolve(dep, ref));
+      if (dep.trigger === "manual" && opts.holds.liftQuarantine(dep.service, digest)) {
+        opts.store.addEvent(id, `lifted the quarantine of ${digest} on this service: deployed by hand`);
+      }
+      const service = await getService(dep);
+      if (service.labels["deployer.enable"] === "false") throw new DeploySkipped("the service is labelled deployer.enable=false");
+      if (automaticTriggers.has(dep.trigger)) {
+        const q = opts.store.findQuarantine(dep.service, digest);
+        if (q) throw new DeploySkipped(`${digest} is quarantined on this service: it ended badly in ${q.deploymentId} (${q.reason})`);
+      }
+      if (tryParseImageRef(service.image)?.digest === digest) {
+        throw new DeploySkipped(`the service already runs ${digest}`);
+      }
+      const image = pinnedImage(ref, digest);
+      const sent = await update(dep, service, image);
+      dep = opts.store.transition(
+        id,
+        { pinnedImage: image, previousImage: sent.previousImage, updateSentAt: now(), serviceId: sent.serviceId },
+        `update sent: ${image} (service version ${sent.version})${sent.warnings.length ? `; engine warnings: ${sent.warnings.join("; ")}` : ""}`,
+      );
+      await follow(dep, image);
+    } catch (err) {
+      if (err instanceof DeploySkipped) finish(id, "skipped", err.message);
+      else if (err instanceof DeployFailure) finish(id, "failed", err.message, { failureKind: err.failureKind });
+      else throw err;
+    }
+  }
+
+  async function resolve(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>): Promise<string> {
+    let digest: string;
+    try {
+      digest = (await opts.registry.resolveDigest(ref)).digest;
+    } catch (err) {
+      if (err instanceof RegistryError) throw new DeployFailure(`could not resolve ${dep.image} on its registry: ${err.message}`, "error");
+      throw err;
+    }
+    const note =
+      dep.digestHint && dep.digestHint !== digest
+        ? `resolved ${dep.image} to ${digest}; the payload named ${dep.digestHint}, which the tag no longer points to, so the newer digest wins`
+        : `resolved ${dep.image} to ${digest}`;
+    opts.store.transition(dep.id, { digest }, note);
+    return digest;
+  }
+
+  async function getService(dep: DeploymentRecord): Promise<SwarmService> {
+    try {
+      const service = (await opts.swarm.findService(dep.serviceId)) ?? (await opts.swarm.findService(dep.service));
+      if (!service) throw new DeployFailure(`the service ${dep.service} no longer exists`, "error");
+      return service;
+    } catch (err) {
+      if (err instanceof SwarmUnavailableError) throw new DeployFailure(`Docker engine unreachable: ${err.message}`, "error");
+      throw err;
+    }
+  }
+
+  /** Swarm moves a service's version while it works, so a stale version is retried with a fresh inspect. */
+  async function update(dep: DeploymentRecord, first: SwarmService, image: string) {
+    let service = first;
+    const auth = opts.registryAuthFor(parseImageRef(image).registry, first.labels[SHEPHERD_AUTH_LABEL] || undefined);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const policies = dep.trigger === "poll" ? opts.pollUpdate : undefined;
+        const { warnings } = await opts.swarm.updateService(service.id, service.version, { image, registryAuth: auth, ...policies });
+        return { warnings, version: service.version, previousImage: service.image, serviceId: service.id };
+      } catch (err) {
+        if (err instanceof SwarmConflictError && attempt < conflictRetries) {
+          opts.store.addEvent(dep.id, `service version ${service.version} was stale (update out of sequence); retrying`);
+          service = await getService(dep);
+          continue;
+        }
+        if (err instanceof SwarmConflictError) throw new DeployFailure(`the service kept changing under us: ${err.message}`, "error");
+        if (err instanceof SwarmNotFoundError) throw new DeployFailure(`the service ${dep.service} no longer exists`, "error");
+        if (err instanceof SwarmUnavailableError) throw new DeployFailure(`Docker engine unreachable: ${err.message}`, "error");
+        throw new DeployFailure(`the engine refused the update: ${(err as Error).message}`, "error");
+      }
+    }
+  }
+
+  async function follow(dep: DeploymentRecord, image: string): Promise<void> {
+    const watch = (targetImage: string, timeoutMs: number) =>
+      followRollout({
+        swarm: opts.swarm,
+        serviceId: dep.serviceId,
+        targetImage,
+        timeoutMs,
+        pollMs,
+        now,
+        sleep,
+        onProgress: (message) => opts.store.addEvent(dep.id, message),
+      });
+    const outcome: RolloutOutcome = await watch(image, opts.timeoutMs);
+    if (outcome.status !== "failed") {
+      finish(dep.id, outcome.status, outcome.message, outcome.status === "rolled_back" ? { failureKind: "rollout" } : {});
+    } else if (outcome.canRollback && opts.rollbackOnFailure && dep.previousImage) {
+      await rollBack(dep, outcome.message, (target) => watch(target, opts.timeoutMs));
+    } else {
+      finish(dep.id, "failed", outcome.message, { failureKind: outcome.failureKind });
+    }
+    const done = opts.store.getDeployment(dep.id);
+    if (done.digest && done.failureKind === "rollout" && (done.status === "failed" || done.status === "rolled_back")) {
+      opts.store.quarantine(done.service, done.digest, done.id, done.status);
+    }
+  }
+
+  async function rollBack(dep: DeploymentRecord, reason: string, watch: (target: string) => Promise<RolloutOutcome>): Promise<void> {
+    opts.store.addEvent(dep.id, `${reason}; rolling back to ${dep.previousImage} (ROLLBACK_ON_FAILURE)`);
+    try {
+      const service = await getService(dep);
+      await opts.swarm.rollbackService(service.id, service.version);
+      const back = await watch(dep.previousImage!);
+      if (back.status === "succeeded" || back.status === "rolled_back") {
+        finish(dep.id, "rolled_back", `rolled back to ${dep.previousImage} after: ${reason}`, { failureKind: "rollout" });
+      } else {
+        finish(dep.id, "failed", `${reason}; the rollback failed too: ${back.message}`, { failureKind: "rollout" });
+      }
+    } catch (err) {
+      const message = err instanceof DeployFailure ? err.message : (err as Error).message;
+      finish(dep.id, "failed", `${reason}; the rollback could not be started: ${message}`, { failureKind: "rollout" });
+    }
+  }
+
+  return run;
+}
