@@ -30,9 +30,9 @@ type Env = { Variables: { requestId: string } };
 export function createHooksRoutes(deps: HooksDeps) {
   const app = new Hono<Env>();
 
-  async function accept(c: Context<Env>, endpoint: "registry" | "dockerhub", token: string, parse: (body: unknown) => ParsedWebhook) {
+  async function accept(c: Context<Env>, endpoint: "registry" | "dockerhub", token: () => string, parse: (body: unknown) => ParsedWebhook) {
     try {
-      const claims = await deps.tokens.verifyWebhookToken(token).catch(asUnauthorized);
+      const claims = await deps.tokens.verifyWebhookToken(token()).catch(asUnauthorized);
       const parsed = parse(await readJson(c));
       checkRepoScope(claims, parsed);
       const result = await ingestPushes(
@@ -63,20 +63,10 @@ export function createHooksRoutes(deps: HooksDeps) {
     }
   }
 
-  app.post("/registry", (c) => {
-    const token = (() => {
-      try {
-        return bearerToken(c);
-      } catch (err) {
-        deps.metrics.webhookRequests.inc({ endpoint: "registry", result: "UNAUTHORIZED" });
-        throw err;
-      }
-    })();
-    return accept(c, "registry", token, parseDistributionEnvelope);
-  });
+  app.post("/registry", (c) => accept(c, "registry", () => bearerToken(c), parseDistributionEnvelope));
 
   app.post("/dockerhub/:token", (c) =>
-    accept(c, "dockerhub", c.req.param("token"), (body) => parseDockerHubPush(body, { dockerHubRegistry: deps.dockerHubRegistry })),
+    accept(c, "dockerhub", () => c.req.param("token"), (body) => parseDockerHubPush(body, { dockerHubRegistry: deps.dockerHubRegistry })),
   );
 
   return app;
