@@ -15,13 +15,13 @@ export interface UpdateOptions {
 type Section = "update" | "rollback";
 
 /** Go's time.ParseDuration, which the docker CLI uses for --*-delay and --*-monitor. */
-const durationUnitsMs: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const durationUnitsMs: Record<string, number> = { ns: 1e-6, us: 1e-3, "\u00b5s": 1e-3, "\u03bcs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 export function parseGoDuration(text: string): number | undefined {
   if (text === "0") return 0;
-  const whole = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
+  const whole = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$/;
   if (!whole.test(text)) return undefined;
   let ms = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) ms += Number(m[1]) * durationUnitsMs[m[2]!]!;
+  for (const m of text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/g)) ms += Number(m[1]) * durationUnitsMs[m[2]!]!;
   return ms;
 }
 

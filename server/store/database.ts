@@ -1,8 +1,8 @@
 import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as schema from "./schema.js";
 
@@ -14,7 +14,22 @@ export interface OpenDatabase {
   close(): void;
 }
 
-export const migrationsFolder = fileURLToPath(new URL("../../migrations", import.meta.url));
+/**
+ * The nearest `migrations/` folder above this module: the repository's when
+ * run from source (server/store/), the same one from the bundle (dist/).
+ */
+export function findMigrationsFolder(from: string): string {
+  let dir = from;
+  for (;;) {
+    const candidate = join(dir, "migrations");
+    if (existsSync(join(candidate, "meta", "_journal.json"))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no migrations/ folder (with meta/_journal.json) above ${from}`);
+    dir = parent;
+  }
+}
+
+export const migrationsFolder = findMigrationsFolder(dirname(fileURLToPath(import.meta.url)));
 
 /**
  * Opens the SQLite file and applies the SQL migrations, the only way the

@@ -28,4 +28,18 @@ describe("the server process", () => {
     expect(statSync(join(dir, "data", "secret")).mode & 0o777).toBe(0o600);
     expect(await server.stop()).toBe(0);
   });
+
+  it("reaches an ssh:// DOCKER_HOST through ssh2, which the bundle loads only on first use", async () => {
+    const dir = tempDir("deployer-proc-");
+    const port = await freePortOnLoopback();
+    const sshPort = await freePortOnLoopback(); // nothing listens: the ssh connection is refused
+    const server = await startServer({ DEPLOYER_DB: join(dir, "deployer.db"), DOCKER_HOST: `ssh://deployer@127.0.0.1:${sshPort}` }, port);
+    const ready = await fetch(`${server.url}/readyz`);
+    const body = await ready.json();
+    expect(ready.status, JSON.stringify(body)).toBe(503);
+    // A connection attempt, not a missing module: ssh2 was found and ran.
+    await expect.poll(() => server.logs().find((l) => l.msg?.toString().includes("Docker engine not reachable"))?.reason).toMatch(/ECONNREFUSED/);
+    expect(server.stderr()).not.toMatch(/Cannot find module|is not defined/);
+    expect(await server.stop()).toBe(0);
+  });
 });

@@ -14,9 +14,9 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs `server/main.ts` as its own process, exactly as `npm start` does, on the given port. */
+/** Runs the bundle `npm start` runs (dist/server.mjs, built by the tests' global setup) as its own process on the given port. */
 export function spawnServer(env: Record<string, string>, port: number): ServerProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+  const child = spawn(process.execPath, ["dist/server.mjs"], {
     cwd: repoRoot,
     // The poller is off unless a test asks for it: on a shared engine it would touch every service there.
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", HOST: "127.0.0.1", PORT: String(port), DEPLOYER_POLL: "false", ...env },
