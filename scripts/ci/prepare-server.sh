@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Stages .tmp/stage/server/, everything Dockerfile.server copies: app/ holds
-# the TypeScript sources run by tsx as `npm start` does, the migrations and the
-# production node_modules taken from this checkout's `npm ci` (native modules
-# included, built for this host's node and glibc); data/ is the empty database folder.
+# dist/server.mjs, the bundle `npm start` runs, the migrations and the
+# node_modules the bundle leaves external (better-sqlite3, native, as this
+# checkout's `npm ci` built it for this host's node and glibc); data/ is the
+# empty database folder.
 source "$(dirname "$0")/lib.sh"
 stage=.tmp/stage/server
 rm -rf "$stage"
 mkdir -p "$stage/app" "$stage/data"
-cp package.json tsconfig.json "$stage/app/"
-cp -R server migrations "$stage/app/"
-find "$stage/app/server" -name '*.test.ts' -delete
-node --import tsx scripts/ci/stage-deps.ts package.json "$stage/app" >&2
+node --import tsx scripts/build-server.ts >&2
+cp -R dist migrations "$stage/app/"
+# The image's package.json names only what the bundle loads from node_modules (see scripts/build-server.ts).
+node -e '
+  const pkg = require("./package.json");
+  const dependencies = { "better-sqlite3": pkg.dependencies["better-sqlite3"] };
+  process.stdout.write(JSON.stringify({ name: pkg.name, version: pkg.version, private: true, dependencies }, null, 2) + "\n");
+' >"$stage/app/package.json"
+node --import tsx scripts/ci/stage-deps.ts "$stage/app/package.json" "$stage/app" >&2
 ci_log "staged $stage ($(du -sh "$stage" | cut -f1))"
