@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundleServer } from "../../scripts/build-server.js";
 import type { DeployerChildConfig } from "../servers/deployer-child.js";
 import type { ReadyMessage } from "../servers/child-ipc.js";
 import type { Cleanup } from "./cleanup.js";
@@ -37,9 +39,26 @@ export function startBaselineChild(cleanup: Cleanup): Promise<Child> {
   return startChild(cleanup, "bench/servers/baseline-child.ts", {});
 }
 
-/** Runs a server module as its own Node process with tsx, the way `npm start` runs the deploy server. */
+const bundles = new Map<string, Promise<string>>();
+
+/**
+ * A server module bundled the way `npm start` bundles the deploy server
+ * (scripts/build-server.ts), once per run. Inside the repository, so that
+ * the migrations and node_modules are found as they are from dist/.
+ */
+export function bundled(file: string): Promise<string> {
+  let out = bundles.get(file);
+  if (!out) {
+    const outfile = join(repoRoot, ".tmp-bench", "bundles", basename(file).replace(/\.ts$/, ".mjs"));
+    out = bundleServer(join(repoRoot, file), outfile).then(() => outfile);
+    bundles.set(file, out);
+  }
+  return out;
+}
+
+/** Runs a server module as its own plain Node process, bundled the way `npm start` runs the deploy server. */
 async function startChild(cleanup: Cleanup, file: string, env: Record<string, string>, nodeArgs: string[] = [], timeoutMs = 30_000): Promise<Child> {
-  const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", file], {
+  const proc = spawn(process.execPath, [...nodeArgs, await bundled(file)], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_ENV: "production", ...env },
     // Logs go nowhere, as they would to a log driver; stderr is kept for crash reports.

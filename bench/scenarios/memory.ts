@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { bundleServer } from "../../scripts/build-server.js";
 import { childRssMb, repoRoot, rssMbOfPid, startBaselineChild, startDeployerChild } from "../lib/children.js";
 import { freePortOnLoopback } from "../../test/helpers/ports.js";
 import { benchRegistryHost, digestOf, loadHooks, pushBody } from "../lib/load.js";
@@ -10,8 +11,8 @@ import { benchServices, serviceCount } from "./ingest.js";
 const settleMs = 3000;
 
 /**
- * RSS of a process left idle for a few seconds: `server/main.ts` started as
- * `npm start` starts it (tsx, pino, dockerode, prom-client's default metrics),
+ * RSS of a process left idle for a few seconds: dist/server.mjs started as
+ * `npm start` starts it (pino, dockerode, prom-client's default metrics),
  * or a bare `node` as the floor.
  */
 async function idleRssMbOf(ctx: BenchContext, args: string[], healthUrl?: (port: number) => string): Promise<number | undefined> {
@@ -54,7 +55,7 @@ async function idleRssMbOf(ctx: BenchContext, args: string[], healthUrl?: (port:
  * Scenario 7. RSS of the deploy server at idle and after 100,000 distinct
  * webhooks (each one a committed trigger and deployment, most superseded by
  * the next push to the same service, the rest rolled out on the fake swarm).
- * Baseline: the bare hono process at idle, i.e. what Node, tsx and the HTTP
+ * Baseline: the bare hono process at idle, i.e. what Node and the HTTP
  * adapter cost before the deployer adds anything.
  */
 export const memory: Scenario = {
@@ -69,7 +70,8 @@ export const memory: Scenario = {
     const bareIdle = await childRssMb(bare);
     const idle = await childRssMb(server);
     await bare.stop();
-    const mainIdle = await idleRssMbOf(ctx, ["--import", "tsx", "server/main.ts"], (port) => `http://127.0.0.1:${port}/healthz`);
+    await bundleServer();
+    const mainIdle = await idleRssMbOf(ctx, ["dist/server.mjs"], (port) => `http://127.0.0.1:${port}/healthz`);
     const nodeIdle = await idleRssMbOf(ctx, ["-e", "setInterval(() => {}, 1000)"]);
 
     const token = await ctx.tokens.signWebhookToken({ sub: "bench", repos: [`${benchRegistryHost}/bench/*`] });
@@ -122,7 +124,7 @@ export const memory: Scenario = {
       },
       rows: [
         { metric: "idle RSS, bench server", unit: "MB", value: summarize([idle]), baseline: { label: "bare hono", value: bareIdle }, ratio: idle / bareIdle, target: "< 80", ok: ok(idle) },
-        ...(mainIdle === undefined ? [] : [{ metric: "idle RSS, server/main.ts", unit: "MB", value: summarize([mainIdle]), baseline: { label: "bare hono", value: bareIdle }, ratio: mainIdle / bareIdle, target: "< 80", ok: ok(mainIdle) }]),
+        ...(mainIdle === undefined ? [] : [{ metric: "idle RSS, npm start (dist/server.mjs)", unit: "MB", value: summarize([mainIdle]), baseline: { label: "bare hono", value: bareIdle }, ratio: mainIdle / bareIdle, target: "< 80", ok: ok(mainIdle) }]),
         { metric: `RSS after ${load.completed.toLocaleString("en")} webhooks`, unit: "MB", value: summarize([after]), baseline: { label: "idle", value: idle }, ratio: after / idle },
         { metric: "peak RSS during them", unit: "MB", value: summarize([peak]) },
         { metric: "live heap after GC, last tenth", unit: "MB", value: summarize([heapByChunk.at(-1)!]), baseline: { label: "first tenth", value: heapByChunk[0]! }, ratio: heapByChunk.at(-1)! / heapByChunk[0]! },

@@ -96,3 +96,6 @@ answerRpc({
 });
 
 serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => announceReady(info.port, { serviceIds }));
+
+// Exit through process.exit on SIGTERM, so that `--cpu-prof` and `--heap-prof` write their files.
+process.on("SIGTERM", () => process.exit(0));
