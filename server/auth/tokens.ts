@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createSecretKey, randomUUID, type KeyObject } from "node:crypto";
 import { errors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { z } from "zod";
 import { parseImageRef, splitName } from "../domain/image-ref.js";
@@ -138,13 +138,46 @@ function toTokenError(err: unknown, audience: string): TokenError {
   throw err;
 }
 
+/**
+ * Tokens already verified, by their exact text. A registry sends the same
+ * token with every push, and an HMAC check per request was a fifth of a
+ * webhook's CPU. The signature of an identical string cannot change, and the
+ * keys are fixed for the process's life, so only time is checked again: an
+ * entry is used until the token's `exp` (with the same tolerance jose
+ * allows), then dropped so that jose reports the expiry. Tokens with `nbf`
+ * are not kept. Bounded; the oldest entry goes first.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, { audience: string; payload: Readonly<JWTPayload> }>();
+
+  constructor(private readonly max = 1000) {}
+
+  get(token: string, audience: string, nowMs: number): JWTPayload | undefined {
+    const entry = this.entries.get(token);
+    if (!entry || entry.audience !== audience) return undefined;
+    const exp = entry.payload.exp;
+    if (exp !== undefined && exp <= nowMs / 1000 - CLOCK_TOLERANCE_S) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return entry.payload;
+  }
+
+  add(token: string, audience: string, payload: JWTPayload): void {
+    if (payload.nbf !== undefined) return;
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { audience, payload: Object.freeze({ ...payload }) });
+  }
+}
+
 export type TokenService = ReturnType<typeof createTokenService>;
 
 export function createTokenService(opts: { secret: string; previousSecret?: string; dockerHubRegistry: string; now?: () => number }) {
-  const encoder = new TextEncoder();
-  const key = encoder.encode(opts.secret);
-  const previousKey = opts.previousSecret ? encoder.encode(opts.previousSecret) : undefined;
+  // Imported once: jose would otherwise import raw key bytes on every verification.
+  const key: KeyObject = createSecretKey(Buffer.from(opts.secret, "utf8"));
+  const previousKey = opts.previousSecret ? createSecretKey(Buffer.from(opts.previousSecret, "utf8")) : undefined;
   const now = opts.now ?? Date.now;
+  const verified = new VerifiedTokens();
   const compiled = new Map<string, CompiledPattern>();
 
   function compile(pattern: string): CompiledPattern {
@@ -166,20 +199,23 @@ export function createTokenService(opts: { secret: string; previousSecret?: stri
 
   async function verify(token: string, audience: string): Promise<JWTPayload> {
     if (typeof token !== "string" || token.trim() === "") throw new TokenError("missing", "no token was given");
+    const cached = verified.get(token, audience, now());
+    if (cached) return cached;
     const options = { algorithms: ["HS256"], audience, currentDate: new Date(now()), clockTolerance: CLOCK_TOLERANCE_S };
+    let payload: JWTPayload;
     try {
-      return (await jwtVerify(token, key, options)).payload;
+      payload = (await jwtVerify(token, key, options)).payload;
     } catch (err) {
       // During a rotation, tokens signed with the previous key stay valid until it is unset.
-      if (previousKey && err instanceof errors.JWSSignatureVerificationFailed) {
-        try {
-          return (await jwtVerify(token, previousKey, options)).payload;
-        } catch (again) {
-          throw toTokenError(again, audience);
-        }
+      if (!(previousKey && err instanceof errors.JWSSignatureVerificationFailed)) throw toTokenError(err, audience);
+      try {
+        payload = (await jwtVerify(token, previousKey, options)).payload;
+      } catch (again) {
+        throw toTokenError(again, audience);
       }
-      throw toTokenError(err, audience);
     }
+    verified.add(token, audience, payload);
+    return payload;
   }
 
   return {

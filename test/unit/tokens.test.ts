@@ -139,6 +139,28 @@ describe("rejecting tokens", () => {
     expect(err.message).toBe("the token has expired");
   });
 
+  it("keeps a verified token only until it expires, on the same service", async () => {
+    let now = T0;
+    const tokens = service({ now: () => now });
+    const token = await tokens.signWebhookToken({ sub: "ci", repos: ["acme/web"], expiresIn: "1h" });
+    await expect(tokens.verifyWebhookToken(token)).resolves.toMatchObject({ sub: "ci" });
+    now = T0 + 60 * 60_000 + 29_000; // inside jose's 30 s tolerance: still valid, from the cache
+    await expect(tokens.verifyWebhookToken(token)).resolves.toMatchObject({ sub: "ci" });
+    now = T0 + 60 * 60_000 + 31_000;
+    const err = await expectReason(tokens.verifyWebhookToken(token), "expired", token);
+    expect(err.message).toBe("the token has expired");
+  });
+
+  it("does not let a verified token pass for the other audience, nor a tampered copy pass as verified", async () => {
+    const tokens = service();
+    const token = await tokens.signWebhookToken({ sub: "ci", repos: ["acme/web"] });
+    await tokens.verifyWebhookToken(token);
+    await expectReason(tokens.verifyApiToken(token), "wrong_audience", token);
+    const [h, p, sig] = token.split(".");
+    const tampered = `${h}.${b64({ ...JSON.parse(Buffer.from(p!, "base64url").toString()), repos: ["*/*"] })}.${sig}`;
+    await expectReason(tokens.verifyWebhookToken(tampered), "bad_signature", tampered);
+  });
+
   it("rejects a token signed with another key", async () => {
     const token = hmacToken(webhookPayload, { secret: "some-other-secret-some-other-secret-123" });
     await expectReason(service().verifyWebhookToken(token), "bad_signature", token);
