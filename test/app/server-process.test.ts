@@ -1,9 +1,28 @@
 import { statSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/temp-dir.js";
 import { freePortOnLoopback } from "../helpers/ports.js";
 import { runServerToExit, startServer } from "../helpers/server-process.js";
+import { registryPush } from "../helpers/test-server.js";
+import { createTokenService } from "../../server/auth/tokens.js";
+
+/** POSTs over a real socket; `chunked` sends the body without a Content-Length. */
+function postRaw(url: string, token: string, body: string, chunked: boolean): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/hooks/registry`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } }, (res) => {
+      let text = "";
+      res.on("data", (c) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+    });
+    req.on("error", reject);
+    if (!chunked) req.setHeader("content-length", Buffer.byteLength(body));
+    // Several writes, so a chunked body really arrives in chunks.
+    for (let i = 0; i < body.length; i += 64 * 1024) req.write(body.slice(i, i + 64 * 1024));
+    req.end();
+  });
+}
 
 describe("the server process", () => {
   it("exits 2 naming every bad variable", async () => {
@@ -40,6 +59,24 @@ describe("the server process", () => {
     // A connection attempt, not a missing module: ssh2 was found and ran.
     await expect.poll(() => server.logs().find((l) => l.msg?.toString().includes("Docker engine not reachable"))?.reason).toMatch(/ECONNREFUSED/);
     expect(server.stderr()).not.toMatch(/Cannot find module|is not defined/);
+    expect(await server.stop()).toBe(0);
+  });
+
+  it("reads webhook bodies over HTTP with and without a Content-Length, and refuses either over 1 MiB", async () => {
+    const dir = tempDir("deployer-proc-");
+    const port = await freePortOnLoopback();
+    const secret = "server-process-secret-server-process-secret";
+    const server = await startServer({ DEPLOYER_DB: join(dir, "deployer.db"), DEPLOYER_SECRET: secret, DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` }, port);
+    const token = await createTokenService({ secret, dockerHubRegistry: "docker.io" }).signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+    const push = (n: number) => JSON.stringify(registryPush({ id: `evt-${n}`, repository: "acme/web", tag: "v1", digest: `sha256:${String(n).repeat(64).slice(0, 64)}` }));
+    for (const chunked of [false, true]) {
+      const ok = await postRaw(server.url, token, push(chunked ? 1 : 2), chunked);
+      expect(ok.status, JSON.stringify(ok.json)).toBe(202);
+      expect(ok.json.ignored).toEqual([expect.objectContaining({ reason: "engine_unavailable" })]);
+      const big = await postRaw(server.url, token, JSON.stringify({ events: [], pad: "x".repeat(1024 * 1024) }), chunked);
+      expect(big.status, JSON.stringify(big.json)).toBe(413);
+      expect(big.json.error.code).toBe("PAYLOAD_TOO_LARGE");
+    }
     expect(await server.stop()).toBe(0);
   });
 });
