@@ -82,7 +82,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       else selected.push(service);
     }
     const hint = event.digestHint ? ` (payload digest ${event.digestHint})` : "";
-    const recorded = deps.store.recordTrigger(
+    const recorded = await deps.store.recordTriggerGrouped(
       {
         kind: request.kind,
         eventKey: event.eventKey,

@@ -2,6 +2,7 @@ import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import type { DeploymentStatus, TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import { deploymentEvents, deployments, quarantinedDigests, triggers } from "./schema.js";
+import { createGroupCommit } from "./group-commit.js";
 import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
 
 export type DeploymentRecord = Omit<typeof deployments.$inferSelect, "status" | "trigger" | "failureKind"> & {
@@ -56,6 +57,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
   const asDeployment = (row: typeof deployments.$inferSelect) => row as DeploymentRecord;
   const p = sql.placeholder;
   const cached = createStatementCache();
+  const groupCommit = createGroupCommit((batch) => db.transaction(batch));
   const byId = db.select().from(deployments).where(eq(deployments.id, p("id"))).prepare();
   const statusById = db.select({ status: deployments.status }).from(deployments).where(eq(deployments.id, p("id"))).prepare();
   const triggerByKey = db.select().from(triggers).where(and(eq(triggers.kind, p("kind")), eq(triggers.eventKey, p("eventKey")))).prepare();
@@ -95,7 +97,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     return found;
   }
 
-  return {
+  const store = {
     findDeployment,
     getDeployment,
 
@@ -136,6 +138,15 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
         alongside?.(rows);
         return { duplicate: false as const, trigger: inserted, deployments: rows };
       });
+    },
+
+    /**
+     * recordTrigger, committed together with the others asked for in the
+     * same turn of the event loop (store/group-commit.ts): what concurrent
+     * webhooks use. Settles once the transaction has committed.
+     */
+    recordTriggerGrouped(trigger: NewTrigger, newDeployments: NewDeployment[]) {
+      return groupCommit(() => store.recordTrigger(trigger, newDeployments));
     },
 
     /** Applies a patch and appends the timeline entry that explains it, atomically. */
@@ -199,4 +210,5 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       return quarantineOf.get({ service, digest });
     },
   };
+  return store;
 }
