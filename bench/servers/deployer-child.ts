@@ -20,7 +20,7 @@ export interface DeployerChildConfig {
   secret: string;
   services: Array<{ name: string; image: string; replicas?: number }>;
   pinned?: Record<string, string>;
-  /** Record when requests carrying `x-bench-probe` arrive (reaction time). */
+  /** Record when requests carrying `x-bench-probe` arrive (reaction time) and how long the app took to answer them. */
   probes?: boolean;
   /** Keep a log of update calls (default); the memory scenario only counts them, so the log is not in its figures. */
   logUpdates?: boolean;
@@ -33,7 +33,7 @@ const cfg = JSON.parse(process.env.BENCH_CHILD ?? "{}") as DeployerChildConfig;
 const keep = 20_000;
 const counts: Record<string, number> = {};
 let updates: Array<{ serviceId: string; image: string; at: number }> = [];
-let arrivals: Array<{ probe: string; at: number }> = [];
+let arrivals: Array<{ probe: string; at: number; handledMs?: number }> = [];
 
 const onCall = (call: FakeCall) => {
   counts[call.method] = (counts[call.method] ?? 0) + 1;
@@ -59,10 +59,15 @@ const server = composeServer({
 });
 
 const fetch: typeof server.app.fetch = cfg.probes
-  ? (req, ...rest) => {
+  ? async (req, ...rest) => {
       const probe = req.headers.get("x-bench-probe");
-      if (probe && arrivals.length < keep) arrivals.push({ probe, at: performance.now() });
-      return server.app.fetch(req, ...rest);
+      if (!probe || arrivals.length >= keep) return server.app.fetch(req, ...rest);
+      const arrival: (typeof arrivals)[number] = { probe, at: performance.now() };
+      arrivals.push(arrival);
+      const res = await server.app.fetch(req, ...rest);
+      // The server's own time: routing, auth, query and the JSON body, not the socket or the client.
+      arrival.handledMs = performance.now() - arrival.at;
+      return res;
     }
   : server.app.fetch;
 
