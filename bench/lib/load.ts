@@ -23,6 +23,8 @@ export interface LoadOptions {
   connections: number;
   durationS?: number;
   amount?: number;
+  /** Default `/hooks/registry`. */
+  path?: string;
 }
 
 /** A distribution notification for `bench/<repo>:<tag>`, as registry 2.8 posts it. */
@@ -45,7 +47,7 @@ export async function loadHooks(opts: LoadOptions): Promise<LoadResult> {
     ...(opts.durationS === undefined ? {} : { duration: opts.durationS }),
     ...(opts.amount === undefined ? {} : { amount: opts.amount }),
     timeout: 30,
-    requests: [{ method: "POST", path: "/hooks/registry", headers, setupRequest: (req) => ({ ...req, body: opts.body(n++) }) }],
+    requests: [{ method: "POST", path: opts.path ?? "/hooks/registry", headers, setupRequest: (req) => ({ ...req, body: opts.body(n++) }) }],
   });
   const completed = result["2xx"] + result.non2xx;
   const durationMs = result.finish.getTime() - result.start.getTime();
