@@ -25,6 +25,8 @@ export interface DeployerChildConfig {
   /** Keep a log of update calls (default); the memory scenario only counts them, so the log is not in its figures. */
   logUpdates?: boolean;
   logLevel?: string;
+  /** How often the fake swarm moves rollouts a step (a rollout takes 3 steps). Default 20 ms. */
+  rolloutTickMs?: number;
 }
 
 const cfg = JSON.parse(process.env.BENCH_CHILD ?? "{}") as DeployerChildConfig;
@@ -45,7 +47,7 @@ const onCall = (call: FakeCall) => {
 
 const config = loadConfig({ DEPLOYER_DB: cfg.dbPath, DEPLOYER_SECRET: cfg.secret, DEPLOYER_POLL: "false", LOG_LEVEL: cfg.logLevel ?? "info" });
 const database = openDatabase(cfg.dbPath);
-const swarm = new FakeSwarm({ autoTickMs: 20, taskHistoryLimit: 5, keepCalls: false, onCall });
+const swarm = new FakeSwarm({ autoTickMs: cfg.rolloutTickMs ?? 20, taskHistoryLimit: 5, keepCalls: false, onCall });
 const serviceIds = Object.fromEntries(cfg.services.map((s) => [s.name, swarm.addService(s).id]));
 const server = composeServer({
   config,
