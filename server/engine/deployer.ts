@@ -29,6 +29,13 @@ export interface DeployerOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+export interface Admitted {
+  /** The deployment as admit() left it: queued, or skipped. */
+  record: DeploymentRecord;
+  /** Call once the transaction admit() ran in has committed; returns the deployment as it is then. */
+  after(): DeploymentRecord;
+}
+
 /**
  * The one writer per service. Each service has at most one deployment
  * running and one waiting: a newer request replaces the waiting one
@@ -47,8 +54,17 @@ export function createDeployer(opts: DeployerOptions) {
 
   const targetOf = (d: DeploymentRecord) => (d.digest ?? d.digestHint ? `${d.imageKey}@${d.digest ?? d.digestHint}` : undefined);
 
+  /** Writes a final status; announce() then tells everyone else. Apart so that the write can join a caller's transaction. */
+  function recordFinal(id: string, status: DeploymentRecord["status"], message: string, extra: DeploymentPatch = {}): DeploymentRecord {
+    return opts.store.transition(id, { status, message, finishedAt: now(), ...extra }, message);
+  }
+
   function finish(id: string, status: DeploymentRecord["status"], message: string, extra: DeploymentPatch = {}): DeploymentRecord {
-    const done = opts.store.transition(id, { status, message, finishedAt: now(), ...extra }, message);
+    return announce(recordFinal(id, status, message, extra));
+  }
+
+  function announce(done: DeploymentRecord): DeploymentRecord {
+    const { id, status } = done;
     opts.metrics.deployments.inc({ trigger: done.trigger, outcome: status });
     if (done.updateSentAt && (status === "succeeded" || status === "failed" || status === "rolled_back")) {
       opts.metrics.rolloutDuration.observe({ outcome: status }, (now() - done.updateSentAt) / 1000);
@@ -68,9 +84,21 @@ export function createDeployer(opts: DeployerOptions) {
 
   const run = createDeploymentRunner({ opts, now, sleep, pollMs, finish });
 
-  function enqueue(id: string): DeploymentRecord {
+  /**
+   * Places a recorded deployment in its service's lane: skipped when its
+   * digest is already running or waiting, else waiting (replacing, and
+   * superseding, the one that waited) or started. Every write it makes can
+   * join the caller's open transaction, so a webhook's deployments and the
+   * ones they supersede commit together; `after()`, called once that has
+   * committed, announces the final statuses and starts the rollout, so
+   * nothing reaches the engine or a callback before the commit. Should that
+   * commit fail, the lane still names `id`: its run finds no such deployment
+   * and ends, and a superseded one stays `queued` until reconcile() at the
+   * next start picks it up.
+   */
+  function admit(id: string): Admitted {
     const dep = opts.store.getDeployment(id);
-    if (isTerminal(dep.status)) return dep;
+    if (isTerminal(dep.status)) return { record: dep, after: () => dep };
     const lane = lanes.get(dep.service) ?? {};
     lanes.set(dep.service, lane);
     const target = targetOf(dep);
@@ -78,19 +106,34 @@ export function createDeployer(opts: DeployerOptions) {
       if (!otherId || !target) continue;
       const other = opts.store.getDeployment(otherId);
       if (targetOf(other) === target) {
-        return finish(id, "skipped", `the same digest is already ${other.status === "running" ? "being deployed" : "queued"} by ${other.id}`);
+        const skipped = recordFinal(id, "skipped", `the same digest is already ${other.status === "running" ? "being deployed" : "queued"} by ${other.id}`);
+        return { record: skipped, after: () => announce(skipped) };
       }
     }
+    let superseded: DeploymentRecord | undefined;
+    let start = false;
     if (lane.pending) {
-      finish(lane.pending, "superseded", `superseded by ${id}, a newer request for this service`);
+      superseded = recordFinal(lane.pending, "superseded", `superseded by ${id}, a newer request for this service`);
       lane.pending = id;
     } else if (lane.active) {
       lane.pending = id;
     } else {
       lane.active = id;
-      void drive(dep.service);
+      start = true;
     }
-    return opts.store.getDeployment(id);
+    return {
+      record: dep,
+      after: () => {
+        if (superseded) announce(superseded);
+        if (start) void drive(dep.service);
+        return opts.store.getDeployment(id); // `running` once started
+      },
+    };
+  }
+
+  /** admit() and after() at once, for callers with no transaction of their own open. */
+  function enqueue(id: string): DeploymentRecord {
+    return admit(id).after();
   }
 
   async function drive(service: string): Promise<void> {
@@ -113,6 +156,7 @@ export function createDeployer(opts: DeployerOptions) {
   }
 
   return {
+    admit,
     enqueue,
     /** Calls `listener` with every deployment that reaches a final status; returns the unsubscribe. */
     onFinished(listener: (done: DeploymentRecord) => void | Promise<void>): () => void {

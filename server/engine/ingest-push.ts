@@ -5,7 +5,7 @@ import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
 import { matchesServiceFilter, type ServiceFilter } from "../domain/service-filter.js";
 import type { DeploymentRecord, DeploymentStore } from "../store/deployment-store.js";
 import type { CallbackNotifier } from "./callback-notifier.js";
-import type { Deployer } from "./deployer.js";
+import type { Admitted, Deployer } from "./deployer.js";
 import { SwarmUnavailableError, type SwarmPort, type SwarmService } from "./swarm-port.js";
 
 export interface IngestDeps {
@@ -82,6 +82,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       else selected.push(service);
     }
     const hint = event.digestHint ? ` (payload digest ${event.digestHint})` : "";
+    const admitted: Admitted[] = [];
     const recorded = await deps.store.recordTriggerGrouped(
       {
         kind: request.kind,
@@ -102,6 +103,8 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
         requestedBy: request.requestedBy,
         message: `received ${request.kind} push of ${image}${hint}; queued`,
       })),
+      // In the same transaction: what these deployments supersede commits with them.
+      (rows) => rows.forEach((row) => admitted.push(deps.deployer.admit(row.id))),
     );
     if (recorded.duplicate) {
       result.ignored.push({ reason: "duplicate", eventKey: event.eventKey, image });
@@ -116,7 +119,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     if (recorded.deployments.length === 0 && !engineProblem) {
       void deps.callbacks.triggerHadNothingToDo(recorded.trigger).catch((err) => deps.log.error({ err }, "callback failed"));
     }
-    for (const dep of recorded.deployments) result.deployments.push(deps.deployer.enqueue(dep.id));
+    for (const admission of admitted) result.deployments.push(admission.after());
   }
   return result;
 }

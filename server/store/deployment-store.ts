@@ -145,8 +145,8 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
      * same turn of the event loop (store/group-commit.ts): what concurrent
      * webhooks use. Settles once the transaction has committed.
      */
-    recordTriggerGrouped(trigger: NewTrigger, newDeployments: NewDeployment[]) {
-      return groupCommit(() => store.recordTrigger(trigger, newDeployments));
+    recordTriggerGrouped(trigger: NewTrigger, newDeployments: NewDeployment[], alongside?: (deployments: DeploymentRecord[]) => void) {
+      return groupCommit(() => store.recordTrigger(trigger, newDeployments, alongside));
     },
 
     /** Applies a patch and appends the timeline entry that explains it, atomically. */

@@ -1,3 +1,4 @@
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { RegistryError } from "../../server/registry/registry-port.js";
 import { countRows, createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
@@ -39,6 +40,24 @@ describe("the deploy engine", () => {
     expect(three.status, timeline(server, three.id).join("\n")).toBe("succeeded");
     expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(3)}`);
     expect(server.swarm.callsOf("updateService")).toHaveLength(2);
+  });
+
+  it("has superseded the queued deployment, on disk, by the time the newer push is answered", async () => {
+    const server = createTestServer({}, { autoTickMs: 0 });
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push(ref("v1"), sha(1));
+    await push(server, "v1", sha(1)); // running; the fake swarm holds it until ticked
+    // Another connection sees only what was committed.
+    const reader = new Database(server.dbPath, { readonly: true });
+    try {
+      const statusOnDisk = (id: string) => (reader.prepare("select status from deployments where id = ?").get(id) as { status: string }).status;
+      const [a, b, c] = await Promise.all([push(server, "v1", sha(2)), push(server, "v1", sha(3)), push(server, "v1", sha(4))]);
+      const ids = [a, b, c].map((r) => r.deployments[0]!.id);
+      expect(ids.map(statusOnDisk)).toEqual(["superseded", "superseded", "queued"]);
+      expect(server.store.getDeployment(ids[0]!).message).toBe(`superseded by ${ids[1]}, a newer request for this service`);
+    } finally {
+      reader.close();
+    }
   });
 
   it("skips a push of the digest already being deployed or already queued", async () => {
