@@ -27,6 +27,17 @@ export function rssMbOfPid(pid: number): number | undefined {
   }
 }
 
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux; 10 ms ticks); undefined elsewhere. */
+export function cpuMsOfPid(pid: number): number | undefined {
+  try {
+    // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function childRssMb(child: Child): Promise<number> {
   return rssMbOfPid(child.pid) ?? (await child.rpc<number>("rss")) / 2 ** 20;
 }

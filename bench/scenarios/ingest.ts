@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { startBaselineChild, startDeployerChild } from "../lib/children.js";
+import { cpuMsOfPid, startBaselineChild, startDeployerChild, type Child } from "../lib/children.js";
 import { benchRegistryHost, digestOf, loadHooks, pushBody, type LoadResult } from "../lib/load.js";
 import type { Scenario } from "../lib/scenario.js";
 import { round, roundSummary, summarize } from "../lib/stats.js";
@@ -10,6 +10,21 @@ export const serviceCount = 50;
 export function benchServices(count = serviceCount, prefix = "app") {
   return Array.from({ length: count }, (_, i) => ({ name: `bench-${prefix}-${i}`, image: `${benchRegistryHost}/bench/${prefix}-${i}:live` }));
 }
+
+type Measured = LoadResult & { cpuUsPerRequest?: number };
+
+/** A load run, with the server process's CPU time per answered request over it. */
+async function withCpu(child: Child, load: () => Promise<LoadResult>): Promise<Measured> {
+  const before = cpuMsOfPid(child.pid);
+  const result = await load();
+  const after = cpuMsOfPid(child.pid);
+  return { ...result, cpuUsPerRequest: before === undefined || after === undefined ? undefined : ((after - before) * 1000) / result.completed };
+}
+
+const cpuSummary = (runs: Measured[]) => {
+  const values = runs.map((r) => r.cpuUsPerRequest).filter((v): v is number => v !== undefined);
+  return values.length ? summarize(values) : undefined;
+};
 
 /**
  * Scenario 1. Distinct pushes (new event id, new digest, services in turn)
@@ -34,40 +49,40 @@ export const ingest: Scenario = {
     const rounds = ctx.quick ? 2 : 5;
     const durationS = ctx.quick ? 2 : 5;
     const connections = 10;
-    const run = (url: string, seconds: number) => loadHooks({ url, token, body, connections, durationS: seconds });
+    const run = (child: Child, seconds: number) => withCpu(child, () => loadHooks({ url: child.url, token, body, connections, durationS: seconds }));
 
-    await run(server.url, 1);
-    await run(bare.url, 1);
-    const ours: LoadResult[] = [];
-    const base: LoadResult[] = [];
+    await run(server, 1);
+    await run(bare, 1);
+    const ours: Measured[] = [];
+    const base: Measured[] = [];
     for (let r = 0; r < rounds; r++) {
       // Alternate who goes first, so a slow second half of the run does not always land on the same side.
       if (r % 2 === 0) {
-        ours.push(await run(server.url, durationS));
-        base.push(await run(bare.url, durationS));
+        ours.push(await run(server, durationS));
+        base.push(await run(bare, durationS));
       } else {
-        base.push(await run(bare.url, durationS));
-        ours.push(await run(server.url, durationS));
+        base.push(await run(bare, durationS));
+        ours.push(await run(server, durationS));
       }
       ctx.log(`ingest round ${r + 1}/${rounds}: server ${Math.round(ours.at(-1)!.rps)} req/s, bare ${Math.round(base.at(-1)!.rps)} req/s`);
     }
     // The request path alone: the same pushes for a repository no service runs, so each is a committed trigger and no deployment.
-    const unwatched: LoadResult[] = [];
+    const unwatched: Measured[] = [];
     for (let r = 0; r < Math.min(3, rounds); r++) {
       const bodyUnwatched = () => pushBody({ repository: `bench/unwatched-${pushes % serviceCount}`, digest: digestOf(pushes++) });
-      unwatched.push(await loadHooks({ url: server.url, token, body: bodyUnwatched, connections, durationS }));
+      unwatched.push(await withCpu(server, () => loadHooks({ url: server.url, token, body: bodyUnwatched, connections, durationS })));
     }
     // Stress: the same pushes with rollouts 200× faster than a real swarm's, so the deployer runs hundreds a second.
     const fast = await startDeployerChild(ctx.cleanup, { dbPath: join(ctx.tmp, "ingest-fast.db"), secret: ctx.secret, services: benchServices(), rolloutTickMs: 20 });
-    const stress: LoadResult[] = [];
-    for (let r = 0; r < Math.min(3, rounds); r++) stress.push(await run(fast.url, durationS));
+    const stress: Measured[] = [];
+    for (let r = 0; r < Math.min(3, rounds); r++) stress.push(await run(fast, durationS));
     await fast.rpc("idle", { timeoutMs: 60_000 }, 70_000);
     const fastStats = await fast.rpc<{ calls: Record<string, number> }>("stats");
     await fast.stop();
     // The floor under any receiver that records a push before answering: the bare route plus one committed row.
-    const floor: LoadResult[] = [];
+    const floor: Measured[] = [];
     for (let r = 0; r < Math.min(3, rounds); r++) {
-      floor.push(await loadHooks({ url: bare.url, path: "/hooks/commit", token, body, connections, durationS }));
+      floor.push(await withCpu(bare, () => loadHooks({ url: bare.url, path: "/hooks/commit", token, body, connections, durationS })));
     }
     await server.rpc("idle", { timeoutMs: 60_000 }, 70_000);
     const stats = await server.rpc<{ calls: Record<string, number>; statuses: Array<{ status: string; n: number }> }>("stats");
@@ -80,6 +95,7 @@ export const ingest: Scenario = {
     const pathOnly = summarize(unwatched.map((r) => r.rps));
     const floorRps = summarize(floor.map((r) => r.rps));
     const stressRps = summarize(stress.map((r) => r.rps));
+    const cpu = { push: cpuSummary(ours), noMatch: cpuSummary(unwatched), bare: cpuSummary(base), floor: cpuSummary(floor) };
     const non2xx = [...ours, ...unwatched, ...stress].reduce((n, r) => n + r.non2xx + r.errors, 0);
     return {
       json: {
@@ -98,6 +114,8 @@ export const ingest: Scenario = {
         updateServiceCalls: stats.calls.updateService ?? 0,
         noMatchRps: round(pathOnly.median),
         noMatchRatio: round(pathOnly.median / baselineRps.median),
+        // Server CPU (user + system) per answered request, µs: what each request costs, whoever bounds the rate.
+        cpuUsPerRequest: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v ? round(v.median) : null])),
         rolloutMs: 4500,
         fastRolloutRps: round(stressRps.median),
         fastRolloutRatio: round(stressRps.median / baselineRps.median),
@@ -112,6 +130,15 @@ export const ingest: Scenario = {
         { metric: "requests/s, push matching no service", unit: "req/s", value: pathOnly, baseline: { label: "bare hono", value: baselineRps.median }, ratio: pathOnly.median / baselineRps.median },
         { metric: "requests/s, 60 ms rollouts (stress)", unit: "req/s", value: stressRps, baseline: { label: "bare hono", value: baselineRps.median }, ratio: stressRps.median / baselineRps.median },
         { metric: "bare route + 1 SQLite commit (floor)", unit: "req/s", value: floorRps, baseline: { label: "bare hono", value: baselineRps.median }, ratio: floorRps.median / baselineRps.median },
+        ...(cpu.push && cpu.bare
+          ? [{ metric: "server CPU per webhook", unit: "µs", value: cpu.push, baseline: { label: "bare hono", value: cpu.bare.median }, ratio: cpu.push.median / cpu.bare.median }]
+          : []),
+        ...(cpu.noMatch && cpu.bare
+          ? [{ metric: "server CPU per push matching no service", unit: "µs", value: cpu.noMatch, baseline: { label: "bare hono", value: cpu.bare.median }, ratio: cpu.noMatch.median / cpu.bare.median }]
+          : []),
+        ...(cpu.floor && cpu.bare
+          ? [{ metric: "CPU per request, bare + 1 commit (floor)", unit: "µs", value: cpu.floor, baseline: { label: "bare hono", value: cpu.bare.median }, ratio: cpu.floor.median / cpu.bare.median }]
+          : []),
         { metric: "non-2xx answers", unit: "", value: summarize([non2xx]), target: "0", ok: non2xx === 0 },
       ],
     };
