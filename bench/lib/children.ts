@@ -46,6 +46,11 @@ export function startDeployerChild(cleanup: Cleanup, config: DeployerChildConfig
   return startChild(cleanup, "bench/servers/deployer-child.ts", { BENCH_CHILD: JSON.stringify(config) }, nodeArgs);
 }
 
+/** The HTTP client of bench/servers/probe-client.ts, in its own process. */
+export function startProbeClient(cleanup: Cleanup): Promise<Child> {
+  return startChild(cleanup, "bench/servers/probe-client.ts", {});
+}
+
 /** The bare hono route; with `commitDb`, also the route that commits one SQLite row per request. */
 export function startBaselineChild(cleanup: Cleanup, opts: { commitDb?: string } = {}): Promise<Child> {
   return startChild(cleanup, "bench/servers/baseline-child.ts", opts.commitDb ? { BENCH_BASELINE_DB: opts.commitDb } : {});

@@ -1,8 +1,8 @@
-import { Agent, get as httpGet } from "node:http";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { encodeCursor } from "../../server/http/api/api-routes.js";
-import { startDeployerChild, type Child } from "../lib/children.js";
+import { startDeployerChild, startProbeClient, type Child } from "../lib/children.js";
+import type { ProbeRequest } from "../servers/probe-client.js";
 import { explainReads } from "../lib/query-plans.js";
 import type { Row, Scenario } from "../lib/scenario.js";
 import { round, summarize, type Summary } from "../lib/stats.js";
@@ -33,21 +33,6 @@ function createRequests(seeded: SeededHistory) {
     byServiceAndStatus: () => `/api/deployments?limit=50&service=${service()}&status=${status()}`,
   };
   return { next: (kind: Kind) => (n++, paths[kind]()), sampleId: ids[0]!, deep, service: seeded.services[0]! };
-}
-
-// node:http on one kept-alive socket: the lightest client, so that its own cost stays out of the figures.
-const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-
-function timeGet(child: Child, path: string, token: string, kind: Kind): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const req = httpGet(`${child.url}${path}`, { agent, headers: { authorization: `Bearer ${token}`, "x-bench-probe": kind } }, (res) => {
-      res.on("data", () => undefined);
-      res.on("end", () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`GET ${path} answered ${res.statusCode}`))));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-  });
 }
 
 /** The server's own time per request (deployer-child probes), by kind. */
@@ -91,23 +76,26 @@ export const history: Scenario = {
 
     const server = await startDeployerChild(ctx.cleanup, { dbPath: big.path, secret: ctx.secret, services: [], probes: true });
     const baseline = await startDeployerChild(ctx.cleanup, { dbPath: small.path, secret: ctx.secret, services: [], probes: true });
+    const client = await startProbeClient(ctx.cleanup);
     const token = await ctx.tokens.signApiToken({ sub: "bench", scopes: ["deployments:read"] });
+    const probe = (child: Child, path: string, kind: Kind): ProbeRequest => ({ url: `${child.url}${path}`, headers: { authorization: `Bearer ${token}`, "x-bench-probe": kind } });
     const samples = ctx.quick ? 100 : 400;
     const ours = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
     const base = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
-    for (let i = 0; i < 20; i++) for (const k of kinds) await timeGet(server, bigReq.next(k), token, k), await timeGet(baseline, smallReq.next(k), token, k);
+    // Warm-up, then the timed reads, interleaved big / small, all sent by the probe client.
+    const warmup: ProbeRequest[] = [];
+    for (let i = 0; i < 20; i++) for (const k of kinds) warmup.push(probe(server, bigReq.next(k), k), probe(baseline, smallReq.next(k), k));
+    await client.rpc("timeGets", { requests: warmup }, 120_000);
     await Promise.all([server.rpc("reset"), baseline.rpc("reset")]);
-    // Seeding a million rows left this process (the client) a large heap of garbage; collect it now, or its
-    // full collections land inside the timed requests (`npm run bench` runs with --expose-gc for this).
-    (globalThis as { gc?: () => void }).gc?.();
-    // Kinds and the two servers interleaved, so a noisy moment hits every figure alike.
-    const deadline = Date.now() + 180_000;
-    for (let i = 0; i < samples && Date.now() < deadline; i++) {
+    const timed: Array<{ kind: Kind; big: boolean; request: ProbeRequest }> = [];
+    for (let i = 0; i < samples; i++) {
       for (const k of kinds) {
-        ours[k].push(await timeGet(server, bigReq.next(k), token, k));
-        base[k].push(await timeGet(baseline, smallReq.next(k), token, k));
+        timed.push({ kind: k, big: true, request: probe(server, bigReq.next(k), k) });
+        timed.push({ kind: k, big: false, request: probe(baseline, smallReq.next(k), k) });
       }
     }
+    const times = await client.rpc<number[]>("timeGets", { requests: timed.map((t) => t.request) }, 300_000);
+    timed.forEach((t, i) => (t.big ? ours : base)[t.kind].push(times[i]!));
 
     const handled = await handledByKind(server);
     const handledBase = await handledByKind(baseline);
