@@ -2,6 +2,7 @@ import { createSecretKey, randomUUID, type KeyObject } from "node:crypto";
 import { errors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { z } from "zod";
 import { parseImageRef, splitName } from "../domain/image-ref.js";
+import { CLOCK_TOLERANCE_S, VerifiedTokens } from "./verified-tokens.js";
 
 /**
  * Webhook and API tokens: HS256 JWTs keyed with the UTF-8 bytes of the
@@ -47,8 +48,6 @@ export class TokenInputError extends Error {
 
 const WEBHOOK_AUDIENCE = "deployer:webhook";
 const API_AUDIENCE = "deployer:api";
-// The CLI may run on another host than the server; a little skew must not reject a fresh token.
-const CLOCK_TOLERANCE_S = 30;
 
 const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 
@@ -136,38 +135,6 @@ function toTokenError(err: unknown, audience: string): TokenError {
   }
   if (err instanceof errors.JOSEError) return new TokenError("malformed", "the token is not a well-formed JWT");
   throw err;
-}
-
-/**
- * Tokens already verified, by their exact text. A registry sends the same
- * token with every push, and an HMAC check per request was a fifth of a
- * webhook's CPU. The signature of an identical string cannot change, and the
- * keys are fixed for the process's life, so only time is checked again: an
- * entry is used until the token's `exp` (with the same tolerance jose
- * allows), then dropped so that jose reports the expiry. Tokens with `nbf`
- * are not kept. Bounded; the oldest entry goes first.
- */
-class VerifiedTokens {
-  private readonly entries = new Map<string, { audience: string; payload: Readonly<JWTPayload> }>();
-
-  constructor(private readonly max = 1000) {}
-
-  get(token: string, audience: string, nowMs: number): JWTPayload | undefined {
-    const entry = this.entries.get(token);
-    if (!entry || entry.audience !== audience) return undefined;
-    const exp = entry.payload.exp;
-    if (exp !== undefined && exp <= nowMs / 1000 - CLOCK_TOLERANCE_S) {
-      this.entries.delete(token);
-      return undefined;
-    }
-    return entry.payload;
-  }
-
-  add(token: string, audience: string, payload: JWTPayload): void {
-    if (payload.nbf !== undefined) return;
-    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(token, { audience, payload: Object.freeze({ ...payload }) });
-  }
 }
 
 export type TokenService = ReturnType<typeof createTokenService>;
