@@ -19,6 +19,10 @@ export interface HistoryQuery {
  * index that ends in `id`.
  */
 export function createDeploymentHistory(db: Db) {
+  /** The newest deployment that meets `where`, if any. */
+  const newest = (where: SQL | undefined) =>
+    db.select().from(deployments).where(where).orderBy(desc(deployments.id)).limit(1).get() as DeploymentRecord | undefined;
+
   return {
     /** Newest first; returns one row more than `limit` when there is a next page. */
     list(query: HistoryQuery): { items: DeploymentRecord[]; hasMore: boolean } {
@@ -38,22 +42,14 @@ export function createDeploymentHistory(db: Db) {
     },
 
     newestOf(service: string): DeploymentRecord | undefined {
-      return db.select().from(deployments).where(eq(deployments.service, service)).orderBy(desc(deployments.id)).limit(1).get() as
-        | DeploymentRecord
-        | undefined;
+      return newest(eq(deployments.service, service));
     },
 
     /** The rollback target when none is named: the newest success whose digest is not the running one. */
     newestSucceededOtherThan(service: string, runningDigest: string | undefined): DeploymentRecord | undefined {
       const conditions = [eq(deployments.service, service), eq(deployments.status, "succeeded")];
       if (runningDigest) conditions.push(ne(deployments.digest, runningDigest));
-      return db
-        .select()
-        .from(deployments)
-        .where(and(...conditions))
-        .orderBy(desc(deployments.id))
-        .limit(1)
-        .get() as DeploymentRecord | undefined;
+      return newest(and(...conditions));
     },
 
     /** A deployment of the service that is still queued or running, whatever started it. */
@@ -68,36 +64,24 @@ export function createDeploymentHistory(db: Db) {
 
     /** The newest deployment a registry webhook recorded for this digest on this service (resolved or hinted). */
     findWebhookDeploymentOf(service: string, digest: string): DeploymentRecord | undefined {
-      return db
-        .select()
-        .from(deployments)
-        .where(
-          and(
-            eq(deployments.service, service),
-            inArray(deployments.trigger, ["dockerhub", "registry"]),
-            or(eq(deployments.digest, digest), eq(deployments.digestHint, digest)),
-          ),
-        )
-        .orderBy(desc(deployments.id))
-        .limit(1)
-        .get() as DeploymentRecord | undefined;
+      return newest(
+        and(
+          eq(deployments.service, service),
+          inArray(deployments.trigger, ["dockerhub", "registry"]),
+          or(eq(deployments.digest, digest), eq(deployments.digestHint, digest)),
+        ),
+      );
     },
 
     /** The newest deployment before `beforeId` that changed the service or tried to: succeeded, failed or rolled back. */
     findPreviousOutcome(service: string, beforeId: string): DeploymentRecord | undefined {
-      return db
-        .select()
-        .from(deployments)
-        .where(
-          and(
-            eq(deployments.service, service),
-            lt(deployments.id, beforeId),
-            inArray(deployments.status, ["succeeded", "failed", "rolled_back"]),
-          ),
-        )
-        .orderBy(desc(deployments.id))
-        .limit(1)
-        .get() as DeploymentRecord | undefined;
+      return newest(
+        and(
+          eq(deployments.service, service),
+          lt(deployments.id, beforeId),
+          inArray(deployments.status, ["succeeded", "failed", "rolled_back"]),
+        ),
+      );
     },
   };
 }
