@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import Docker from "dockerode";
 import { describe, it, type SuiteOptions } from "vitest";
+import type { UpdatePolicy } from "../../server/engine/swarm-port.js";
 import { docker as dockerCli } from "./images.js";
 
 export type DockerStatus = { ok: true } | { ok: false; reason: string };
@@ -281,15 +282,8 @@ function client(): Docker {
   return sharedClient;
 }
 
-export interface TestUpdateConfig {
-  parallelism?: number;
-  delayMs?: number;
-  failureAction?: "pause" | "continue" | "rollback";
-  monitorMs?: number;
-  maxFailureRatio?: number;
-  /** "start-first" cannot work with a host-mode published port on one node; see the module comment. */
-  order?: "stop-first" | "start-first";
-}
+/** The server's update policy type. `order: "start-first"` cannot work with a host-mode published port on one node; see the module comment. */
+export type TestUpdateConfig = UpdatePolicy;
 
 export interface TestHealthcheck {
   /** e.g. ["CMD", "node", "-e", "..."], or ["NONE"] to disable the image's check. */
