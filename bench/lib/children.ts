@@ -27,6 +27,18 @@ export function rssMbOfPid(pid: number): number | undefined {
   }
 }
 
+/** Stops a child with SIGTERM, and SIGKILL when it has not exited after `graceMs`; a no-op once it has exited. */
+export function stopper(proc: ChildProcess, graceMs: number): () => Promise<void> {
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  return async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill("SIGTERM");
+    const t = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(t);
+  };
+}
+
 /** CPU time (user + system) a process has used, in ms, from /proc (Linux; 10 ms ticks); undefined elsewhere. */
 export function cpuMsOfPid(pid: number): number | undefined {
   try {
@@ -85,14 +97,7 @@ async function startChild(cleanup: Cleanup, file: string, env: Record<string, st
   proc.stderr!.on("data", (b: Buffer) => {
     if (stderr.length < 20_000) stderr += b.toString("utf8");
   });
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill("SIGTERM");
-    const t = setTimeout(() => proc.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(t);
-  };
+  const stop = stopper(proc, 3000);
   cleanup.add(`stop ${file} (pid ${proc.pid})`, stop);
   const ready = await waitReady(proc, timeoutMs, () => stderr).catch(async (err: Error) => {
     await stop();

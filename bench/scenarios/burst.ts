@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { startBaselineChild, startDeployerChild } from "../lib/children.js";
 import { benchRegistryHost, loadHooks, pushBody } from "../lib/load.js";
 import type { Scenario } from "../lib/scenario.js";
-import { round, sleep, summarize } from "../lib/stats.js";
+import { sleep, summarize } from "../lib/stats.js";
 
 const burstDigest = `sha256:${"b".repeat(64)}`;
 const sameIdDigest = `sha256:${"c".repeat(64)}`;

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { bundleServer } from "../../scripts/build-server.js";
-import { childRssMb, repoRoot, rssMbOfPid, startBaselineChild, startDeployerChild } from "../lib/children.js";
+import { childRssMb, repoRoot, rssMbOfPid, startBaselineChild, startDeployerChild, stopper } from "../lib/children.js";
 import { freePortOnLoopback } from "../../test/helpers/ports.js";
 import { benchRegistryHost, digestOf, loadHooks, pushBody } from "../lib/load.js";
 import type { BenchContext, Scenario } from "../lib/scenario.js";
@@ -31,14 +31,7 @@ async function idleRssMbOf(ctx: BenchContext, args: string[], healthUrl?: (port:
     },
     stdio: "ignore",
   });
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill("SIGTERM");
-    const t = setTimeout(() => proc.kill("SIGKILL"), 6000);
-    await exited;
-    clearTimeout(t);
-  };
+  const stop = stopper(proc, 6000);
   ctx.cleanup.add(`stop ${args.join(" ")} (pid ${proc.pid})`, stop);
   const deadline = Date.now() + 30_000;
   while (healthUrl && Date.now() < deadline && proc.exitCode === null) {
