@@ -4,6 +4,7 @@
  * spreads these methods into the SwarmPort it builds.
  */
 import type Docker from "dockerode";
+import { imageSegments } from "./docker-client.js";
 import { SwarmConflictError, type LocalImage, type SwarmPort } from "./swarm-port.js";
 
 type Call = <T>(request: (abortSignal: AbortSignal) => Promise<T>) => Promise<T>;
@@ -36,10 +37,11 @@ export function createDockerodeImages(
     },
 
     async removeImageReference(reference) {
+      const segments = imageSegments(reference);
       await call(async (abortSignal) => {
         try {
           // No force, no noprune: the engine refuses what a container still needs.
-          await docker.getImage(reference).remove({ abortSignal } as object);
+          await docker.getImage(segments).remove({ abortSignal } as object);
         } catch (err) {
           const e = err as { statusCode?: number; json?: { message?: string }; message?: string };
           if (e.statusCode === 409) throw new SwarmConflictError(e.json?.message ?? e.message ?? "image is in use");

@@ -1,9 +1,12 @@
 /**
- * SwarmPort over the Docker Engine API. With `dockerode-images.ts`, the only
- * code in server/ that talks dockerode: everything else sees the plain shapes
- * of `swarm-port.ts`.
+ * SwarmPort over the Docker Engine API. With `dockerode-images.ts` and
+ * `docker-client.ts`, the only code in server/ that talks dockerode:
+ * everything else sees the plain shapes of `swarm-port.ts`. Every service name
+ * or id reaches a path through `serviceSegment`, which refuses what cannot
+ * name a service and escapes the rest.
  */
-import Docker from "dockerode";
+import type Docker from "dockerode";
+import { serviceSegment } from "./docker-client.js";
 import { createDockerodeImages } from "./dockerode-images.js";
 import { overlayPolicy, toPolicy, type EngineUpdateConfig } from "./dockerode-policy.js";
 import {
@@ -16,31 +19,6 @@ import {
   type TaskState,
   type UpdateStatus,
 } from "./swarm-port.js";
-
-/**
- * A Docker client for `dockerHost` (DOCKER_HOST syntax). Unset or empty means
- * docker-modem's own defaults, which also read DOCKER_HOST, DOCKER_TLS_VERIFY
- * and DOCKER_CERT_PATH from the environment and fall back to the default socket.
- * No API version is pinned: engines 29.0–29.2 refuse 1.41 by default, and every
- * field used here exists in the daemon's default version.
- */
-export function createDockerClient(dockerHost?: string): Docker {
-  // docker-modem reads DOCKER_HOST itself, TLS certificates and ssh agent included.
-  if (!dockerHost || dockerHost === process.env.DOCKER_HOST) return new Docker();
-  if (dockerHost.startsWith("unix://") || dockerHost.startsWith("npipe://")) {
-    const socketPath = dockerHost.replace(/^(unix|npipe):\/\//, "");
-    // `host: undefined` so that a tcp DOCKER_HOST in the environment cannot win
-    // over the socket we were asked for (docker-modem merges env defaults first).
-    return new Docker({ host: undefined, socketPath: socketPath || "/var/run/docker.sock" });
-  }
-  const url = new URL(dockerHost.includes("//") ? dockerHost : `tcp://${dockerHost}`);
-  if (url.protocol === "ssh:") {
-    return new Docker({ protocol: "ssh", host: url.hostname, port: url.port || 22, username: url.username });
-  }
-  // Docker's convention: 2376 is the TLS port, 2375 plain HTTP.
-  const tls = url.protocol === "https:" || url.port === "2376" || process.env.DOCKER_TLS_VERIFY === "1";
-  return new Docker({ protocol: tls ? "https" : "http", host: url.hostname, port: url.port || (tls ? 2376 : 2375) });
-}
 
 /** What `GET /services/{id}` returns, as far as this adapter reads it. */
 interface ServiceSpec {
@@ -91,7 +69,8 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
   }
 
   async function inspect(idOrName: string): Promise<ServiceInspect> {
-    return (await call((abortSignal) => docker.getService(idOrName).inspect({ abortSignal }))) as ServiceInspect;
+    const segment = serviceSegment(idOrName);
+    return (await call((abortSignal) => docker.getService(segment).inspect({ abortSignal }))) as ServiceInspect;
   }
 
   return {
@@ -148,7 +127,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
       // is already base64url) and strips `authconfig` from query and body.
       if (update.registryAuth) opts.authconfig = { base64: update.registryAuth };
       const result = (await call((abortSignal) =>
-        docker.getService(current.ID).update({ ...opts, abortSignal }),
+        docker.getService(serviceSegment(current.ID)).update({ ...opts, abortSignal }),
       )) as { Warnings?: string[] | null } | null;
       return { warnings: result?.Warnings ?? [] };
     },
@@ -160,7 +139,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
       }
       // The daemon ignores the body for rollback=previous but still decodes it.
       await call((abortSignal) =>
-        docker.getService(current.ID).update({ _query: { version, rollback: "previous" }, _body: current.Spec, abortSignal }),
+        docker.getService(serviceSegment(current.ID)).update({ _query: { version, rollback: "previous" }, _body: current.Spec, abortSignal }),
       );
     },
 
@@ -262,5 +241,8 @@ function toSwarmError(err: unknown, timeoutMs: number): unknown {
   if (e.statusCode === 500 && message.includes("update out of sequence")) return new SwarmConflictError(message);
   if (typeof e.statusCode === "number") return new SwarmUnavailableError(`Docker engine answered ${e.statusCode}: ${message}`);
   if (e.code && CONNECTION_ERRORS.has(e.code)) return new SwarmUnavailableError(`cannot reach the Docker engine: ${message}`);
+  // Node's own refusals to send a request (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_URL,
+  // ERR_INVALID_CHAR, …): the request never left, and the caller records why.
+  if (e.code?.startsWith("ERR_")) return new SwarmUnavailableError(`the Engine API request could not be sent: ${message}`);
   return err;
 }

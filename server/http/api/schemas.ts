@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { deploymentStatuses, triggerKinds } from "../../domain/deployment.js";
 import { isDigest, isTag } from "../../domain/image-ref.js";
+import { isServiceRef, SERVICE_REF_RULE } from "../../domain/service-ref.js";
 
 /**
  * The REST API's shapes, once: the same zod schemas validate requests and
@@ -56,7 +57,12 @@ export const ListDeploymentsQuery = z.object({
 });
 
 export const DeploymentIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" } }) });
-export const ServiceNameParam = z.object({ name: z.string().min(1).max(255).openapi({ param: { name: "name", in: "path" } }) });
+export const ServiceNameParam = z.object({
+  name: z
+    .string()
+    .refine(isServiceRef, SERVICE_REF_RULE)
+    .openapi({ param: { name: "name", in: "path" }, pattern: "^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$", maxLength: 63 }),
+});
 
 export const HoldSchema = z
   .object({ deploymentId: z.string(), reason: z.string(), heldBy: z.string(), since: z.string().openapi({ format: "date-time" }) })
