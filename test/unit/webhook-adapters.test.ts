@@ -6,7 +6,7 @@ import { parseDistributionEnvelope } from "../../server/webhooks/distribution.js
 import { parseDockerHubPush } from "../../server/webhooks/docker-hub.js";
 
 // The shared folder is a sibling of the repository, in development and in CI alike.
-const FIXTURES = new URL("../../../shared/fixtures/webhooks/", import.meta.url);
+const FIXTURES = new URL("../fixtures/webhooks/", import.meta.url);
 const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(name, FIXTURES), "utf8"));
 const clone = <T>(value: T): T => structuredClone(value);
 
