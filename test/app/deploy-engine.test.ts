@@ -52,7 +52,9 @@ describe("the deploy engine", () => {
     try {
       const statusOnDisk = (id: string) => (reader.prepare("select status from deployments where id = ?").get(id) as { status: string }).status;
       const [a, b, c] = await Promise.all([push(server, "v1", sha(2)), push(server, "v1", sha(3)), push(server, "v1", sha(4))]);
-      const ids = [a, b, c].map((r) => r.deployments[0]!.id);
+      // Concurrent requests commit in whatever order they reach the store; ids are time-ordered,
+      // so sorted they are the order the deployments were admitted in.
+      const ids = [a, b, c].map((r) => r.deployments[0]!.id).sort();
       expect(ids.map(statusOnDisk)).toEqual(["superseded", "superseded", "queued"]);
       expect(server.store.getDeployment(ids[0]!).message).toBe(`superseded by ${ids[1]}, a newer request for this service`);
     } finally {
@@ -184,7 +186,15 @@ describe("the deploy engine", () => {
     const res = await server.request(`/api/deployments/${id}`, { headers: { authorization: `Bearer ${token}` } });
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(200);
-    expect(body).toMatchObject({ id, service: "web", image: "127.0.0.1:5000/acme/web:v1", digest: sha(13), trigger: "registry", status: "succeeded", requestedBy: "ci" });
+    expect(body).toMatchObject({
+      id,
+      service: "web",
+      image: "127.0.0.1:5000/acme/web:v1",
+      digest: sha(13),
+      trigger: "registry",
+      status: "succeeded",
+      requestedBy: "ci",
+    });
     const messages = body.events.map((e: { message: string }) => e.message).join("\n");
     for (const step of ["received registry push", "resolved", "update sent", "tasks running the new image"]) expect(messages).toContain(step);
     expect(body.events.at(-1).status).toBe("succeeded");
@@ -231,4 +241,3 @@ describe("restart", () => {
     expect(timeline(second, id).join("\n")).toContain("resumed following the rollout");
   });
 });
-
