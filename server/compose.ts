@@ -1,4 +1,3 @@
-import type Database from "better-sqlite3";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { createApp } from "./app.js";
@@ -13,7 +12,7 @@ import { createAppriseNotifier } from "./poller/apprise-notifier.js";
 import { systemClock, type Clock } from "./poller/clock.js";
 import { createImageAutoclean } from "./poller/image-autoclean.js";
 import { createPoller, type PollerOptions } from "./poller/poller.js";
-import type { Db } from "./store/database.js";
+import type { Db, Sqlite } from "./store/database.js";
 import { pingDatabase } from "./store/database.js";
 import { createDeploymentHistory } from "./store/deployment-history.js";
 import { createDeploymentStore } from "./store/deployment-store.js";
@@ -23,7 +22,7 @@ export interface ComposeOptions {
   config: Config;
   secret: string;
   db: Db;
-  sqlite: Database.Database;
+  sqlite: Sqlite;
   swarm: SwarmPort;
   registry: PollerOptions["registry"];
   log: Logger;

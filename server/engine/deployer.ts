@@ -1,33 +1,7 @@
-import type { Logger } from "pino";
 import { isTerminal } from "../domain/deployment.js";
-import type { Metrics } from "../metrics.js";
-import type { RegistryPort } from "../registry/registry-port.js";
-import type { DeploymentPatch, DeploymentRecord, DeploymentStore } from "../store/deployment-store.js";
-import type { ServiceHolds } from "../store/service-holds.js";
-import type { CallbackNotifier } from "./callback-notifier.js";
+import type { DeploymentPatch, DeploymentRecord } from "../store/deployment-store.js";
+import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
-import type { ServiceUpdate, SwarmPort } from "./swarm-port.js";
-
-export interface DeployerOptions {
-  swarm: SwarmPort;
-  registry: RegistryPort;
-  store: DeploymentStore;
-  holds: ServiceHolds;
-  log: Logger;
-  metrics: Metrics;
-  callbacks: CallbackNotifier;
-  /** TIMEOUT: how long a rollout may take before it counts as failed. */
-  timeoutMs: number;
-  /** ROLLBACK_ON_FAILURE: roll back ourselves when swarm paused or the rollout timed out. */
-  rollbackOnFailure: boolean;
-  /** X-Registry-Auth for a registry host, when WITH_REGISTRY_AUTH passes credentials to the nodes. */
-  registryAuthFor(registry: string, authConfig?: string): string | undefined;
-  /** UPDATE_OPTIONS / ROLLBACK_OPTIONS: laid over the spec by the poller's deploys, as Shepherd did with its own. */
-  pollUpdate?: Pick<ServiceUpdate, "updateConfig" | "rollbackConfig">;
-  pollMs?: number;
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-}
 
 export interface Admitted {
   /** The deployment as admit() left it: queued, or skipped. */
@@ -52,7 +26,7 @@ export function createDeployer(opts: DeployerOptions) {
   const listenerRuns = new Set<Promise<void>>();
   let stopped = false;
 
-  const targetOf = (d: DeploymentRecord) => (d.digest ?? d.digestHint ? `${d.imageKey}@${d.digest ?? d.digestHint}` : undefined);
+  const targetOf = (d: DeploymentRecord) => ((d.digest ?? d.digestHint) ? `${d.imageKey}@${d.digest ?? d.digestHint}` : undefined);
 
   /** Writes a final status; announce() then tells everyone else. Apart so that the write can join a caller's transaction. */
   function recordFinal(id: string, status: DeploymentRecord["status"], message: string, extra: DeploymentPatch = {}): DeploymentRecord {
@@ -106,7 +80,11 @@ export function createDeployer(opts: DeployerOptions) {
       if (!otherId || !target) continue;
       const other = opts.store.getDeployment(otherId);
       if (targetOf(other) === target) {
-        const skipped = recordFinal(id, "skipped", `the same digest is already ${other.status === "running" ? "being deployed" : "queued"} by ${other.id}`);
+        const skipped = recordFinal(
+          id,
+          "skipped",
+          `the same digest is already ${other.status === "running" ? "being deployed" : "queued"} by ${other.id}`,
+        );
         return { record: skipped, after: () => announce(skipped) };
       }
     }

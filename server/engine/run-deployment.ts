@@ -3,7 +3,7 @@ import { parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-re
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 import { RegistryError } from "../registry/registry-port.js";
 import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
-import type { DeployerOptions } from "./deployer.js";
+import type { DeployerOptions } from "./deployer-options.js";
 import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
 import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmService } from "./swarm-port.js";
 

@@ -1,9 +1,21 @@
+import type { Logger } from "pino";
 import { familiarRepoTag, tryParseImageRef } from "../domain/image-ref.js";
-import type { SwarmService } from "../engine/swarm-port.js";
-import type { PollerOptions } from "./poller.js";
+import type { Deployer } from "../engine/deployer.js";
+import type { SwarmPort, SwarmService } from "../engine/swarm-port.js";
+import type { Metrics } from "../metrics.js";
+import type { DeploymentHistory } from "../store/deployment-history.js";
+import type { DeploymentStore } from "../store/deployment-store.js";
 import type { ImageGroup } from "./poll-plan.js";
 
-type Deps = Pick<PollerOptions, "swarm" | "store" | "history" | "deployer" | "metrics" | "log">;
+/** What queueing a poll deployment needs; the poller's own options include it. */
+export interface PollDeployDeps {
+  swarm: SwarmPort;
+  store: DeploymentStore;
+  history: DeploymentHistory;
+  deployer: Deployer;
+  metrics: Metrics;
+  log: Logger;
+}
 
 /**
  * Records and queues one `poll` deployment of `digest`, after reading the
@@ -14,7 +26,7 @@ type Deps = Pick<PollerOptions, "swarm" | "store" | "history" | "deployer" | "me
  * named no digest. Returns the deployment id, or undefined when nothing was queued.
  */
 export async function queuePollDeployment(
-  deps: Deps,
+  deps: PollDeployDeps,
   input: { service: SwarmService; group: ImageGroup; digest: string; cycleAt: number },
 ): Promise<string | undefined> {
   const { log } = deps;

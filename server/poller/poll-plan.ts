@@ -66,7 +66,12 @@ export function planCycle(services: SwarmService[], deps: PlanDeps): Plan {
     const key = repoTagKey(ref);
     const authConfig = service.labels[SHEPHERD_AUTH_LABEL] || undefined;
     const groupKey = `${key} ${authConfig ?? ""}`;
-    const group = groups.get(groupKey) ?? { key, ref: { registry: ref.registry, repository: ref.repository, tag: ref.tag }, authConfig, services: [] };
+    const group = groups.get(groupKey) ?? {
+      key,
+      ref: { registry: ref.registry, repository: ref.repository, tag: ref.tag },
+      authConfig,
+      services: [],
+    };
     group.services.push(service);
     groups.set(groupKey, group);
   }

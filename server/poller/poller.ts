@@ -1,34 +1,23 @@
-import type { Logger } from "pino";
 import { familiarRepoTag, tryParseImageRef } from "../domain/image-ref.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
-import type { Deployer } from "../engine/deployer.js";
-import type { SwarmPort, SwarmService } from "../engine/swarm-port.js";
-import type { Metrics } from "../metrics.js";
+import type { SwarmService } from "../engine/swarm-port.js";
 import type { RegistryClient } from "../registry/registry-client.js";
 import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
-import type { DeploymentHistory } from "../store/deployment-history.js";
-import type { DeploymentStore } from "../store/deployment-store.js";
 import type { ServiceHolds } from "../store/service-holds.js";
 import type { AppriseNotifier } from "./apprise-notifier.js";
 import type { Clock } from "./clock.js";
-import { queuePollDeployment } from "./poll-deploy.js";
+import { queuePollDeployment, type PollDeployDeps } from "./poll-deploy.js";
 import { planCycle, type ImageGroup } from "./poll-plan.js";
 import { pullBudget, pullsFor } from "./pull-budget.js";
 
 export type PollRegistry = RegistryPort & Partial<Pick<RegistryClient, "lastRateLimit" | "requestCount">>;
 
-export interface PollerOptions {
-  swarm: SwarmPort;
+export interface PollerOptions extends PollDeployDeps {
   /** The real client also reports rate limits and request counts; fakes may not. */
   registry: PollRegistry;
   /** The client that logs in as a `shepherd.auth.config` id (REGISTRIES_FILE). */
   registryFor?: (authConfig: string) => PollRegistry;
-  store: DeploymentStore;
-  history: DeploymentHistory;
   holds: ServiceHolds;
-  deployer: Deployer;
-  metrics: Metrics;
-  log: Logger;
   notifier?: Pick<AppriseNotifier, "imageUnavailable" | "imageAvailable">;
   filter?: ServiceFilter;
   ignoreList: string[];
@@ -79,7 +68,10 @@ export function createPoller(opts: PollerOptions) {
         return undefined;
       }
       for (const s of group.services) {
-        log.warn({ service: s.name, image, reason: err.message }, `Error updating service ${s.name}! Image ${image} does not exist or it is not available`);
+        log.warn(
+          { service: s.name, image, reason: err.message },
+          `Error updating service ${s.name}! Image ${image} does not exist or it is not available`,
+        );
         void opts.notifier?.imageUnavailable(s.name, image);
       }
       return undefined;
@@ -128,7 +120,10 @@ export function createPoller(opts: PollerOptions) {
         if (spendable !== undefined && pullsFor(service) > spendable) {
           const { backoffMs } = pullBudget(rateOf(), opts.sleepTimeMs);
           restingUntil.set(budget, clock.now() + backoffMs);
-          log.warn({ registry, service: service.name, remaining: rateOf()?.remaining, backoffMs }, "pull budget of the registry spent; deploys from it wait");
+          log.warn(
+            { registry, service: service.name, remaining: rateOf()?.remaining, backoffMs },
+            "pull budget of the registry spent; deploys from it wait",
+          );
           break;
         }
         const id = await queuePollDeployment(opts, { service, group, digest, cycleAt });

@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import * as schema from "./schema.js";
 
 export type Db = BetterSQLite3Database<typeof schema>;
+/** The raw better-sqlite3 connection, for the modules of this folder that prepare statements themselves. */
+export type Sqlite = Database.Database;
 
 export interface OpenDatabase {
   db: Db;

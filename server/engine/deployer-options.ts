@@ -1,0 +1,29 @@
+import type { Logger } from "pino";
+import type { Metrics } from "../metrics.js";
+import type { RegistryPort } from "../registry/registry-port.js";
+import type { DeploymentStore } from "../store/deployment-store.js";
+import type { ServiceHolds } from "../store/service-holds.js";
+import type { CallbackNotifier } from "./callback-notifier.js";
+import type { ServiceUpdate, SwarmPort } from "./swarm-port.js";
+
+/** What the deployer (its queue, deployer.ts, and the run of one deployment, run-deployment.ts) is built from. */
+export interface DeployerOptions {
+  swarm: SwarmPort;
+  registry: RegistryPort;
+  store: DeploymentStore;
+  holds: ServiceHolds;
+  log: Logger;
+  metrics: Metrics;
+  callbacks: CallbackNotifier;
+  /** TIMEOUT: how long a rollout may take before it counts as failed. */
+  timeoutMs: number;
+  /** ROLLBACK_ON_FAILURE: roll back ourselves when swarm paused or the rollout timed out. */
+  rollbackOnFailure: boolean;
+  /** X-Registry-Auth for a registry host, when WITH_REGISTRY_AUTH passes credentials to the nodes. */
+  registryAuthFor(registry: string, authConfig?: string): string | undefined;
+  /** UPDATE_OPTIONS / ROLLBACK_OPTIONS: laid over the spec by the poller's deploys, as Shepherd did with its own. */
+  pollUpdate?: Pick<ServiceUpdate, "updateConfig" | "rollbackConfig">;
+  pollMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
