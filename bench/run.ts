@@ -30,7 +30,10 @@ const scenarios: Scenario[] = [ingest, reaction, burst, history, poll, e2e, memo
 const { values } = parseArgs({
   options: { only: { type: "string" }, verbose: { type: "boolean", default: false }, quick: { type: "boolean", default: false } },
 });
-const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
+const only = values.only
+  ?.split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 const unknown = only?.filter((k) => !scenarios.some((s) => s.key === k)) ?? [];
 if (unknown.length) {
   process.stderr.write(`unknown scenario ${unknown.join(", ")}; known: ${scenarios.map((s) => s.key).join(", ")}\n`);
@@ -66,7 +69,9 @@ const ctx: BenchContext = {
 };
 
 const machine = describeMachine();
-process.stderr.write(`bench: ${selected.map((s) => s.key).join(", ")} on ${machine.cpus}× ${machine.model}, node ${machine.node}, load ${machine.loadAvgAtStart.join(" ")}\n`);
+process.stderr.write(
+  `bench: ${selected.map((s) => s.key).join(", ")} on ${machine.cpus}× ${machine.model}, node ${machine.node}, load ${machine.loadAvgAtStart.join(" ")}\n`,
+);
 
 const outcomes: Array<{ scenario: Scenario; outcome: ScenarioOutcome }> = [];
 for (const scenario of selected) {
@@ -104,5 +109,7 @@ const document = {
 };
 const file = writeResults(join(repoRoot, "bench", "results"), at, document, full);
 process.stdout.write(`\n${renderTable(outcomes.map(({ scenario, outcome }) => ({ title: scenario.title, outcome })))}\n\n`);
-process.stdout.write(`machine: ${machine.cpus}× ${machine.model}, ${machine.memoryMb} MB, node ${machine.node}, docker ${machine.docker ?? "absent"}\n`);
+process.stdout.write(
+  `machine: ${machine.cpus}× ${machine.model}, ${machine.memoryMb} MB, node ${machine.node}, docker ${machine.docker ?? "absent"}\n`,
+);
 process.stdout.write(`results: ${file}${full ? " (and latest.json)" : ""}; ${Math.round(document.durationMs / 1000)} s\n`);

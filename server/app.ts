@@ -45,7 +45,13 @@ export function createApp(deps: AppDeps) {
   app.route("/hooks", createHooksRoutes(deps));
   app.route("/api", createApiRoutes(deps.api));
 
-  app.notFound((c) => respondError(c, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path.startsWith("/hooks/dockerhub/") ? "/hooks/dockerhub/…" : c.req.path.slice(0, 200)}`));
+  app.notFound((c) =>
+    respondError(
+      c,
+      "NOT_FOUND",
+      `no route for ${c.req.method} ${c.req.path.startsWith("/hooks/dockerhub/") ? "/hooks/dockerhub/…" : c.req.path.slice(0, 200)}`,
+    ),
+  );
   app.onError(createErrorHandler(deps.log));
   return app;
 }

@@ -23,7 +23,12 @@ const flag = (fallback: boolean) => booleanText.optional().transform((v) => v ??
 const list = z
   .string()
   .optional()
-  .transform((v) => (v ?? "").split(",").map((s) => s.trim()).filter(Boolean));
+  .transform((v) =>
+    (v ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 
 const hostPort = /^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](:[0-9]{1,5})?$/;
 
@@ -112,8 +117,14 @@ const appriseUrl = optionalText
 
 const envSchema = z.object({
   PORT: positiveInt(8080, 65535),
-  HOST: z.string().optional().transform((v) => v || "0.0.0.0"),
-  DEPLOYER_DB: z.string().optional().transform((v) => v || "./data/deployer.db"),
+  HOST: z
+    .string()
+    .optional()
+    .transform((v) => v || "0.0.0.0"),
+  DEPLOYER_DB: z
+    .string()
+    .optional()
+    .transform((v) => v || "./data/deployer.db"),
   DEPLOYER_SECRET: optionalText.pipe(z.string().min(32, "must be at least 32 bytes").optional()),
   DEPLOYER_SECRET_FILE: optionalText,
   DEPLOYER_SECRET_PREVIOUS: optionalText.pipe(z.string().min(32, "must be at least 32 bytes").optional()),
@@ -218,9 +229,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.RUN_ONCE_AND_EXIT && !e.DEPLOYER_POLL) {
     throw new ConfigError(["RUN_ONCE_AND_EXIT: runs one poll cycle, so it needs DEPLOYER_POLL on"]);
   }
-  const rollbackConfig = e.UPDATE_OPTIONS.rollbackConfig || e.ROLLBACK_OPTIONS.rollbackConfig
-    ? { ...e.UPDATE_OPTIONS.rollbackConfig, ...e.ROLLBACK_OPTIONS.rollbackConfig }
-    : undefined;
+  const rollbackConfig =
+    e.UPDATE_OPTIONS.rollbackConfig || e.ROLLBACK_OPTIONS.rollbackConfig
+      ? { ...e.UPDATE_OPTIONS.rollbackConfig, ...e.ROLLBACK_OPTIONS.rollbackConfig }
+      : undefined;
   return {
     port: e.PORT,
     host: e.HOST,

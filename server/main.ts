@@ -49,7 +49,9 @@ function logShepherdSettings(config: Config, log: ReturnType<typeof createLogger
     "polling fallback on (Shepherd-compatible)",
   );
   if (s.withNoResolveImage) {
-    log.info("WITH_NO_RESOLVE_IMAGE: the service's platform constraints are never rewritten; the digest is still pinned from our own registry lookup");
+    log.info(
+      "WITH_NO_RESOLVE_IMAGE: the service's platform constraints are never rewritten; the digest is still pinned from our own registry lookup",
+    );
   }
   if (s.withInsecureRegistry) log.info("WITH_INSECURE_REGISTRY: registries unreachable over https are tried over plain http");
 }

@@ -32,7 +32,10 @@ const manifestTypes = [
 export async function fetchManifest(registry: string, repo: string, ref: string): Promise<{ body: Buffer; type: string }> {
   const res = await fetch(`http://${registry}/v2/${repo}/manifests/${ref}`, { headers: { accept: manifestTypes } });
   if (!res.ok) throw new Error(`GET manifest ${repo}:${ref} answered ${res.status}`);
-  return { body: Buffer.from(await res.arrayBuffer()), type: res.headers.get("content-type") ?? "application/vnd.docker.distribution.manifest.v2+json" };
+  return {
+    body: Buffer.from(await res.arrayBuffer()),
+    type: res.headers.get("content-type") ?? "application/vnd.docker.distribution.manifest.v2+json",
+  };
 }
 
 /**
@@ -41,7 +44,11 @@ export async function fetchManifest(registry: string, repo: string, ref: string)
  * timed part is the push event itself, not the upload of layers.
  */
 export async function putTag(registry: string, repo: string, tag: string, manifest: { body: Buffer; type: string }): Promise<void> {
-  const res = await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, { method: "PUT", headers: { "content-type": manifest.type }, body: new Uint8Array(manifest.body) });
+  const res = await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, {
+    method: "PUT",
+    headers: { "content-type": manifest.type },
+    body: new Uint8Array(manifest.body),
+  });
   await res.arrayBuffer();
   if (res.status !== 201) throw new Error(`PUT manifest ${repo}:${tag} answered ${res.status}`);
 }
@@ -53,7 +60,14 @@ interface TaskInfo {
 }
 
 /** Polls the engine until every replica of `service` runs `image` (and nothing else is meant to run); returns when that was first seen. */
-export async function waitConverged(api: Docker, service: string, image: string, replicas: number, timeoutMs = 180_000, intervalMs = 25): Promise<number> {
+export async function waitConverged(
+  api: Docker,
+  service: string,
+  image: string,
+  replicas: number,
+  timeoutMs = 180_000,
+  intervalMs = 25,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const tasks = (await api.listTasks({ filters: { service: [service], "desired-state": ["running"] } })) as TaskInfo[];

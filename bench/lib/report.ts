@@ -31,7 +31,12 @@ export function renderTable(outcomes: Array<{ title: string; outcome: ScenarioOu
   }
   const widths = header.map((h, c) => Math.max(h.length, ...lines.filter((l) => !l[1]!.startsWith("skipped")).map((l) => l[c]!.length)));
   const line = (cells: string[]) =>
-    cells[1]!.startsWith("skipped:") ? `${cells[0]!.padEnd(widths[0]!)}  ${cells[1]}` : cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+    cells[1]!.startsWith("skipped:")
+      ? `${cells[0]!.padEnd(widths[0]!)}  ${cells[1]}`
+      : cells
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join("  ")
+          .trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(line)].join("\n");
 }
 

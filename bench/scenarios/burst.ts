@@ -55,7 +55,12 @@ export const burst: Scenario = {
         baselineP99Ms: base.p99Ms,
         baselineSpanMs: Math.round(base.durationMs),
         deploymentsByStatus: Object.fromEntries(stats.statuses.map((s) => [s.status, s.n])),
-        sameEventId: { requests: redelivered.completed, rollouts: sameIdRollouts, non2xx: redelivered.non2xx + redelivered.errors, p99Ms: redelivered.p99Ms },
+        sameEventId: {
+          requests: redelivered.completed,
+          rollouts: sameIdRollouts,
+          non2xx: redelivered.non2xx + redelivered.errors,
+          p99Ms: redelivered.p99Ms,
+        },
         connections,
       },
       rows: [
@@ -63,7 +68,13 @@ export const burst: Scenario = {
         { metric: "non-2xx of 1,000", unit: "", value: summarize([non2xx]), target: "0", ok: non2xx === 0 && ours.completed === requests },
         { metric: "p99 latency", unit: "ms", value: summarize([ours.p99Ms]), baseline: { label: "bare hono", value: base.p99Ms } },
         { metric: "all answered after", unit: "ms", value: summarize([ours.durationMs]), baseline: { label: "bare hono", value: base.durationMs } },
-        { metric: "rollouts (one event id ×1,000)", unit: "", value: summarize([sameIdRollouts]), target: "exactly 1", ok: sameIdRollouts === 1 && redelivered.non2xx === 0 },
+        {
+          metric: "rollouts (one event id ×1,000)",
+          unit: "",
+          value: summarize([sameIdRollouts]),
+          target: "exactly 1",
+          ok: sameIdRollouts === 1 && redelivered.non2xx === 0,
+        },
       ],
     };
   },

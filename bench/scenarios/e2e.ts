@@ -1,7 +1,16 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { parseSleepTime } from "../../server/config.js";
-import { buildApp, fetchManifest, loadDockerHelpers, publish, putTag, waitConverged, waitUpdateSettled, watchServiceUpdates } from "../lib/docker-world.js";
+import {
+  buildApp,
+  fetchManifest,
+  loadDockerHelpers,
+  publish,
+  putTag,
+  waitConverged,
+  waitUpdateSettled,
+  watchServiceUpdates,
+} from "../lib/docker-world.js";
 import { skipped, type Scenario } from "../lib/scenario.js";
 import { round, roundSummary, sleep, summarize } from "../lib/stats.js";
 
@@ -37,11 +46,21 @@ export const e2e: Scenario = {
 
     await buildApp(h, ctx.cleanup, `${id}-app:v1`, "v1");
     await buildApp(h, ctx.cleanup, `${id}-app:v2`, "v2");
-    const reg = await h.startRegistry({ port: registryPort, notify: { url: `http://127.0.0.1:${serverPort}/hooks/registry`, authorization: `Bearer ${token}` } });
+    const reg = await h.startRegistry({
+      port: registryPort,
+      notify: { url: `http://127.0.0.1:${serverPort}/hooks/registry`, authorization: `Bearer ${token}` },
+    });
     ctx.cleanup.add(`stop registry ${registry}`, () => reg.stop());
     const dbPath = join(ctx.tmp, "e2e.db");
     const server = await h.startServerUnmanaged(
-      { DEPLOYER_DB: dbPath, DEPLOYER_SECRET: ctx.secret, DEPLOYER_INSECURE_REGISTRIES: registry, DEPLOYER_POLL: "false", LOG_LEVEL: "warn", TIMEOUT: "120" },
+      {
+        DEPLOYER_DB: dbPath,
+        DEPLOYER_SECRET: ctx.secret,
+        DEPLOYER_INSECURE_REGISTRIES: registry,
+        DEPLOYER_POLL: "false",
+        LOG_LEVEL: "warn",
+        TIMEOUT: "120",
+      },
       serverPort,
     );
     ctx.cleanup.add("stop the deploy server", () => server.stop());
@@ -71,9 +90,11 @@ export const e2e: Scenario = {
     const latest = () => {
       const db = new Database(dbPath, { readonly: true, fileMustExist: true });
       try {
-        return db.prepare("select id, status, created_at as createdAt, finished_at as finishedAt from deployments where service = ? order by id desc limit 1").get(name) as
-          | { id: string; status: string; createdAt: number; finishedAt: number | null }
-          | undefined;
+        return db
+          .prepare(
+            "select id, status, created_at as createdAt, finished_at as finishedAt from deployments where service = ? order by id desc limit 1",
+          )
+          .get(name) as { id: string; status: string; createdAt: number; finishedAt: number | null } | undefined;
       } finally {
         db.close();
       }
@@ -122,7 +143,9 @@ export const e2e: Scenario = {
         await backToV1();
       }
       const [sv, bv] = [serverRuns.at(-1)!, bareRuns.at(-1)!];
-      ctx.log(`e2e pair ${i + 1}/${pairs}: server ${Math.round(sv.total)} ms (update after ${Math.round(sv.toUpdate)}), bare ${Math.round(bv.total)} ms (update after ${Math.round(bv.toUpdate)})`);
+      ctx.log(
+        `e2e pair ${i + 1}/${pairs}: server ${Math.round(sv.total)} ms (update after ${Math.round(sv.toUpdate)}), bare ${Math.round(bv.total)} ms (update after ${Math.round(bv.toUpdate)})`,
+      );
     }
 
     const s = summarize(serverRuns.map((r) => r.total));
@@ -154,11 +177,31 @@ export const e2e: Scenario = {
         dockerVersion: (await api.version()).Version,
       },
       rows: [
-        { metric: "push → all replicas on digest", unit: "ms", value: s, baseline: { label: "bare service update", value: b.median }, ratio, target: "≤ 1.10×", ok: ratio <= 1.1 },
+        {
+          metric: "push → all replicas on digest",
+          unit: "ms",
+          value: s,
+          baseline: { label: "bare service update", value: b.median },
+          ratio,
+          target: "≤ 1.10×",
+          ok: ratio <= 1.1,
+        },
         { metric: "bare docker service update", unit: "ms", value: b },
         { metric: "push → update applied", unit: "ms", value: sUpdate, baseline: { label: "bare: CLI → update applied", value: bUpdate.median } },
-        { metric: "update applied → replicas on digest", unit: "ms", value: sRollout, baseline: { label: "bare", value: bRollout.median }, ratio: sRollout.median / bRollout.median },
-        { metric: "Shepherd, SLEEP_TIME 5m (expected)", unit: "ms", value: summarize([shepherdMs]), baseline: { label: "push", value: s.median }, ratio: shepherdMs / s.median },
+        {
+          metric: "update applied → replicas on digest",
+          unit: "ms",
+          value: sRollout,
+          baseline: { label: "bare", value: bRollout.median },
+          ratio: sRollout.median / bRollout.median,
+        },
+        {
+          metric: "Shepherd, SLEEP_TIME 5m (expected)",
+          unit: "ms",
+          value: summarize([shepherdMs]),
+          baseline: { label: "push", value: s.median },
+          ratio: shepherdMs / s.median,
+        },
       ],
     };
   },

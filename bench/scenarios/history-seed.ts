@@ -19,8 +19,20 @@ export interface SeededHistory {
 }
 
 // Shares as the history of a busy installation has them: mostly successes, some noise.
-const statuses: Array<[string, number]> = [["succeeded", 0.8], ["skipped", 0.08], ["superseded", 0.05], ["failed", 0.04], ["rolled_back", 0.03]];
-const triggers: Array<[string, number]> = [["registry", 0.6], ["dockerhub", 0.2], ["poll", 0.15], ["manual", 0.04], ["rollback", 0.01]];
+const statuses: Array<[string, number]> = [
+  ["succeeded", 0.8],
+  ["skipped", 0.08],
+  ["superseded", 0.05],
+  ["failed", 0.04],
+  ["rolled_back", 0.03],
+];
+const triggers: Array<[string, number]> = [
+  ["registry", 0.6],
+  ["dockerhub", 0.2],
+  ["poll", 0.15],
+  ["manual", 0.04],
+  ["rollback", 0.01],
+];
 
 /** A deterministic generator, so two runs seed the same history. */
 function createRandom(seed: number) {
@@ -96,21 +108,45 @@ export function seedHistory(path: string, opts: SeedOptions): SeededHistory {
       const previous = `${image}@sha256:${lastDigest[s]}`;
       const ran = status !== "superseded" && status !== "skipped";
       const message =
-        status === "succeeded" ? "rollout completed: 2/2 tasks running the new digest"
-        : status === "failed" ? "update paused due to failure or early termination of task 4kq2w9x1c0d3"
-        : status === "rolled_back" ? "swarm rolled the update back: task 7hd83kd0a1s2 failed its health check"
-        : status === "skipped" ? `the service already runs sha256:${hex(i)}`
-        : "superseded by a newer request for this service";
+        status === "succeeded"
+          ? "rollout completed: 2/2 tasks running the new digest"
+          : status === "failed"
+            ? "update paused due to failure or early termination of task 4kq2w9x1c0d3"
+            : status === "rolled_back"
+              ? "swarm rolled the update back: task 7hd83kd0a1s2 failed its health check"
+              : status === "skipped"
+                ? `the service already runs sha256:${hex(i)}`
+                : "superseded by a newer request for this service";
       const id = newId("dep", clock);
       insertDeployment.run(
-        id, service, serviceIds[s], image, image, digest, ran ? digest : null, ran ? `${image}@${digest}` : null, previous,
-        trigger, status, message, status === "failed" || status === "rolled_back" ? "rollout" : null,
-        trigger === "manual" || trigger === "rollback" ? "ops-team" : "registry-ci", clock, clock + 3, ran ? clock + 40 : null, clock + (ran ? 14_000 : 5),
+        id,
+        service,
+        serviceIds[s],
+        image,
+        image,
+        digest,
+        ran ? digest : null,
+        ran ? `${image}@${digest}` : null,
+        previous,
+        trigger,
+        status,
+        message,
+        status === "failed" || status === "rolled_back" ? "rollout" : null,
+        trigger === "manual" || trigger === "rollback" ? "ops-team" : "registry-ci",
+        clock,
+        clock + 3,
+        ran ? clock + 40 : null,
+        clock + (ran ? 14_000 : 5),
       );
       if (status === "succeeded") lastDigest[s] = hex(i + 1);
       const timeline = ["queued", `resolved ${image} to ${digest}`, `update sent: ${image}@${digest}`, "1/2 tasks running the new digest", message];
       for (let e = 0; e < opts.eventsPerDeployment; e++) {
-        insertEvent.run(id, clock + e * 3000, e === opts.eventsPerDeployment - 1 ? status : e === 0 ? "queued" : "running", timeline[e % timeline.length]);
+        insertEvent.run(
+          id,
+          clock + e * 3000,
+          e === opts.eventsPerDeployment - 1 ? status : e === 0 ? "queued" : "running",
+          timeline[e % timeline.length],
+        );
         events++;
       }
     }

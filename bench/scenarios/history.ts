@@ -18,8 +18,13 @@ const depth = 10_000;
 function createRequests(seeded: SeededHistory) {
   const db = new Database(seeded.path, { readonly: true, fileMustExist: true });
   const maxRowid = (db.prepare("select max(rowid) as n from deployments").get() as { n: number }).n;
-  const ids = Array.from({ length: 500 }, (_, i) => (db.prepare("select id from deployments where rowid = ?").get(1 + ((i * 104_729) % maxRowid)) as { id: string }).id);
-  const deep = (db.prepare("select id from deployments order by id desc limit 1 offset ?").get(Math.min(depth, Math.floor(seeded.rows / 2)) - 1) as { id: string }).id;
+  const ids = Array.from(
+    { length: 500 },
+    (_, i) => (db.prepare("select id from deployments where rowid = ?").get(1 + ((i * 104_729) % maxRowid)) as { id: string }).id,
+  );
+  const deep = (
+    db.prepare("select id from deployments order by id desc limit 1 offset ?").get(Math.min(depth, Math.floor(seeded.rows / 2)) - 1) as { id: string }
+  ).id;
   db.close();
   let n = 0;
   const service = () => seeded.services[(n * 7) % seeded.services.length]!;
@@ -78,7 +83,10 @@ export const history: Scenario = {
     const baseline = await startDeployerChild(ctx.cleanup, { dbPath: small.path, secret: ctx.secret, services: [], probes: true });
     const client = await startProbeClient(ctx.cleanup);
     const token = await ctx.tokens.signApiToken({ sub: "bench", scopes: ["deployments:read"] });
-    const probe = (child: Child, path: string, kind: Kind): ProbeRequest => ({ url: `${child.url}${path}`, headers: { authorization: `Bearer ${token}`, "x-bench-probe": kind } });
+    const probe = (child: Child, path: string, kind: Kind): ProbeRequest => ({
+      url: `${child.url}${path}`,
+      headers: { authorization: `Bearer ${token}`, "x-bench-probe": kind },
+    });
     const samples = ctx.quick ? 100 : 400;
     const ours = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
     const base = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
@@ -115,7 +123,13 @@ export const history: Scenario = {
       ok: s[k].p99 < 10,
     }));
     for (const k of required) {
-      rowsOut.push({ metric: `${k}, server time`, unit: "ms", value: h[k], baseline: { label: "1k rows p99", value: hb[k].p99 }, ratio: h[k].p99 / hb[k].p99 });
+      rowsOut.push({
+        metric: `${k}, server time`,
+        unit: "ms",
+        value: h[k],
+        baseline: { label: "1k rows p99", value: hb[k].p99 },
+        ratio: h[k].p99 / hb[k].p99,
+      });
     }
     rowsOut.push({ metric: "database size", unit: "MB", value: summarize([big.dbMb]) });
     return {

@@ -38,7 +38,12 @@ export const ingest: Scenario = {
     // Rollouts on the fake take as long as on the real swarm (3 steps of 1.5 s: ~4.5 s; scenario 6 measures
     // ~4.3 s), so the server does per webhook what it would do in production: token, validation, commit,
     // enqueue, and its share of rollouts that last seconds. The stress case below makes them 20 ms.
-    const server = await startDeployerChild(ctx.cleanup, { dbPath: join(ctx.tmp, "ingest.db"), secret: ctx.secret, services: benchServices(), rolloutTickMs: 1500 });
+    const server = await startDeployerChild(ctx.cleanup, {
+      dbPath: join(ctx.tmp, "ingest.db"),
+      secret: ctx.secret,
+      services: benchServices(),
+      rolloutTickMs: 1500,
+    });
     const bare = await startBaselineChild(ctx.cleanup, { commitDb: join(ctx.tmp, "ingest-floor.db") });
     const token = await ctx.tokens.signWebhookToken({ sub: "bench", repos: [`${benchRegistryHost}/bench/*`] });
     let pushes = 0;
@@ -73,7 +78,12 @@ export const ingest: Scenario = {
       unwatched.push(await withCpu(server, () => loadHooks({ url: server.url, token, body: bodyUnwatched, connections, durationS })));
     }
     // Stress: the same pushes with rollouts 200× faster than a real swarm's, so the deployer runs hundreds a second.
-    const fast = await startDeployerChild(ctx.cleanup, { dbPath: join(ctx.tmp, "ingest-fast.db"), secret: ctx.secret, services: benchServices(), rolloutTickMs: 20 });
+    const fast = await startDeployerChild(ctx.cleanup, {
+      dbPath: join(ctx.tmp, "ingest-fast.db"),
+      secret: ctx.secret,
+      services: benchServices(),
+      rolloutTickMs: 20,
+    });
     const stress: Measured[] = [];
     for (let r = 0; r < Math.min(3, rounds); r++) stress.push(await run(fast, durationS));
     await fast.rpc("idle", { timeoutMs: 60_000 }, 70_000);
@@ -125,19 +135,69 @@ export const ingest: Scenario = {
         deploymentsByStatus: Object.fromEntries(stats.statuses.map((s) => [s.status, s.n])),
       },
       rows: [
-        { metric: "requests/s", unit: "req/s", value: rps, baseline: { label: "bare hono", value: baselineRps.median }, ratio, target: "≥ 0.5×", ok: ratio >= 0.5 },
+        {
+          metric: "requests/s",
+          unit: "req/s",
+          value: rps,
+          baseline: { label: "bare hono", value: baselineRps.median },
+          ratio,
+          target: "≥ 0.5×",
+          ok: ratio >= 0.5,
+        },
         { metric: "p99 latency", unit: "ms", value: p99, baseline: { label: "bare hono", value: baseP99.median } },
-        { metric: "requests/s, push matching no service", unit: "req/s", value: pathOnly, baseline: { label: "bare hono", value: baselineRps.median }, ratio: pathOnly.median / baselineRps.median },
-        { metric: "requests/s, 60 ms rollouts (stress)", unit: "req/s", value: stressRps, baseline: { label: "bare hono", value: baselineRps.median }, ratio: stressRps.median / baselineRps.median },
-        { metric: "bare route + 1 SQLite commit (floor)", unit: "req/s", value: floorRps, baseline: { label: "bare hono", value: baselineRps.median }, ratio: floorRps.median / baselineRps.median },
+        {
+          metric: "requests/s, push matching no service",
+          unit: "req/s",
+          value: pathOnly,
+          baseline: { label: "bare hono", value: baselineRps.median },
+          ratio: pathOnly.median / baselineRps.median,
+        },
+        {
+          metric: "requests/s, 60 ms rollouts (stress)",
+          unit: "req/s",
+          value: stressRps,
+          baseline: { label: "bare hono", value: baselineRps.median },
+          ratio: stressRps.median / baselineRps.median,
+        },
+        {
+          metric: "bare route + 1 SQLite commit (floor)",
+          unit: "req/s",
+          value: floorRps,
+          baseline: { label: "bare hono", value: baselineRps.median },
+          ratio: floorRps.median / baselineRps.median,
+        },
         ...(cpu.push && cpu.bare
-          ? [{ metric: "server CPU per webhook", unit: "µs", value: cpu.push, baseline: { label: "bare hono", value: cpu.bare.median }, ratio: cpu.push.median / cpu.bare.median }]
+          ? [
+              {
+                metric: "server CPU per webhook",
+                unit: "µs",
+                value: cpu.push,
+                baseline: { label: "bare hono", value: cpu.bare.median },
+                ratio: cpu.push.median / cpu.bare.median,
+              },
+            ]
           : []),
         ...(cpu.noMatch && cpu.bare
-          ? [{ metric: "server CPU per push matching no service", unit: "µs", value: cpu.noMatch, baseline: { label: "bare hono", value: cpu.bare.median }, ratio: cpu.noMatch.median / cpu.bare.median }]
+          ? [
+              {
+                metric: "server CPU per push matching no service",
+                unit: "µs",
+                value: cpu.noMatch,
+                baseline: { label: "bare hono", value: cpu.bare.median },
+                ratio: cpu.noMatch.median / cpu.bare.median,
+              },
+            ]
           : []),
         ...(cpu.floor && cpu.bare
-          ? [{ metric: "CPU per request, bare + 1 commit (floor)", unit: "µs", value: cpu.floor, baseline: { label: "bare hono", value: cpu.bare.median }, ratio: cpu.floor.median / cpu.bare.median }]
+          ? [
+              {
+                metric: "CPU per request, bare + 1 commit (floor)",
+                unit: "µs",
+                value: cpu.floor,
+                baseline: { label: "bare hono", value: cpu.bare.median },
+                ratio: cpu.floor.median / cpu.bare.median,
+              },
+            ]
           : []),
         { metric: "non-2xx answers", unit: "", value: summarize([non2xx]), target: "0", ok: non2xx === 0 },
       ],

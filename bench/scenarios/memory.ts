@@ -35,7 +35,13 @@ async function idleRssMbOf(ctx: BenchContext, args: string[], healthUrl?: (port:
   ctx.cleanup.add(`stop ${args.join(" ")} (pid ${proc.pid})`, stop);
   const deadline = Date.now() + 30_000;
   while (healthUrl && Date.now() < deadline && proc.exitCode === null) {
-    if (await fetch(healthUrl(port)).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(healthUrl(port)).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     await sleep(100);
   }
   await sleep(settleMs);
@@ -58,7 +64,11 @@ export const memory: Scenario = {
     const webhooks = ctx.quick ? 10_000 : 100_000;
     const bare = await startBaselineChild(ctx.cleanup);
     // --expose-gc only lets the bench ask for a full collection before reading the live heap; nothing else calls it.
-    const server = await startDeployerChild(ctx.cleanup, { dbPath: join(ctx.tmp, "memory.db"), secret: ctx.secret, services: benchServices(), logUpdates: false }, ["--expose-gc"]);
+    const server = await startDeployerChild(
+      ctx.cleanup,
+      { dbPath: join(ctx.tmp, "memory.db"), secret: ctx.secret, services: benchServices(), logUpdates: false },
+      ["--expose-gc"],
+    );
     await sleep(settleMs);
     const bareIdle = await childRssMb(bare);
     const idle = await childRssMb(server);
@@ -70,7 +80,14 @@ export const memory: Scenario = {
     const token = await ctx.tokens.signWebhookToken({ sub: "bench", repos: [`${benchRegistryHost}/bench/*`] });
     let n = 0;
     let peak = idle;
-    const sampler = setInterval(() => void childRssMb(server).then((v) => (peak = Math.max(peak, v)), () => undefined), 500);
+    const sampler = setInterval(
+      () =>
+        void childRssMb(server).then(
+          (v) => (peak = Math.max(peak, v)),
+          () => undefined,
+        ),
+      500,
+    );
     // In tenths, with the RSS after each: a leak climbs steadily, a warm heap levels off.
     const chunks = 10;
     const byChunk: number[] = [];
@@ -99,7 +116,9 @@ export const memory: Scenario = {
     await server.rpc("idle", { timeoutMs: 60_000 }, 70_000);
     await sleep(settleMs);
     const after = await childRssMb(server);
-    ctx.log(`memory: ${load.completed} webhooks in ${Math.round(load.durationMs / 1000)} s; RSS idle ${round(idle)} MB, peak ${round(peak)} MB, after ${round(after)} MB`);
+    ctx.log(
+      `memory: ${load.completed} webhooks in ${Math.round(load.durationMs / 1000)} s; RSS idle ${round(idle)} MB, peak ${round(peak)} MB, after ${round(after)} MB`,
+    );
     const ok = (v: number | undefined) => v !== undefined && v < 80;
     return {
       json: {
@@ -116,11 +135,43 @@ export const memory: Scenario = {
         webhooksPerSecond: round(completed / (load.durationMs / 1000)),
       },
       rows: [
-        { metric: "idle RSS, bench server", unit: "MB", value: summarize([idle]), baseline: { label: "bare hono", value: bareIdle }, ratio: idle / bareIdle, target: "< 80", ok: ok(idle) },
-        ...(mainIdle === undefined ? [] : [{ metric: "idle RSS, npm start (dist/server.mjs)", unit: "MB", value: summarize([mainIdle]), baseline: { label: "bare hono", value: bareIdle }, ratio: mainIdle / bareIdle, target: "< 80", ok: ok(mainIdle) }]),
-        { metric: `RSS after ${load.completed.toLocaleString("en")} webhooks`, unit: "MB", value: summarize([after]), baseline: { label: "idle", value: idle }, ratio: after / idle },
+        {
+          metric: "idle RSS, bench server",
+          unit: "MB",
+          value: summarize([idle]),
+          baseline: { label: "bare hono", value: bareIdle },
+          ratio: idle / bareIdle,
+          target: "< 80",
+          ok: ok(idle),
+        },
+        ...(mainIdle === undefined
+          ? []
+          : [
+              {
+                metric: "idle RSS, npm start (dist/server.mjs)",
+                unit: "MB",
+                value: summarize([mainIdle]),
+                baseline: { label: "bare hono", value: bareIdle },
+                ratio: mainIdle / bareIdle,
+                target: "< 80",
+                ok: ok(mainIdle),
+              },
+            ]),
+        {
+          metric: `RSS after ${load.completed.toLocaleString("en")} webhooks`,
+          unit: "MB",
+          value: summarize([after]),
+          baseline: { label: "idle", value: idle },
+          ratio: after / idle,
+        },
         { metric: "peak RSS during them", unit: "MB", value: summarize([peak]) },
-        { metric: "live heap after GC, last tenth", unit: "MB", value: summarize([heapByChunk.at(-1)!]), baseline: { label: "first tenth", value: heapByChunk[0]! }, ratio: heapByChunk.at(-1)! / heapByChunk[0]! },
+        {
+          metric: "live heap after GC, last tenth",
+          unit: "MB",
+          value: summarize([heapByChunk.at(-1)!]),
+          baseline: { label: "first tenth", value: heapByChunk[0]! },
+          ratio: heapByChunk.at(-1)! / heapByChunk[0]!,
+        },
         ...(nodeIdle === undefined ? [] : [{ metric: "idle RSS, bare `node`", unit: "MB", value: summarize([nodeIdle]) }]),
       ],
     };

@@ -70,7 +70,15 @@ export const poll: Scenario = {
     const database = openDatabase(config.dbPath);
     ctx.cleanup.add("close the poll database", () => database.close());
     const registry = createRegistryClient({ insecureRegistries: config.insecureRegistries, credentialsFor: () => undefined });
-    const server = composeServer({ config, secret: ctx.secret, db: database.db, sqlite: database.sqlite, swarm: createDockerodeSwarm(createDockerClient()), registry, log: createLogger("warn", sink) });
+    const server = composeServer({
+      config,
+      secret: ctx.secret,
+      db: database.db,
+      sqlite: database.sqlite,
+      swarm: createDockerodeSwarm(createDockerClient()),
+      registry,
+      log: createLogger("warn", sink),
+    });
     ctx.cleanup.add("stop the deployer", () => server.deployer.stop());
     const poller = (server as { poller?: { runOnce?: () => Promise<{ services: number; deployments: string[] }> } }).poller;
     if (typeof poller?.runOnce !== "function") return skipped("the server exposes no poller.runOnce() yet (composeServer(...).poller)");
@@ -82,7 +90,12 @@ export const poll: Scenario = {
       const before = proxy.snapshot();
       const t0 = performance.now();
       const result = await poller.runOnce();
-      ours.push({ ms: performance.now() - t0, counts: countsSince(before, proxy.snapshot()), deployments: result.deployments.length, services: result.services });
+      ours.push({
+        ms: performance.now() - t0,
+        counts: countsSince(before, proxy.snapshot()),
+        deployments: result.deployments.length,
+        services: result.services,
+      });
     }
     const shepherdCycles = ctx.quick ? 1 : 2;
     const theirs: Array<{ ms: number; counts: RegistryCounts }> = [];
@@ -119,9 +132,29 @@ export const poll: Scenario = {
         registryClientCount: registry.requestCount(),
       },
       rows: [
-        { metric: "registry HEAD per cycle", unit: "", value: summarize(ours.map((o) => o.counts.manifestHead)), baseline: { label: "Shepherd", value: shepherdLast.manifestHead }, target: "5", ok: ours.every((o) => o.counts.manifestHead === images) },
-        { metric: "registry GET per cycle", unit: "", value: summarize(ours.map((o) => o.counts.manifestGet)), baseline: { label: "Shepherd", value: shepherdLast.manifestGet }, target: "0", ok: ours.every((o) => o.counts.manifestGet === 0) },
-        { metric: "cycle time", unit: "ms", value: cycle, baseline: { label: "Shepherd", value: shepherd.median }, ratio: cycle.median / shepherd.median },
+        {
+          metric: "registry HEAD per cycle",
+          unit: "",
+          value: summarize(ours.map((o) => o.counts.manifestHead)),
+          baseline: { label: "Shepherd", value: shepherdLast.manifestHead },
+          target: "5",
+          ok: ours.every((o) => o.counts.manifestHead === images),
+        },
+        {
+          metric: "registry GET per cycle",
+          unit: "",
+          value: summarize(ours.map((o) => o.counts.manifestGet)),
+          baseline: { label: "Shepherd", value: shepherdLast.manifestGet },
+          target: "0",
+          ok: ours.every((o) => o.counts.manifestGet === 0),
+        },
+        {
+          metric: "cycle time",
+          unit: "ms",
+          value: cycle,
+          baseline: { label: "Shepherd", value: shepherd.median },
+          ratio: cycle.median / shepherd.median,
+        },
       ],
       notes: deployed ? [`poll: the steady-state cycles queued ${deployed} deployments; expected none`] : [],
     };

@@ -85,7 +85,14 @@ export const reaction: Scenario = {
         baselineRoundTrip: roundSummary(floor),
       },
       rows: [
-        { metric: "request → updateService", unit: "ms", value: s, baseline: { label: "bare round trip p50", value: floor.median }, target: "p50 < 20, p99 < 100", ok: s.median < 20 && s.p99 < 100 },
+        {
+          metric: "request → updateService",
+          unit: "ms",
+          value: s,
+          baseline: { label: "bare round trip p50", value: floor.median },
+          target: "p50 < 20, p99 < 100",
+          ok: s.median < 20 && s.p99 < 100,
+        },
       ],
       notes: unmatched ? [`reaction: ${unmatched} probes had no update call`] : [],
     };

@@ -22,7 +22,9 @@ function timeGet(request: ProbeRequest): Promise<number> {
     const t0 = performance.now();
     const req = get(request.url, { agent, headers: request.headers }, (res) => {
       res.on("data", () => undefined);
-      res.on("end", () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`GET ${request.url} answered ${res.statusCode}`))));
+      res.on("end", () =>
+        res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`GET ${request.url} answered ${res.statusCode}`)),
+      );
       res.on("error", reject);
     });
     req.on("error", reject);

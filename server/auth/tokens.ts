@@ -114,7 +114,10 @@ export function parseScopes(scope: string): Scope[] {
 
 function claimsProblem(error: z.ZodError): string {
   const issue = error.issues[0]!;
-  const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+  const path = issue.path
+    .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+    .join("")
+    .replace(/^\./, "");
   return `${path || "claims"}: ${issue.code === "invalid_type" ? `expected ${issue.expected}` : issue.message}`;
 }
 

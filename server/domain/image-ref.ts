@@ -45,8 +45,7 @@ export function isTag(value: string): boolean {
 export function splitName(name: string, defaultRegistry = DOCKER_HUB): { registry: string; repository: string } {
   const slash = name.indexOf("/");
   const first = slash === -1 ? "" : name.slice(0, slash);
-  const isDomain =
-    slash !== -1 && (first.includes(".") || first.includes(":") || first === "localhost" || first.toLowerCase() !== first);
+  const isDomain = slash !== -1 && (first.includes(".") || first.includes(":") || first === "localhost" || first.toLowerCase() !== first);
   let registry = isDomain ? first : defaultRegistry;
   let repository = isDomain ? name.slice(slash + 1) : name;
   if (registry === "index.docker.io" || registry === "registry-1.docker.io") registry = DOCKER_HUB;
@@ -101,9 +100,7 @@ export function repoKey(ref: Pick<ImageRef, "registry" | "repository">): string 
 /** The short form docker prints: `nginx`, `acme/web`, `127.0.0.1:5000/app`. */
 export function familiarName(ref: Pick<ImageRef, "registry" | "repository">): string {
   if (ref.registry !== DOCKER_HUB) return `${ref.registry}/${ref.repository}`;
-  return ref.repository.startsWith("library/") && ref.repository.split("/").length === 2
-    ? ref.repository.slice("library/".length)
-    : ref.repository;
+  return ref.repository.startsWith("library/") && ref.repository.split("/").length === 2 ? ref.repository.slice("library/".length) : ref.repository;
 }
 
 /** `repo:tag` in familiar form, the `image` field of a deployment. */

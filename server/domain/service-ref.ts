@@ -14,5 +14,4 @@ export function isServiceRef(value: string): boolean {
   return value.length <= MAX_LENGTH && SERVICE_REF.test(value);
 }
 
-export const SERVICE_REF_RULE =
-  "not a Docker service name or id (1 to 63 letters, digits, '-' or '_', starting and ending with a letter or digit)";
+export const SERVICE_REF_RULE = "not a Docker service name or id (1 to 63 letters, digits, '-' or '_', starting and ending with a letter or digit)";

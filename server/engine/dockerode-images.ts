@@ -9,30 +9,25 @@ import { SwarmConflictError, type LocalImage, type SwarmPort } from "./swarm-por
 
 type Call = <T>(request: (abortSignal: AbortSignal) => Promise<T>) => Promise<T>;
 
-export function createDockerodeImages(
-  docker: Docker,
-  call: Call,
-): Pick<SwarmPort, "listImages" | "listContainerImageIds" | "removeImageReference"> {
+export function createDockerodeImages(docker: Docker, call: Call): Pick<SwarmPort, "listImages" | "listContainerImageIds" | "removeImageReference"> {
   return {
     async listImages(repository) {
       const images = (await call((abortSignal) =>
         // @types/dockerode omits abortSignal on listImages; docker-modem honours it.
         docker.listImages({ filters: { reference: [repository] }, abortSignal } as Docker.ListImagesOptions),
       )) as Array<{ Id: string; RepoTags?: string[] | null; RepoDigests?: string[] | null; Created: number }>;
-      return images.map(
-        (i): LocalImage => ({
-          id: i.Id,
-          // The engine lists an untagged image as "<none>:<none>" / "<none>@<none>".
-          references: [...(i.RepoTags ?? []), ...(i.RepoDigests ?? [])].filter((r) => !r.startsWith("<none>")),
-          created: i.Created,
-        }),
-      );
+      return images.map((i): LocalImage => ({
+        id: i.Id,
+        // The engine lists an untagged image as "<none>:<none>" / "<none>@<none>".
+        references: [...(i.RepoTags ?? []), ...(i.RepoDigests ?? [])].filter((r) => !r.startsWith("<none>")),
+        created: i.Created,
+      }));
     },
 
     async listContainerImageIds() {
-      const containers = (await call((abortSignal) =>
-        docker.listContainers({ all: true, abortSignal } as Docker.ContainerListOptions),
-      )) as Array<{ ImageID?: string }>;
+      const containers = (await call((abortSignal) => docker.listContainers({ all: true, abortSignal } as Docker.ContainerListOptions))) as Array<{
+        ImageID?: string;
+      }>;
       return new Set(containers.map((c) => c.ImageID).filter((id): id is string => Boolean(id)));
     },
 

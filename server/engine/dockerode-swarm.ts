@@ -76,9 +76,9 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
   return {
     async ping() {
       // @types/dockerode omits info()'s options, which do carry abortSignal.
-      const info = (await call((abortSignal) =>
-        (docker.info as (o: object) => Promise<unknown>).call(docker, { abortSignal }),
-      )) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+      const info = (await call((abortSignal) => (docker.info as (o: object) => Promise<unknown>).call(docker, { abortSignal }))) as {
+        Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean };
+      };
       const state = info.Swarm?.LocalNodeState ?? "unknown";
       if (state !== "active" || info.Swarm?.ControlAvailable !== true) {
         throw new SwarmUnavailableError(
@@ -126,9 +126,9 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
       // docker-modem takes `authconfig.base64` verbatim as X-Registry-Auth (it
       // is already base64url) and strips `authconfig` from query and body.
       if (update.registryAuth) opts.authconfig = { base64: update.registryAuth };
-      const result = (await call((abortSignal) =>
-        docker.getService(serviceSegment(current.ID)).update({ ...opts, abortSignal }),
-      )) as { Warnings?: string[] | null } | null;
+      const result = (await call((abortSignal) => docker.getService(serviceSegment(current.ID)).update({ ...opts, abortSignal }))) as {
+        Warnings?: string[] | null;
+      } | null;
       return { warnings: result?.Warnings ?? [] };
     },
 
@@ -144,9 +144,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
     },
 
     async listTasks(serviceId) {
-      const tasks = (await call((abortSignal) =>
-        docker.listTasks({ filters: { service: [serviceId] }, abortSignal }),
-      )) as TaskInspect[];
+      const tasks = (await call((abortSignal) => docker.listTasks({ filters: { service: [serviceId] }, abortSignal }))) as TaskInspect[];
       return tasks
         .map((t) => ({ task: toTask(t), key: timeKey(t.Status?.Timestamp ?? t.UpdatedAt ?? t.CreatedAt ?? "") }))
         .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0))

@@ -87,9 +87,19 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
           report("rollback-started", `swarm is rolling the update back: ${status.message ?? ""}`.trim());
           break;
         case "rollback_paused":
-          return { status: "failed", message: withTaskError(`swarm paused the rollback: ${status.message ?? ""}`), failureKind: "rollout", canRollback: false };
+          return {
+            status: "failed",
+            message: withTaskError(`swarm paused the rollback: ${status.message ?? ""}`),
+            failureKind: "rollout",
+            canRollback: false,
+          };
         case "paused":
-          return { status: "failed", message: withTaskError(`swarm paused the update: ${status.message ?? ""}`), failureKind: "rollout", canRollback: true };
+          return {
+            status: "failed",
+            message: withTaskError(`swarm paused the update: ${status.message ?? ""}`),
+            failureKind: "rollout",
+            canRollback: true,
+          };
         case "completed":
         case undefined:
           if (service.image !== opts.targetImage) {

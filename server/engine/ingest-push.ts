@@ -31,7 +31,11 @@ export interface IngestResult {
 }
 
 /** Why a service running the pushed image is left alone, or undefined when it should be deployed. */
-export function exclusionReason(service: SwarmService, deps: Pick<IngestDeps, "filter" | "ignoreList">, allowedServices?: string[]): string | undefined {
+export function exclusionReason(
+  service: SwarmService,
+  deps: Pick<IngestDeps, "filter" | "ignoreList">,
+  allowedServices?: string[],
+): string | undefined {
   if (service.labels["deployer.enable"] === "false") return "label_disabled";
   if (deps.ignoreList.includes(service.name)) return "ignorelisted";
   if (!matchesServiceFilter(service, deps.filter)) return "filtered_out";

@@ -4,13 +4,7 @@
  * suite (test/engine/swarm-contract.ts) so they cannot drift apart.
  */
 
-export type UpdateState =
-  | "updating"
-  | "paused"
-  | "completed"
-  | "rollback_started"
-  | "rollback_paused"
-  | "rollback_completed";
+export type UpdateState = "updating" | "paused" | "completed" | "rollback_started" | "rollback_paused" | "rollback_completed";
 
 export interface UpdateStatus {
   state: UpdateState;

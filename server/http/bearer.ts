@@ -16,4 +16,3 @@ export function asUnauthorized(err: unknown): never {
   if (err instanceof TokenError) throw new AppError("UNAUTHORIZED", err.message);
   throw err;
 }
-

@@ -35,11 +35,7 @@ export function createHooksRoutes(deps: HooksDeps) {
       const claims = await deps.tokens.verifyWebhookToken(token()).catch(asUnauthorized);
       const parsed = parse(await readJson(c));
       checkRepoScope(claims, parsed);
-      const result = await ingestPushes(
-        deps.ingest,
-        { kind: endpoint, requestedBy: claims.sub, allowedServices: claims.services },
-        parsed.events,
-      );
+      const result = await ingestPushes(deps.ingest, { kind: endpoint, requestedBy: claims.sub, allowedServices: claims.services }, parsed.events);
       const duplicate = parsed.events.length > 0 && result.ignored.filter((i) => i.reason === "duplicate").length === parsed.events.length;
       deps.metrics.webhookRequests.inc({ endpoint, result: duplicate ? "duplicate" : "accepted" });
       return c.json(
@@ -66,7 +62,12 @@ export function createHooksRoutes(deps: HooksDeps) {
   app.post("/registry", (c) => accept(c, "registry", () => bearerToken(c), parseDistributionEnvelope));
 
   app.post("/dockerhub/:token", (c) =>
-    accept(c, "dockerhub", () => c.req.param("token"), (body) => parseDockerHubPush(body, { dockerHubRegistry: deps.dockerHubRegistry })),
+    accept(
+      c,
+      "dockerhub",
+      () => c.req.param("token"),
+      (body) => parseDockerHubPush(body, { dockerHubRegistry: deps.dockerHubRegistry }),
+    ),
   );
 
   return app;

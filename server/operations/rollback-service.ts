@@ -9,10 +9,7 @@ import { getManagedService, type OperationsDeps } from "./operations-deps.js";
  * and holds the service, so that the next webhook or poll does not roll
  * forward to the digest that was just rolled back.
  */
-export async function rollbackService(
-  deps: OperationsDeps,
-  input: { service: string; to?: string; requestedBy: string },
-): Promise<DeploymentRecord> {
+export async function rollbackService(deps: OperationsDeps, input: { service: string; to?: string; requestedBy: string }): Promise<DeploymentRecord> {
   const service = await getManagedService(deps, input.service);
   const running = tryParseImageRef(service.image)?.digest;
   const target = input.to ? deps.store.findDeployment(input.to) : deps.history.newestSucceededOtherThan(service.name, running);

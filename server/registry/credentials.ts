@@ -32,9 +32,7 @@ export function normalizeRegistryHost(value: string): string {
  * Looks credentials up by registry host, whatever spelling the configuration or
  * the image reference used. When a host is listed twice the first entry wins.
  */
-export function createCredentialStore(
-  entries: RegistryCredentialEntry[],
-): (registry: string) => RegistryCredentials | undefined {
+export function createCredentialStore(entries: RegistryCredentialEntry[]): (registry: string) => RegistryCredentials | undefined {
   const byHost = new Map<string, RegistryCredentials>();
   for (const { registry, username, password } of entries) {
     const host = normalizeRegistryHost(registry);
@@ -59,9 +57,7 @@ export function parseRegistriesFile(text: string): RegistriesFileEntry[] {
     // Shepherd reads with bash `read` and IFS=$'\t', which merges runs of tabs and drops leading/trailing ones.
     const fields = line.replace(/^\t+|\t+$/g, "").split(/\t+/);
     if (fields.length !== FIELDS.length) {
-      throw new Error(
-        `REGISTRIES_FILE line ${index + 1}: expected 4 tab-separated fields (id, registry, user, password), found ${fields.length}`,
-      );
+      throw new Error(`REGISTRIES_FILE line ${index + 1}: expected 4 tab-separated fields (id, registry, user, password), found ${fields.length}`);
     }
     const empty = fields.findIndex((field) => field.trim() === "");
     if (empty !== -1) throw new Error(`REGISTRIES_FILE line ${index + 1}: the ${FIELDS[empty]} field is empty`);

@@ -47,7 +47,11 @@ export function createRegistryAccess(opts: RegistryAccessOptions) {
   const clientFor = (authConfig?: string): RegistryClient => {
     let client = clients.get(authConfig);
     if (!client) {
-      client = createRegistryClient({ insecureRegistries: opts.insecureRegistries, fallbackToHttp: opts.fallbackToHttp, credentialsFor: credentialsOf(authConfig) });
+      client = createRegistryClient({
+        insecureRegistries: opts.insecureRegistries,
+        fallbackToHttp: opts.fallbackToHttp,
+        credentialsFor: credentialsOf(authConfig),
+      });
       clients.set(authConfig, client);
     }
     return client;

@@ -80,13 +80,13 @@ export function parseAuthChallenges(header: string): AuthChallenge[] {
       i++;
       continue;
     }
-    for (i += name.length; isSpace(); ) i++;
+    for (i += name.length; isSpace();) i++;
     if (header[i] !== "=" || !current) {
       current = { scheme: name.toLowerCase(), params: {} };
       challenges.push(current);
       continue;
     }
-    for (i++; isSpace(); ) i++;
+    for (i++; isSpace();) i++;
     let value = "";
     if (header[i] === '"') {
       for (i++; i < header.length && header[i] !== '"'; i++) value += header[i] === "\\" ? (header[++i] ?? "") : header[i];
@@ -214,9 +214,11 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
     if (res.ok) return;
     await discard(res);
     const [kind, what] =
-      res.status === 404 ? (["not_found", "not found"] as const)
-      : res.status === 429 ? (["rate_limited", "rate-limited"] as const)
-      : (["protocol", "refused"] as const);
+      res.status === 404
+        ? (["not_found", "not found"] as const)
+        : res.status === 429
+          ? (["rate_limited", "rate-limited"] as const)
+          : (["protocol", "refused"] as const);
     throw new RegistryError(kind, `${method} ${repoTagKey(ref)}: ${what} by registry ${ref.registry} (HTTP ${res.status})`);
   }
 
@@ -234,7 +236,8 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
       await ensureOk(get, "GET", ref);
       const body = await get.arrayBuffer().then(
         (bytes) => Buffer.from(bytes),
-        (err: unknown) => Promise.reject(new RegistryError("unreachable", `registry ${ref.registry} unreachable: ${describeNetworkError(err, timeoutMs)}`)),
+        (err: unknown) =>
+          Promise.reject(new RegistryError("unreachable", `registry ${ref.registry} unreachable: ${describeNetworkError(err, timeoutMs)}`)),
       );
       if (body.length > MAX_MANIFEST_BYTES) throw new RegistryError("protocol", `manifest of ${repoTagKey(ref)} exceeds 4 MiB`);
       return { digest: `sha256:${createHash("sha256").update(body).digest("hex")}`, ...mediaTypeOf(get) };

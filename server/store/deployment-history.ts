@@ -76,11 +76,7 @@ export function createDeploymentHistory(db: Db) {
     /** The newest deployment before `beforeId` that changed the service or tried to: succeeded, failed or rolled back. */
     findPreviousOutcome(service: string, beforeId: string): DeploymentRecord | undefined {
       return newest(
-        and(
-          eq(deployments.service, service),
-          lt(deployments.id, beforeId),
-          inArray(deployments.status, ["succeeded", "failed", "rolled_back"]),
-        ),
+        and(eq(deployments.service, service), lt(deployments.id, beforeId), inArray(deployments.status, ["succeeded", "failed", "rolled_back"])),
       );
     },
   };

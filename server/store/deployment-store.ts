@@ -58,10 +58,26 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
   const p = sql.placeholder;
   const cached = createStatementCache();
   const groupCommit = createGroupCommit((batch) => db.transaction(batch));
-  const byId = db.select().from(deployments).where(eq(deployments.id, p("id"))).prepare();
-  const statusById = db.select({ status: deployments.status }).from(deployments).where(eq(deployments.id, p("id"))).prepare();
-  const triggerByKey = db.select().from(triggers).where(and(eq(triggers.kind, p("kind")), eq(triggers.eventKey, p("eventKey")))).prepare();
-  const triggerById = db.select().from(triggers).where(eq(triggers.id, p("id"))).prepare();
+  const byId = db
+    .select()
+    .from(deployments)
+    .where(eq(deployments.id, p("id")))
+    .prepare();
+  const statusById = db
+    .select({ status: deployments.status })
+    .from(deployments)
+    .where(eq(deployments.id, p("id")))
+    .prepare();
+  const triggerByKey = db
+    .select()
+    .from(triggers)
+    .where(and(eq(triggers.kind, p("kind")), eq(triggers.eventKey, p("eventKey"))))
+    .prepare();
+  const triggerById = db
+    .select()
+    .from(triggers)
+    .where(eq(triggers.id, p("id")))
+    .prepare();
   const insertEvent = db
     .insert(deploymentEvents)
     .values({ deploymentId: p("deploymentId"), at: p("at"), status: p("status"), message: p("message") })
@@ -78,7 +94,12 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     .where(and(eq(quarantinedDigests.service, p("service")), eq(quarantinedDigests.digest, p("digest"))))
     .prepare();
 
-  function insertReturning<T>(table: typeof triggers | typeof deployments, name: string, values: Record<string, unknown>, ignoreConflict = false): T | undefined {
+  function insertReturning<T>(
+    table: typeof triggers | typeof deployments,
+    name: string,
+    values: Record<string, unknown>,
+    ignoreConflict = false,
+  ): T | undefined {
     const statement = cached(shapeKey(name, values), () => {
       const insert = db.insert(table).values(placeholdersFor(values) as never);
       return (ignoreConflict ? insert.onConflictDoNothing() : insert).returning().prepare();
@@ -123,7 +144,12 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       // The prepared statements run on the same connection, so inside this transaction.
       return db.transaction(() => {
         const at = clock.now();
-        const inserted = insertReturning<TriggerRecord>(triggers, "trigger", definedValues({ id: clock.newId("trg"), receivedAt: at, ...trigger }), true);
+        const inserted = insertReturning<TriggerRecord>(
+          triggers,
+          "trigger",
+          definedValues({ id: clock.newId("trg"), receivedAt: at, ...trigger }),
+          true,
+        );
         if (!inserted) {
           const existing = triggerByKey.get({ kind: trigger.kind, eventKey: trigger.eventKey }) as TriggerRecord;
           return { duplicate: true as const, trigger: existing };

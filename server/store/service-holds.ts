@@ -7,7 +7,11 @@ export type ServiceHold = typeof serviceHolds.$inferSelect;
 /** Holds (after a manual rollback) and the lifting of a digest's quarantine by a manual deploy. */
 export function createServiceHolds(db: Db, now: () => number) {
   // Asked once per deployment; prepared once (see statement-cache.ts for why).
-  const holdOf = db.select().from(serviceHolds).where(eq(serviceHolds.service, sql.placeholder("service"))).prepare();
+  const holdOf = db
+    .select()
+    .from(serviceHolds)
+    .where(eq(serviceHolds.service, sql.placeholder("service")))
+    .prepare();
   return {
     find(service: string): ServiceHold | undefined {
       return holdOf.get({ service });

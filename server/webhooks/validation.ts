@@ -55,9 +55,6 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   // zod's own wording for a type mismatch is "Invalid input: expected string, received undefined"; say it plainly.
-  const problem =
-    issue.code === "invalid_type"
-      ? `expected ${article(issue.expected)}, got ${describe(valueAt(body, issue.path))}`
-      : issue.message;
+  const problem = issue.code === "invalid_type" ? `expected ${article(issue.expected)}, got ${describe(valueAt(body, issue.path))}` : issue.message;
   throw invalidField(issue.path, problem);
 }

@@ -9,7 +9,17 @@ function seed(server: TestServer, n: number) {
     const service = `svc-${i % 3}`;
     const recorded = server.store.recordTrigger(
       { kind: i % 2 ? "registry" : "dockerhub", eventKey: `seed-${i}`, imageKey: `docker.io/acme/${service}:v${i}`, requestedBy: "seed" },
-      [{ service, serviceId: `id-${service}`, image: `acme/${service}:v${i}`, imageKey: `docker.io/acme/${service}:v${i}`, trigger: i % 2 ? "registry" : "dockerhub", requestedBy: "seed", message: "seeded" }],
+      [
+        {
+          service,
+          serviceId: `id-${service}`,
+          image: `acme/${service}:v${i}`,
+          imageKey: `docker.io/acme/${service}:v${i}`,
+          trigger: i % 2 ? "registry" : "dockerhub",
+          requestedBy: "seed",
+          message: "seeded",
+        },
+      ],
     );
     if (recorded.duplicate) throw new Error("seed collided");
     const id = recorded.deployments[0]!.id;
@@ -72,7 +82,9 @@ describe("GET /api/deployments", () => {
     expect(res.status, res.text).toBe(200);
     expect(res.body.items.length).toBeGreaterThan(0);
     for (const d of res.body.items) expect(d).toMatchObject({ service: "svc-1", status: "succeeded", trigger: "registry" });
-    const all = server.history.list({ limit: 200 }).items.filter((d) => d.service === "svc-1" && d.status === "succeeded" && d.trigger === "registry");
+    const all = server.history
+      .list({ limit: 200 })
+      .items.filter((d) => d.service === "svc-1" && d.status === "succeeded" && d.trigger === "registry");
     expect(res.body.items.length).toBe(all.length);
   });
 

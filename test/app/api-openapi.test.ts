@@ -3,7 +3,11 @@ import { describe, expect, it } from "vitest";
 import { api, deployThroughWebhook } from "../helpers/api-client.js";
 import { createTestServer, sha } from "../helpers/test-server.js";
 
-type Doc = { openapi: string; paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>; components: unknown };
+type Doc = {
+  openapi: string;
+  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
+  components: unknown;
+};
 
 /** Validates a real response against the schema the document declares for it. */
 function checkerFor(doc: Doc) {

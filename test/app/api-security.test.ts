@@ -21,13 +21,36 @@ const badTokens: Array<[string, (s: TestServer, scope: Scope) => Promise<string 
   [
     "an expired token",
     async (_s, scope) =>
-      new SignJWT({ scope }).setProtectedHeader({ alg: "HS256" }).setSubject("x").setAudience("deployer:api").setExpirationTime(Math.floor(Date.now() / 1000) - 600).sign(key(testSecret)),
+      new SignJWT({ scope })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("x")
+        .setAudience("deployer:api")
+        .setExpirationTime(Math.floor(Date.now() / 1000) - 600)
+        .sign(key(testSecret)),
     401,
   ],
-  ["a token for another audience", async (_s, scope) => new SignJWT({ scope }).setProtectedHeader({ alg: "HS256" }).setSubject("x").setAudience("someone-else").sign(key(testSecret)), 401],
+  [
+    "a token for another audience",
+    async (_s, scope) =>
+      new SignJWT({ scope }).setProtectedHeader({ alg: "HS256" }).setSubject("x").setAudience("someone-else").sign(key(testSecret)),
+    401,
+  ],
   ["a webhook token", async (s) => s.tokens.signWebhookToken({ sub: "ci", repos: ["acme/*"] }), 401],
-  ["a token signed with another key", async (_s, scope) => new SignJWT({ scope }).setProtectedHeader({ alg: "HS256" }).setSubject("x").setAudience("deployer:api").sign(key("x".repeat(40))), 401],
-  ["a token without the route's scope", async (s, scope) => s.tokens.signApiToken({ sub: "x", scopes: [scope === "deployments:read" ? "deployments:write" : "deployments:read"] }), 403],
+  [
+    "a token signed with another key",
+    async (_s, scope) =>
+      new SignJWT({ scope })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("x")
+        .setAudience("deployer:api")
+        .sign(key("x".repeat(40))),
+    401,
+  ],
+  [
+    "a token without the route's scope",
+    async (s, scope) => s.tokens.signApiToken({ sub: "x", scopes: [scope === "deployments:read" ? "deployments:write" : "deployments:read"] }),
+    403,
+  ],
 ];
 
 describe("API security: every route refuses bad tokens and writes nothing", () => {
@@ -44,7 +67,9 @@ describe("API security: every route refuses bad tokens and writes nothing", () =
         });
         const body = await res.json();
         expect(res.status, JSON.stringify(body)).toBe(status);
-        expect(body).toEqual({ error: { code: status === 401 ? "UNAUTHORIZED" : "FORBIDDEN", message: expect.any(String), requestId: expect.any(String) } });
+        expect(body).toEqual({
+          error: { code: status === 401 ? "UNAUTHORIZED" : "FORBIDDEN", message: expect.any(String), requestId: expect.any(String) },
+        });
         expect(countRows(server, "deployments")).toBe(0);
         expect(server.holds.all()).toEqual([]);
         expect(server.swarm.callsOf("updateService")).toEqual([]);

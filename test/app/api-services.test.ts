@@ -124,12 +124,22 @@ describe("POST /api/services/:name/rollback", () => {
 
   const failures: Array<[string, (s: TestServer) => Promise<{ path: string; json?: unknown }>, number, string]> = [
     ["an unknown service", async () => ({ path: "/api/services/nope/rollback", json: {} }), 404, "NOT_FOUND"],
-    ["a service with nothing to go back to", async (s) => (s.swarm.addService({ name: "fresh", image: `${repo}:x` }), { path: "/api/services/fresh/rollback", json: {} }), 422, "UNPROCESSABLE"],
-    ["a deployment of another service", async (s) => {
-      const ids = await serviceWithHistory(s);
-      s.swarm.addService({ name: "other", image: `${repo}:other` });
-      return { path: "/api/services/other/rollback", json: { to: ids[0] } };
-    }, 422, "UNPROCESSABLE"],
+    [
+      "a service with nothing to go back to",
+      async (s) => (s.swarm.addService({ name: "fresh", image: `${repo}:x` }), { path: "/api/services/fresh/rollback", json: {} }),
+      422,
+      "UNPROCESSABLE",
+    ],
+    [
+      "a deployment of another service",
+      async (s) => {
+        const ids = await serviceWithHistory(s);
+        s.swarm.addService({ name: "other", image: `${repo}:other` });
+        return { path: "/api/services/other/rollback", json: { to: ids[0] } };
+      },
+      422,
+      "UNPROCESSABLE",
+    ],
     ["an unknown field", async () => ({ path: "/api/services/web/rollback", json: { too: "x" } }), 400, "VALIDATION_FAILED"],
   ];
   for (const [what, make, status, code] of failures) {

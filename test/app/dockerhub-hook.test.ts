@@ -64,7 +64,12 @@ describe("POST /hooks/dockerhub/:token", () => {
     const done = await waitForFinal(server, res.json.deployments[0].id);
     await new Promise((r) => setTimeout(r, 50));
     expect(cb.received).toEqual([]);
-    expect(server.store.listEvents(done.id).map((e) => e.message).join("\n")).toContain("not in DEPLOYER_CALLBACK_HOSTS");
+    expect(
+      server.store
+        .listEvents(done.id)
+        .map((e) => e.message)
+        .join("\n"),
+    ).toContain("not in DEPLOYER_CALLBACK_HOSTS");
   });
 
   it("answers success to the callback when no service runs the image", async () => {

@@ -6,7 +6,12 @@ import { runServerToExit } from "../helpers/server-process.js";
 describe("the server process with Shepherd's variables", () => {
   it("exits 2 naming UPDATE_OPTIONS, ROLLBACK_OPTIONS and TZ when they are bad", async () => {
     const result = await runServerToExit(
-      { DEPLOYER_DB: join(tempDir("deployer-poll-proc-"), "d.db"), UPDATE_OPTIONS: "--force", ROLLBACK_OPTIONS: "--rollback-order sideways", TZ: "Nowhere/Special" },
+      {
+        DEPLOYER_DB: join(tempDir("deployer-poll-proc-"), "d.db"),
+        UPDATE_OPTIONS: "--force",
+        ROLLBACK_OPTIONS: "--rollback-order sideways",
+        TZ: "Nowhere/Special",
+      },
       0,
     );
     expect(result.code, result.stderr).toBe(2);
@@ -21,7 +26,10 @@ describe("the server process with Shepherd's variables", () => {
       8080,
     );
     expect(result.code, result.stderr).toBe(0);
-    const messages = result.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l).msg as string);
+    const messages = result.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l).msg as string);
     expect(messages).toContain("poll cycle: could not list swarm services; trying again next cycle");
     expect(messages).not.toContain("deploy server listening");
   });

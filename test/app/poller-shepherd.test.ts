@@ -20,7 +20,10 @@ async function appriseServer(env: Record<string, string> = {}) {
   const apprise = await startCallbackReceiver();
   onTestFinished(() => apprise.close());
   const clock = new FakeClock(Date.UTC(2023, 10, 7, 9, 2, 12));
-  const server = createTestServer({ APPRISE_SIDECAR_URL: `127.0.0.1:${apprise.port}/notify`, HOSTNAME: "swarm-1", TZ: "America/New_York", ...env }, { clock });
+  const server = createTestServer(
+    { APPRISE_SIDECAR_URL: `127.0.0.1:${apprise.port}/notify`, HOSTNAME: "swarm-1", TZ: "America/New_York", ...env },
+    { clock },
+  );
   const quiet = async () => {
     await server.deployer.idle();
     await server.notifier!.flush();

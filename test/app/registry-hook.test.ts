@@ -8,7 +8,12 @@ async function webhookToken(server: TestServer, claims: { repos?: string[]; serv
   return server.tokens.signWebhookToken({ sub: "ci-pipeline", repos: claims.repos ?? ["127.0.0.1:5000/acme/*"], services: claims.services });
 }
 
-async function post(server: TestServer, body: unknown, token: string | undefined, contentType = "application/vnd.docker.distribution.events.v1+json") {
+async function post(
+  server: TestServer,
+  body: unknown,
+  token: string | undefined,
+  contentType = "application/vnd.docker.distribution.events.v1+json",
+) {
   const res = await server.request("/hooks/registry", {
     method: "POST",
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "content-type": contentType },
@@ -28,7 +33,11 @@ describe("POST /hooks/registry", () => {
 
     expect(res.status, res.text).toBe(202);
     expect(res.json.deployments).toHaveLength(1);
-    expect(res.json.deployments[0]).toMatchObject({ service: "web", status: expect.stringMatching(/^(queued|running)$/), url: `/api/deployments/${res.json.deployments[0].id}` });
+    expect(res.json.deployments[0]).toMatchObject({
+      service: "web",
+      status: expect.stringMatching(/^(queued|running)$/),
+      url: `/api/deployments/${res.json.deployments[0].id}`,
+    });
     const done = await waitForFinal(server, res.json.deployments[0].id);
     expect(done.status, done.message ?? "").toBe("succeeded");
     expect(done.digest).toBe(sha(2));
@@ -56,7 +65,10 @@ describe("POST /hooks/registry", () => {
     const res = await post(server, registryPush({ repository: "acme/web", tag: "v1", digest: sha(8) }), await webhookToken(server));
     const done = await waitForFinal(server, res.json.deployments[0].id);
     expect(done.digest).toBe(sha(9));
-    const events = server.store.listEvents(done.id).map((e) => e.message).join("\n");
+    const events = server.store
+      .listEvents(done.id)
+      .map((e) => e.message)
+      .join("\n");
     expect(events).toContain("the newer digest wins");
   });
 
@@ -162,11 +174,24 @@ describe("POST /hooks/registry rejects bad requests and writes nothing", () => {
     ],
     ["a body that is not JSON", async (s) => ({ token: await webhookToken(s), body: "{nope" }), 400, "BAD_REQUEST"],
     ["an envelope without events", async (s) => ({ token: await webhookToken(s), body: { hello: 1 } }), 400, "VALIDATION_FAILED"],
-    ["a form-encoded body", async (s) => ({ token: await webhookToken(s), body: "a=b", type: "application/x-www-form-urlencoded" }), 415, "UNSUPPORTED_MEDIA_TYPE"],
-    ["a body over 1 MiB", async (s) => ({ token: await webhookToken(s), body: JSON.stringify({ events: [], pad: "x".repeat(1024 * 1024) }) }), 413, "PAYLOAD_TOO_LARGE"],
+    [
+      "a form-encoded body",
+      async (s) => ({ token: await webhookToken(s), body: "a=b", type: "application/x-www-form-urlencoded" }),
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+    ],
+    [
+      "a body over 1 MiB",
+      async (s) => ({ token: await webhookToken(s), body: JSON.stringify({ events: [], pad: "x".repeat(1024 * 1024) }) }),
+      413,
+      "PAYLOAD_TOO_LARGE",
+    ],
     [
       "a push of a repository outside the token",
-      async (s) => ({ token: await webhookToken(s, { repos: ["127.0.0.1:5000/other/*"] }), body: registryPush({ repository: "acme/web", tag: "v1", digest: sha(1) }) }),
+      async (s) => ({
+        token: await webhookToken(s, { repos: ["127.0.0.1:5000/other/*"] }),
+        body: registryPush({ repository: "acme/web", tag: "v1", digest: sha(1) }),
+      }),
       403,
       "FORBIDDEN",
     ],

@@ -11,11 +11,15 @@ import { createTokenService } from "../../server/auth/tokens.js";
 /** POSTs over a real socket; `chunked` sends the body without a Content-Length. */
 function postRaw(url: string, token: string, body: string, chunked: boolean): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}/hooks/registry`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } }, (res) => {
-      let text = "";
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
-    });
+    const req = request(
+      `${url}/hooks/registry`,
+      { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } },
+      (res) => {
+        let text = "";
+        res.on("data", (c) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+      },
+    );
     req.on("error", reject);
     if (!chunked) req.setHeader("content-length", Buffer.byteLength(body));
     // Several writes, so a chunked body really arrives in chunks.
@@ -66,9 +70,16 @@ describe("the server process", () => {
     const dir = tempDir("deployer-proc-");
     const port = await freePortOnLoopback();
     const secret = "server-process-secret-server-process-secret";
-    const server = await startServer({ DEPLOYER_DB: join(dir, "deployer.db"), DEPLOYER_SECRET: secret, DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` }, port);
-    const token = await createTokenService({ secret, dockerHubRegistry: "docker.io" }).signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
-    const push = (n: number) => JSON.stringify(registryPush({ id: `evt-${n}`, repository: "acme/web", tag: "v1", digest: `sha256:${String(n).repeat(64).slice(0, 64)}` }));
+    const server = await startServer(
+      { DEPLOYER_DB: join(dir, "deployer.db"), DEPLOYER_SECRET: secret, DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` },
+      port,
+    );
+    const token = await createTokenService({ secret, dockerHubRegistry: "docker.io" }).signWebhookToken({
+      sub: "ci",
+      repos: ["127.0.0.1:5000/acme/*"],
+    });
+    const push = (n: number) =>
+      JSON.stringify(registryPush({ id: `evt-${n}`, repository: "acme/web", tag: "v1", digest: `sha256:${String(n).repeat(64).slice(0, 64)}` }));
     for (const chunked of [false, true]) {
       const ok = await postRaw(server.url, token, push(chunked ? 1 : 2), chunked);
       expect(ok.status, JSON.stringify(ok.json)).toBe(202);

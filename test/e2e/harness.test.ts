@@ -73,10 +73,10 @@ describeDocker("docker test harness", () => {
     );
     expect(body).toMatch(/^version=v1 host=\S+/);
 
-    await waitFor(
-      async () => (await serviceContainers(id)).some((c) => c.State.Health?.Status === "healthy"),
-      { timeoutMs: 20_000, what: `a container of ${name} to report healthy` },
-    );
+    await waitFor(async () => (await serviceContainers(id)).some((c) => c.State.Health?.Status === "healthy"), {
+      timeoutMs: 20_000,
+      what: `a container of ${name} to report healthy`,
+    });
   }, 60_000);
 
   it("reports a healthy=false build as unhealthy", async () => {
@@ -88,10 +88,10 @@ describeDocker("docker test harness", () => {
     const id = await createTestService({ name, image: tag, restartCondition: "none" });
     onTestFinished(() => removeService(id));
 
-    const unhealthy = await waitFor(
-      async () => (await serviceContainers(id)).find((c) => c.State.Health?.Status === "unhealthy"),
-      { timeoutMs: 30_000, what: `a container of ${name} to report unhealthy` },
-    );
+    const unhealthy = await waitFor(async () => (await serviceContainers(id)).find((c) => c.State.Health?.Status === "unhealthy"), {
+      timeoutMs: 30_000,
+      what: `a container of ${name} to report unhealthy`,
+    });
     expect(unhealthy.State.Health?.FailingStreak).toBeGreaterThanOrEqual(2);
   }, 60_000);
 });

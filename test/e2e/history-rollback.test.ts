@@ -7,62 +7,69 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeDocker, freePort, waitFor } from "../helpers/docker-env.js";
 import { createE2eEnvironment, type E2eEnvironment } from "../helpers/e2e-env.js";
 
-describeDocker("deploy history, rollback and hold on a real swarm", () => {
-  let env: E2eEnvironment;
+describeDocker(
+  "deploy history, rollback and hold on a real swarm",
+  () => {
+    let env: E2eEnvironment;
 
-  beforeAll(async () => {
-    env = await createE2eEnvironment({ builds: { v0: {}, v1: {}, v2: {}, v3: {}, v4: {}, v5: {} } });
-  });
+    beforeAll(async () => {
+      env = await createE2eEnvironment({ builds: { v0: {}, v1: {}, v2: {}, v3: {}, v4: {}, v5: {} } });
+    });
 
-  afterAll(async () => {
-    await env?.close();
-  });
+    afterAll(async () => {
+      await env?.close();
+    });
 
-  it("rolls back to v1 by id, ignores v4 while held, deploys v5 after resume", async () => {
-    const name = `${env.id}-hist`;
-    const port = await freePort();
-    const repo = `${env.notifying.host}/reg/app:live`;
-    const digests: Record<string, string> = {};
-    const ids: Record<string, string> = {};
+    it("rolls back to v1 by id, ignores v4 while held, deploys v5 after resume", async () => {
+      const name = `${env.id}-hist`;
+      const port = await freePort();
+      const repo = `${env.notifying.host}/reg/app:live`;
+      const digests: Record<string, string> = {};
+      const ids: Record<string, string> = {};
 
-    // The service starts on v0, pushed before it existed; v1, v2 and v3 then arrive through the registry's notifications.
-    await env.publish("v0", repo);
-    await env.createService(name, repo, port, "v0");
-    for (const v of ["v1", "v2", "v3"]) {
-      digests[v] = await env.publish(v, repo);
-      const dep = await env.waitForDigest(name, digests[v]!, `the ${v} deployment`);
-      expect(dep.status, JSON.stringify(dep.events, null, 1)).toBe("succeeded");
-      ids[v] = dep.id;
-    }
-    expect(await env.answer(port)).toContain("version=v3");
+      // The service starts on v0, pushed before it existed; v1, v2 and v3 then arrive through the registry's notifications.
+      await env.publish("v0", repo);
+      await env.createService(name, repo, port, "v0");
+      for (const v of ["v1", "v2", "v3"]) {
+        digests[v] = await env.publish(v, repo);
+        const dep = await env.waitForDigest(name, digests[v]!, `the ${v} deployment`);
+        expect(dep.status, JSON.stringify(dep.events, null, 1)).toBe("succeeded");
+        ids[v] = dep.id;
+      }
+      expect(await env.answer(port)).toContain("version=v3");
 
-    const history = await env.apiCall("GET", `/api/deployments?service=${name}&status=succeeded`);
-    expect(history.status, history.text).toBe(200);
-    expect(history.body.items.map((d: { id: string }) => d.id)).toEqual([ids.v3, ids.v2, ids.v1]);
+      const history = await env.apiCall("GET", `/api/deployments?service=${name}&status=succeeded`);
+      expect(history.status, history.text).toBe(200);
+      expect(history.body.items.map((d: { id: string }) => d.id)).toEqual([ids.v3, ids.v2, ids.v1]);
 
-    const rollback = await env.apiCall("POST", `/api/services/${name}/rollback`, { to: ids.v1 });
-    expect(rollback.status, rollback.text).toBe(202);
-    const rolled = await env.getDeployment(rollback.body.deployment.id);
-    await waitFor(async () => !["queued", "running"].includes((await env.getDeployment(rolled.id)).status), { timeoutMs: 90_000, what: "the rollback to v1" });
-    Object.assign(rolled, await env.getDeployment(rolled.id));
-    expect(rolled).toMatchObject({ id: rollback.body.deployment.id, trigger: "rollback", status: "succeeded", digest: digests.v1 });
-    expect(await env.serviceImage(name)).toBe(`${repo}@${digests.v1}`);
-    await waitFor(async () => (await env.answer(port))?.includes("version=v1"), { timeoutMs: 30_000, what: "v1 answering after the rollback" });
-    const services = await env.apiCall("GET", "/api/services");
-    expect(services.body.items.find((s: { name: string }) => s.name === name)).toMatchObject({ held: true, digest: digests.v1 });
+      const rollback = await env.apiCall("POST", `/api/services/${name}/rollback`, { to: ids.v1 });
+      expect(rollback.status, rollback.text).toBe(202);
+      const rolled = await env.getDeployment(rollback.body.deployment.id);
+      await waitFor(async () => !["queued", "running"].includes((await env.getDeployment(rolled.id)).status), {
+        timeoutMs: 90_000,
+        what: "the rollback to v1",
+      });
+      Object.assign(rolled, await env.getDeployment(rolled.id));
+      expect(rolled).toMatchObject({ id: rollback.body.deployment.id, trigger: "rollback", status: "succeeded", digest: digests.v1 });
+      expect(await env.serviceImage(name)).toBe(`${repo}@${digests.v1}`);
+      await waitFor(async () => (await env.answer(port))?.includes("version=v1"), { timeoutMs: 30_000, what: "v1 answering after the rollback" });
+      const services = await env.apiCall("GET", "/api/services");
+      expect(services.body.items.find((s: { name: string }) => s.name === name)).toMatchObject({ held: true, digest: digests.v1 });
 
-    digests.v4 = await env.publish("v4", repo);
-    const ignored = await env.waitForDigest(name, digests.v4, "the v4 push while held", { acceptSkipped: true });
-    expect(ignored.status).toBe("skipped");
-    expect(ignored.message).toContain("held");
-    expect(await env.serviceImage(name)).toBe(`${repo}@${digests.v1}`);
+      digests.v4 = await env.publish("v4", repo);
+      const ignored = await env.waitForDigest(name, digests.v4, "the v4 push while held", { acceptSkipped: true });
+      expect(ignored.status).toBe("skipped");
+      expect(ignored.message).toContain("held");
+      expect(await env.serviceImage(name)).toBe(`${repo}@${digests.v1}`);
 
-    const resumed = await env.apiCall("POST", `/api/services/${name}/resume`);
-    expect(resumed.body).toEqual({ service: name, wasHeld: true });
-    digests.v5 = await env.publish("v5", repo);
-    const deployed = await env.waitForDigest(name, digests.v5, "the v5 deployment after resume");
-    expect(deployed).toMatchObject({ status: "succeeded", digest: digests.v5, trigger: "registry" });
-    expect(await env.serviceImage(name)).toBe(`${repo}@${digests.v5}`);
-    expect(await env.answer(port)).toContain("version=v5");
-  });
-}, { timeout: 300_000 });
+      const resumed = await env.apiCall("POST", `/api/services/${name}/resume`);
+      expect(resumed.body).toEqual({ service: name, wasHeld: true });
+      digests.v5 = await env.publish("v5", repo);
+      const deployed = await env.waitForDigest(name, digests.v5, "the v5 deployment after resume");
+      expect(deployed).toMatchObject({ status: "succeeded", digest: digests.v5, trigger: "registry" });
+      expect(await env.serviceImage(name)).toBe(`${repo}@${digests.v5}`);
+      expect(await env.answer(port)).toContain("version=v5");
+    });
+  },
+  { timeout: 300_000 },
+);

@@ -198,7 +198,9 @@ describe("createDockerodeSwarm on the wire", () => {
       json(res, 404, { message: "no such route" });
     });
     const swarm = createDockerodeSwarm(engine.docker);
-    expect(await swarm.listImages("127.0.0.1:5000/app")).toEqual([{ id: "sha256:a", references: ["127.0.0.1:5000/app@sha256:d"], created: 1700000000 }]);
+    expect(await swarm.listImages("127.0.0.1:5000/app")).toEqual([
+      { id: "sha256:a", references: ["127.0.0.1:5000/app@sha256:d"], created: 1700000000 },
+    ]);
     expect(engine.requests[0]?.url.searchParams.get("filters")).toBe(JSON.stringify({ reference: ["127.0.0.1:5000/app"] }));
     await expect(swarm.removeImageReference("127.0.0.1:5000/app@sha256:d")).rejects.toBeInstanceOf(SwarmConflictError);
     const removal = engine.requests.find((r) => r.method === "DELETE");
@@ -207,26 +209,16 @@ describe("createDockerodeSwarm on the wire", () => {
 
   it("refuses a stale version before sending anything", async () => {
     const engine = await engineWithService();
-    await expect(createDockerodeSwarm(engine.docker).updateService("svc1", 6, { image: "web:v2" })).rejects.toBeInstanceOf(
-      SwarmConflictError,
-    );
+    await expect(createDockerodeSwarm(engine.docker).updateService("svc1", 6, { image: "web:v2" })).rejects.toBeInstanceOf(SwarmConflictError);
     expect(engine.requests.filter((r) => r.method === "POST")).toEqual([]);
   });
 
   it("maps a 500 'update out of sequence' to SwarmConflictError and other answers to SwarmUnavailableError", async () => {
-    const conflict = await engineWithService((res) =>
-      json(res, 500, { message: "rpc error: code = Unknown desc = update out of sequence" }),
-    );
-    await expect(createDockerodeSwarm(conflict.docker).updateService("svc1", 7, { image: "x" })).rejects.toBeInstanceOf(
-      SwarmConflictError,
-    );
+    const conflict = await engineWithService((res) => json(res, 500, { message: "rpc error: code = Unknown desc = update out of sequence" }));
+    await expect(createDockerodeSwarm(conflict.docker).updateService("svc1", 7, { image: "x" })).rejects.toBeInstanceOf(SwarmConflictError);
     const broken = await engineWithService((res) => json(res, 500, { message: "rpc error: code = Unavailable" }));
-    await expect(createDockerodeSwarm(broken.docker).updateService("svc1", 7, { image: "x" })).rejects.toBeInstanceOf(
-      SwarmUnavailableError,
-    );
-    await expect(createDockerodeSwarm(broken.docker).updateService("gone", 7, { image: "x" })).rejects.toBeInstanceOf(
-      SwarmNotFoundError,
-    );
+    await expect(createDockerodeSwarm(broken.docker).updateService("svc1", 7, { image: "x" })).rejects.toBeInstanceOf(SwarmUnavailableError);
+    await expect(createDockerodeSwarm(broken.docker).updateService("gone", 7, { image: "x" })).rejects.toBeInstanceOf(SwarmNotFoundError);
   });
 
   it("asks for a server-side rollback with rollback=previous and the current spec", async () => {
@@ -247,7 +239,12 @@ describe("createDockerodeSwarm on the wire", () => {
         Version: { Index: 9 },
         Spec: { Name: "api", TaskTemplate: { ContainerSpec: { Image: "api:2" } }, Mode: { Global: {} }, UpdateConfig: {} },
         PreviousSpec: { Name: "api", TaskTemplate: { ContainerSpec: { Image: "api:1" } } },
-        UpdateStatus: { State: "rollback_paused", Message: "rollback paused", StartedAt: "2026-01-01T00:00:00Z", CompletedAt: "0001-01-01T00:00:00Z" },
+        UpdateStatus: {
+          State: "rollback_paused",
+          Message: "rollback paused",
+          StartedAt: "2026-01-01T00:00:00Z",
+          CompletedAt: "0001-01-01T00:00:00Z",
+        },
       }),
     );
     expect(await createDockerodeSwarm(engine.docker).findService("api")).toEqual({
@@ -290,7 +287,9 @@ describe("createDockerodeSwarm on the wire", () => {
     const worker = await startFakeEngine((req, res) => json(res, 200, { Swarm: { LocalNodeState: "inactive", ControlAvailable: false } }));
     await expect(createDockerodeSwarm(worker.docker).ping()).rejects.toThrow(/not a swarm manager/);
     const hung = await startFakeEngine(() => {});
-    const err = await createDockerodeSwarm(hung.docker, { requestTimeoutMs: 200 }).listServices().catch((e: unknown) => e);
+    const err = await createDockerodeSwarm(hung.docker, { requestTimeoutMs: 200 })
+      .listServices()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SwarmUnavailableError);
     const closed = createDockerodeSwarm(createDockerClient("unix:///nonexistent/docker.sock"));
     await expect(closed.ping()).rejects.toBeInstanceOf(SwarmUnavailableError);

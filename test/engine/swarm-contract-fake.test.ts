@@ -8,7 +8,9 @@ runSwarmContract("FakeSwarm", async () => {
   const images = { good: "contract/app:good", good2: "contract/app:good2", failing: "contract/app:failing" };
   fake.failImage(images.failing, "task: non-zero exit (1)");
   // Built in this order by the Docker harness, so created in this order.
-  Object.values(images).forEach((reference, n) => fake.addImage({ id: `sha256:${String(n + 1).repeat(64)}`, references: [reference], created: 1_700_000_000 + n }));
+  Object.values(images).forEach((reference, n) =>
+    fake.addImage({ id: `sha256:${String(n + 1).repeat(64)}`, references: [reference], created: 1_700_000_000 + n }),
+  );
   return {
     swarm: fake,
     images,

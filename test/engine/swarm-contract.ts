@@ -5,13 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import {
-  SwarmConflictError,
-  SwarmNotFoundError,
-  type SwarmPort,
-  type SwarmService,
-  type UpdateState,
-} from "../../server/engine/swarm-port.js";
+import { SwarmConflictError, SwarmNotFoundError, type SwarmPort, type SwarmService, type UpdateState } from "../../server/engine/swarm-port.js";
 
 export interface ContractServiceOptions {
   name: string;
@@ -225,8 +219,19 @@ export function runSwarmContract(name: string, setup: () => Promise<ContractHarn
         rollbackConfig: { monitorMs: 2000, maxFailureRatio: 0.5 },
       });
       const after = await getService(id);
-      expect(after.updatePolicy, JSON.stringify(after)).toMatchObject({ parallelism: 2, delayMs: 1500, order: "stop-first", failureAction: "rollback", monitorMs: 1000 });
-      expect(after.rollbackPolicy, JSON.stringify(after)).toMatchObject({ parallelism: 1, failureAction: "pause", monitorMs: 2000, maxFailureRatio: 0.5 });
+      expect(after.updatePolicy, JSON.stringify(after)).toMatchObject({
+        parallelism: 2,
+        delayMs: 1500,
+        order: "stop-first",
+        failureAction: "rollback",
+        monitorMs: 1000,
+      });
+      expect(after.rollbackPolicy, JSON.stringify(after)).toMatchObject({
+        parallelism: 1,
+        failureAction: "pause",
+        monitorMs: 2000,
+        maxFailureRatio: 0.5,
+      });
       expect(after).toMatchObject({ image: h.images.good2, failureAction: "rollback", monitorMs: 1000 });
     });
 

@@ -3,7 +3,8 @@ import { registryPush, waitForFinal, type TestServer } from "./test-server.js";
 
 /** Calls the API as a holder of the given scopes; returns status, parsed body and raw text. */
 export async function api(server: TestServer, method: string, path: string, opts: { scopes?: Scope[]; json?: unknown; token?: string } = {}) {
-  const token = opts.token ?? (await server.tokens.signApiToken({ sub: "ops-alice", scopes: opts.scopes ?? ["deployments:read", "deployments:write"] }));
+  const token =
+    opts.token ?? (await server.tokens.signApiToken({ sub: "ops-alice", scopes: opts.scopes ?? ["deployments:read", "deployments:write"] }));
   const res = await server.request(path, {
     method,
     headers: { authorization: `Bearer ${token}` },

@@ -132,11 +132,7 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-function registryConfig(opts: {
-  port: number;
-  root: string;
-  notify?: { url: string; authorization?: string };
-}): string {
+function registryConfig(opts: { port: number; root: string; notify?: { url: string; authorization?: string } }): string {
   // Strings are JSON-quoted, which YAML reads verbatim, so URLs and tokens need no escaping rules of their own.
   const q = (s: string) => JSON.stringify(s);
   const lines = [
@@ -154,12 +150,7 @@ function registryConfig(opts: {
     `  addr: ${q(`127.0.0.1:${opts.port}`)}`,
   ];
   if (opts.notify) {
-    lines.push(
-      "notifications:",
-      "  endpoints:",
-      "    - name: deployer",
-      `      url: ${q(opts.notify.url)}`,
-    );
+    lines.push("notifications:", "  endpoints:", "    - name: deployer", `      url: ${q(opts.notify.url)}`);
     if (opts.notify.authorization !== undefined) {
       lines.push("      headers:", `        Authorization: [${q(opts.notify.authorization)}]`);
     }
@@ -186,11 +177,7 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-async function launchRegistry(
-  dir: string,
-  port: number,
-  notify: { url: string; authorization?: string } | undefined,
-): Promise<ChildProcess> {
+async function launchRegistry(dir: string, port: number, notify: { url: string; authorization?: string } | undefined): Promise<ChildProcess> {
   const config = path.join(dir, "config.yml");
   const root = path.join(dir, "data");
   await mkdir(root, { recursive: true });
@@ -230,9 +217,7 @@ async function launchRegistry(
  * Starts a private `docker-registry` on 127.0.0.1 with its own storage and,
  * when `notify` is given, a notification endpoint pointing at the deployer.
  */
-export async function startRegistry(
-  opts: { notify?: { url: string; authorization?: string }; port?: number } = {},
-): Promise<TestRegistry> {
+export async function startRegistry(opts: { notify?: { url: string; authorization?: string }; port?: number } = {}): Promise<TestRegistry> {
   const dir = await mkdtemp(path.join(tmpdir(), "deployer-registry-"));
   let child: ChildProcess | undefined;
   let port = 0;

@@ -5,7 +5,16 @@ import { join } from "node:path";
 import { expect } from "vitest";
 import { createTokenService } from "../../server/auth/tokens.js";
 import { startCallbackReceiver } from "./callback-receiver.js";
-import { createDockerClient, createTestService, freePort, removeService, startRegistry, uniqueName, waitFor, type TestRegistry } from "./docker-env.js";
+import {
+  createDockerClient,
+  createTestService,
+  freePort,
+  removeService,
+  startRegistry,
+  uniqueName,
+  waitFor,
+  type TestRegistry,
+} from "./docker-env.js";
 import { buildAppImage, docker, pushImage, removeImages } from "./images.js";
 import { startServerUnmanaged, type ServerProcess } from "./server-process.js";
 
@@ -155,7 +164,14 @@ export class E2eEnvironment {
   async getDeployment(depId: string) {
     const res = await this.apiCall("GET", `/api/deployments/${depId}`);
     expect(res.status, res.text).toBe(200);
-    return res.body as { id: string; status: string; digest: string; trigger: string; message: string; events: Array<{ status: string; message: string }> };
+    return res.body as {
+      id: string;
+      status: string;
+      digest: string;
+      trigger: string;
+      message: string;
+      events: Array<{ status: string; message: string }>;
+    };
   }
 
   /**

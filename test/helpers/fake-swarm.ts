@@ -54,9 +54,7 @@ interface FakeTask extends SwarmTask {
 }
 
 /** Where a service's rollout stands; each tick moves it one step. */
-type Rollout =
-  | { kind: "update"; step: "start" | "replace" | "judge" }
-  | { kind: "rollback"; step: "replace" | "finish" };
+type Rollout = { kind: "update"; step: "start" | "replace" | "judge" } | { kind: "rollback"; step: "replace" | "finish" };
 
 interface FakeService {
   id: string;
@@ -255,7 +253,9 @@ export class FakeSwarm implements SwarmPort {
     if (!entry) throw new SwarmNotFoundError(`No such image: ${reference}`);
     const [id, image] = entry;
     if (image.references.size === 1 && (await this.listContainerImageIds()).has(id)) {
-      throw new SwarmConflictError(`conflict: unable to remove repository reference "${reference}" (must force) - container is using its referenced image ${id}`);
+      throw new SwarmConflictError(
+        `conflict: unable to remove repository reference "${reference}" (must force) - container is using its referenced image ${id}`,
+      );
     }
     image.references.delete(reference);
     if (image.references.size === 0) this.images.delete(id);
@@ -263,7 +263,9 @@ export class FakeSwarm implements SwarmPort {
 
   /** A pinned `repo:tag@sha256:…` runs the image whose `repo@sha256:…` the pull recorded. */
   private imageIdOf(reference: string): string | undefined {
-    const digestForm = reference.includes("@") ? `${reference.slice(0, reference.indexOf("@")).replace(/:[^:/]+$/, "")}${reference.slice(reference.indexOf("@"))}` : undefined;
+    const digestForm = reference.includes("@")
+      ? `${reference.slice(0, reference.indexOf("@")).replace(/:[^:/]+$/, "")}${reference.slice(reference.indexOf("@"))}`
+      : undefined;
     for (const [id, image] of this.images) {
       if (image.references.has(reference) || (digestForm && image.references.has(digestForm))) return id;
     }
@@ -312,12 +314,7 @@ export class FakeSwarm implements SwarmPort {
    * The orchestrator writes UpdateStatus into the service, which moves its
    * version. An automatic rollback keeps the StartedAt of the failed update.
    */
-  private setStatus(
-    s: FakeService,
-    state: UpdateStatus["state"],
-    message: string,
-    at: { start?: boolean; done?: boolean } = {},
-  ): void {
+  private setStatus(s: FakeService, state: UpdateStatus["state"], message: string, at: { start?: boolean; done?: boolean } = {}): void {
     const startedAt = at.start ? this.now() : s.updateStatus?.startedAt;
     s.updateStatus = { state, message, startedAt, completedAt: at.done ? this.now() : undefined };
     s.version = ++this.index;

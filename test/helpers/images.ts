@@ -127,7 +127,12 @@ async function assembleBaseRootfs(root: string): Promise<void> {
 
   await copyInto(root, BUSYBOX_PATH, "/bin/busybox", 0o755);
   const { stdout } = await runCommand(BUSYBOX_PATH, ["--list"]);
-  const applets = new Set(stdout.split("\n").map((s) => s.trim()).filter(Boolean));
+  const applets = new Set(
+    stdout
+      .split("\n")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   for (const a of ["sh", "sleep", "cat", "echo", "wget", "ls", "env", "true", "false", "kill"]) applets.add(a);
   applets.delete("busybox");
   for (const applet of applets) {
@@ -195,12 +200,7 @@ async function buildBaseImage(): Promise<string> {
   return tag;
 }
 
-export async function buildImage(opts: {
-  tag: string;
-  context: string;
-  dockerfile?: string;
-  buildArgs?: Record<string, string>;
-}): Promise<void> {
+export async function buildImage(opts: { tag: string; context: string; dockerfile?: string; buildArgs?: Record<string, string> }): Promise<void> {
   // --network none: the build must never reach out; a step that tries fails loudly instead of hanging.
   const args = ["build", "--network", "none", "--tag", opts.tag];
   if (opts.dockerfile) args.push("--file", opts.dockerfile);

@@ -36,7 +36,8 @@ export const timings: StepTiming[] = [];
 export async function runCiStep(step: CiStep, job: CiJob, opts: { allowFailure?: boolean } = {}): Promise<RunResult> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith("TRAVIS_") && !["IMAGE", "COMPONENT", "BUILD_NUMBER", "APP_VERSION", "REGISTRY_USER", "REGISTRY_PASSWORD"].includes(k)) env[k] = v;
+    if (!k.startsWith("TRAVIS_") && !["IMAGE", "COMPONENT", "BUILD_NUMBER", "APP_VERSION", "REGISTRY_USER", "REGISTRY_PASSWORD"].includes(k))
+      env[k] = v;
   }
   Object.assign(env, {
     COMPONENT: job.component,
@@ -49,7 +50,12 @@ export async function runCiStep(step: CiStep, job: CiJob, opts: { allowFailure?:
   });
   const started = Date.now();
   const cwd = job.checkout ?? repoRoot;
-  const result = await runCommand("bash", [path.join(cwd, "scripts/ci", `${step}.sh`)], { env, cwd, allowFailure: opts.allowFailure, timeoutMs: 300_000 });
+  const result = await runCommand("bash", [path.join(cwd, "scripts/ci", `${step}.sh`)], {
+    env,
+    cwd,
+    allowFailure: opts.allowFailure,
+    timeoutMs: 300_000,
+  });
   timings.push({ step: `${job.component} #${job.buildNumber} ${step}`, ms: Date.now() - started });
   return result;
 }
@@ -66,7 +72,16 @@ export async function shipBuild(job: CiJob): Promise<void> {
  */
 export async function copyCheckout(dir: string, patch: { file: string; from: string; to: string }): Promise<void> {
   await mkdir(dir, { recursive: true });
-  for (const entry of ["scripts", "web-app", "Dockerfile.app", "Dockerfile.server", ".dockerignore", "package.json", "package-lock.json", "tsconfig.json"]) {
+  for (const entry of [
+    "scripts",
+    "web-app",
+    "Dockerfile.app",
+    "Dockerfile.server",
+    ".dockerignore",
+    "package.json",
+    "package-lock.json",
+    "tsconfig.json",
+  ]) {
     await cp(path.join(repoRoot, entry), path.join(dir, entry), { recursive: true });
   }
   await symlink(path.join(repoRoot, "node_modules"), path.join(dir, "node_modules"));
@@ -117,5 +132,9 @@ export async function removeStack(api: Docker, name: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
   }
   const { Volumes } = await api.listVolumes({ filters: { label: [label] } });
-  for (const v of Volumes ?? []) await api.getVolume(v.Name).remove().catch(() => undefined);
+  for (const v of Volumes ?? [])
+    await api
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => undefined);
 }

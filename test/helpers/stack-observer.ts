@@ -41,7 +41,10 @@ export function createStackObserver(opts: { api: Docker; web: string; deployerUr
   }
 
   async function taskTable(): Promise<string> {
-    const r = await docker(["service", "ps", "--no-trunc", "--format", "{{.Name}} {{.Image}} desired={{.DesiredState}} {{.CurrentState}} {{.Error}}", web], { allowFailure: true });
+    const r = await docker(
+      ["service", "ps", "--no-trunc", "--format", "{{.Name}} {{.Image}} desired={{.DesiredState}} {{.CurrentState}} {{.Error}}", web],
+      { allowFailure: true },
+    );
     return r.stdout + r.stderr;
   }
 
@@ -69,10 +72,13 @@ export function createStackObserver(opts: { api: Docker; web: string; deployerUr
     async waitForIdleLane(): Promise<void> {
       let pending: Deployment[] = [];
       try {
-        await waitFor(async () => {
-          pending = (await webDeployments()).filter(open);
-          return pending.length === 0;
-        }, { timeoutMs: 60_000, intervalMs: 500, what: `no deployment of ${web} queued or running` });
+        await waitFor(
+          async () => {
+            pending = (await webDeployments()).filter(open);
+            return pending.length === 0;
+          },
+          { timeoutMs: 60_000, intervalMs: 500, what: `no deployment of ${web} queued or running` },
+        );
       } catch (e) {
         throw new Error(`${(e as Error).message}: ${JSON.stringify(pending)}`);
       }
@@ -82,11 +88,14 @@ export function createStackObserver(opts: { api: Docker; web: string; deployerUr
     async waitForReplicas(version: string, timeoutMs: number): Promise<void> {
       let last: Record<number, string> = {};
       try {
-        await waitFor(async () => {
-          last = await webVersions();
-          const v = Object.values(last);
-          return v.length === 2 && v.every((x) => x === version);
-        }, { timeoutMs, intervalMs: 250, what: `two web tasks answering build ${version}` });
+        await waitFor(
+          async () => {
+            last = await webVersions();
+            const v = Object.values(last);
+            return v.length === 2 && v.every((x) => x === version);
+          },
+          { timeoutMs, intervalMs: 250, what: `two web tasks answering build ${version}` },
+        );
       } catch (e) {
         throw new Error(`${(e as Error).message}; last answers: ${JSON.stringify(last)}; tasks:\n${await taskTable()}`);
       }

@@ -88,7 +88,15 @@ export function sha(n: number | string): string {
 export const MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json";
 
 /** A CNCF registry notification for one tagged manifest push, shaped like registry 2.8's. */
-export function registryPush(opts: { id?: string; host?: string; repository: string; tag?: string; digest: string; mediaType?: string; action?: string }) {
+export function registryPush(opts: {
+  id?: string;
+  host?: string;
+  repository: string;
+  tag?: string;
+  digest: string;
+  mediaType?: string;
+  action?: string;
+}) {
   const host = opts.host ?? "127.0.0.1:5000";
   return {
     events: [

@@ -4,33 +4,37 @@ import { describeDocker, startRegistry, uniqueName, type TestRegistry } from "..
 import { buildAppImage, docker, pushImage, removeImages } from "../helpers/images.js";
 import { runRegistryContract } from "./registry-contract.js";
 
-describeDocker("registry port contract: registry client against a real docker-registry", () => {
-  let registry: TestRegistry;
-  const local = { a: `${uniqueName("regcontract")}:a`, b: `${uniqueName("regcontract")}:b` };
-  const pushed: string[] = [];
-  let flip = 0;
+describeDocker(
+  "registry port contract: registry client against a real docker-registry",
+  () => {
+    let registry: TestRegistry;
+    const local = { a: `${uniqueName("regcontract")}:a`, b: `${uniqueName("regcontract")}:b` };
+    const pushed: string[] = [];
+    let flip = 0;
 
-  beforeAll(async () => {
-    registry = await startRegistry();
-    await buildAppImage({ tag: local.a, version: "a" });
-    await buildAppImage({ tag: local.b, version: "b" });
-  });
+    beforeAll(async () => {
+      registry = await startRegistry();
+      await buildAppImage({ tag: local.a, version: "a" });
+      await buildAppImage({ tag: local.b, version: "b" });
+    });
 
-  afterAll(async () => {
-    await removeImages(local.a, local.b, ...pushed);
-    await registry?.stop();
-  });
+    afterAll(async () => {
+      await removeImages(local.a, local.b, ...pushed);
+      await registry?.stop();
+    });
 
-  runRegistryContract(async () => ({
-    host: registry.host,
-    registry: createRegistryClient({ insecureRegistries: [registry.host], credentialsFor: () => undefined }),
-    async push(repository, tag) {
-      // Alternate between two builds so that pushing a tag again moves it to other content.
-      const source = flip++ % 2 === 0 ? local.a : local.b;
-      const target = `${registry.host}/${repository}:${tag}`;
-      await docker(["tag", source, target]);
-      pushed.push(target);
-      return pushImage(target);
-    },
-  }));
-}, { timeout: 60_000 });
+    runRegistryContract(async () => ({
+      host: registry.host,
+      registry: createRegistryClient({ insecureRegistries: [registry.host], credentialsFor: () => undefined }),
+      async push(repository, tag) {
+        // Alternate between two builds so that pushing a tag again moves it to other content.
+        const source = flip++ % 2 === 0 ? local.a : local.b;
+        const target = `${registry.host}/${repository}:${tag}`;
+        await docker(["tag", source, target]);
+        pushed.push(target);
+        return pushImage(target);
+      },
+    }));
+  },
+  { timeout: 60_000 },
+);

@@ -19,8 +19,7 @@ function pollServer(env: Record<string, string> = {}, opts: { autoTickMs?: numbe
   return { server, clock };
 }
 
-const deploymentsOf = (server: TestServer, service: string) =>
-  server.history.list({ service, limit: 50 }).items;
+const deploymentsOf = (server: TestServer, service: string) => server.history.list({ service, limit: 50 }).items;
 
 async function settle(server: TestServer) {
   await server.deployer.idle();
@@ -79,7 +78,13 @@ describe("a poll cycle", () => {
     const { deployments } = await server.poller.runOnce();
     expect(deployments).toHaveLength(1);
     const done = await waitForFinal(server, deployments[0]!);
-    expect(done).toMatchObject({ status: "succeeded", trigger: "poll", requestedBy: "poller", digest: sha(2), previousImage: `${repo}:live@${sha(1)}` });
+    expect(done).toMatchObject({
+      status: "succeeded",
+      trigger: "poll",
+      requestedBy: "poller",
+      digest: sha(2),
+      previousImage: `${repo}:live@${sha(1)}`,
+    });
     expect(server.store.listEvents(done.id)[0]?.message).toContain("missed_webhook");
     expect(server.registry.lookups, "the deployer used the poller's digest").toHaveLength(1);
     expect(await server.metrics.registry.getSingleMetricAsString("deployer_missed_webhooks_total")).toContain(`registry="${host}"} 1`);
@@ -160,7 +165,9 @@ describe("a poll cycle", () => {
     server.registry.push(ref("live"), sha(2));
     const { deployments } = await server.poller.runOnce();
     expect(deployments).toHaveLength(1);
-    expect(server.logLines.join("")).toContain("Error updating service gone! Image 127.0.0.1:5000/acme/web:missing does not exist or it is not available");
+    expect(server.logLines.join("")).toContain(
+      "Error updating service gone! Image 127.0.0.1:5000/acme/web:missing does not exist or it is not available",
+    );
   });
 
   it("survives an engine that does not answer, and deploys once it does", async () => {

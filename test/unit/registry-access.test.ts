@@ -51,7 +51,10 @@ describe("shepherd.auth.config", () => {
       {},
       {
         clock: new FakeClock(),
-        access: { registryFor: (id) => (id === "team-a" ? teamA : new FakeRegistry()), registryAuthFor: (registry, id) => `${registry}/${id ?? "default"}` },
+        access: {
+          registryFor: (id) => (id === "team-a" ? teamA : new FakeRegistry()),
+          registryAuthFor: (registry, id) => `${registry}/${id ?? "default"}`,
+        },
       },
     );
     const image = "acme/private:latest";

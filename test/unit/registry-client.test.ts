@@ -2,12 +2,7 @@ import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
-import {
-  createRegistryClient,
-  parseAuthChallenges,
-  registryOrigin,
-  type RegistryClientOptions,
-} from "../../server/registry/registry-client.js";
+import { createRegistryClient, parseAuthChallenges, registryOrigin, type RegistryClientOptions } from "../../server/registry/registry-client.js";
 import { RegistryError, type RegistryCredentials } from "../../server/registry/registry-port.js";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
@@ -111,9 +106,18 @@ describe("registry client", () => {
     const resolved = await client.resolveDigest(ref(host));
 
     expect(resolved).toEqual({ digest: DIGEST, mediaType: INDEX_TYPE });
-    expect(requests.map((r) => `${r.method} ${r.path}`), describeRequests(requests)).toEqual([`HEAD ${MANIFEST_PATH}`]);
+    expect(
+      requests.map((r) => `${r.method} ${r.path}`),
+      describeRequests(requests),
+    ).toEqual([`HEAD ${MANIFEST_PATH}`]);
     const accept = requests[0]?.headers.accept ?? "";
-    expect(accept.split(",").map((t) => t.trim()).sort(), accept).toEqual([...MANIFEST_TYPES].sort());
+    expect(
+      accept
+        .split(",")
+        .map((t) => t.trim())
+        .sort(),
+      accept,
+    ).toEqual([...MANIFEST_TYPES].sort());
     expect(client.requestCount()).toEqual({ head: 1, get: 0 });
   });
 
@@ -143,7 +147,10 @@ describe("registry client", () => {
 
     expect(resolved.digest).toBe(DIGEST);
     const log = describeRequests(requests);
-    expect(requests.map((r) => `${r.method} ${r.path}`), log).toEqual([`HEAD ${MANIFEST_PATH}`, "GET /token", `HEAD ${MANIFEST_PATH}`]);
+    expect(
+      requests.map((r) => `${r.method} ${r.path}`),
+      log,
+    ).toEqual([`HEAD ${MANIFEST_PATH}`, "GET /token", `HEAD ${MANIFEST_PATH}`]);
     const tokenRequest = requests[1]!;
     expect(tokenRequest.query.get("service"), log).toBe("test-registry");
     expect(tokenRequest.query.get("scope"), log).toBe("repository:acme/web:pull");
@@ -245,7 +252,10 @@ describe("registry client", () => {
     expect(error.message).toContain(`${host}/acme/web:1.2`);
     expect(error.message).not.toContain(credentials.password);
     expect(error.message).not.toContain("tok-never-shown");
-    expect(requests.map((r) => r.method), describeRequests(requests)).toEqual(["HEAD", "GET", "HEAD"]);
+    expect(
+      requests.map((r) => r.method),
+      describeRequests(requests),
+    ).toEqual(["HEAD", "GET", "HEAD"]);
   });
 
   it("reports unauthorized when the token service rejects the credentials", async () => {
@@ -343,9 +353,7 @@ describe("registry client", () => {
 describe("parseAuthChallenges", () => {
   it("keeps commas inside quoted values and reads every parameter", () => {
     expect(
-      parseAuthChallenges(
-        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"',
-      ),
+      parseAuthChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"'),
     ).toEqual([
       {
         scheme: "bearer",

@@ -18,7 +18,11 @@ interface Run {
 }
 
 /** Runs the CLI with a clean deployer environment: only what the test passes, never the developer's own secret. */
-function run(args: string[], env: Record<string, string> = { DEPLOYER_SECRET: SECRET }, command = ["npx", "tsx", "server/cli/token.ts"]): Promise<Run> {
+function run(
+  args: string[],
+  env: Record<string, string> = { DEPLOYER_SECRET: SECRET },
+  command = ["npx", "tsx", "server/cli/token.ts"],
+): Promise<Run> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("DEPLOYER_")));
   return new Promise((resolve) => {
     execFile(
@@ -37,7 +41,21 @@ const TOKEN_LINE = /^[\w-]+\.[\w-]+\.[\w-]+\n$/;
 // Every case spawns tsx (about a second each), so the timeout is generous for loaded CI machines.
 describe("npm run token", { timeout: 60_000 }, () => {
   it("prints only a webhook token that verifies and carries the repos, services, sub and expiry", async () => {
-    const r = await run(["webhook", "--repo", "acme/web", "--repo", "127.0.0.1:5000/acme/*", "--service", "web", "--service", "worker", "--sub", "ci", "--expires", "90d"]);
+    const r = await run([
+      "webhook",
+      "--repo",
+      "acme/web",
+      "--repo",
+      "127.0.0.1:5000/acme/*",
+      "--service",
+      "web",
+      "--service",
+      "worker",
+      "--sub",
+      "ci",
+      "--expires",
+      "90d",
+    ]);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout, show(r)).toMatch(TOKEN_LINE);
     const claims = await verifier().verifyWebhookToken(r.stdout.trim());

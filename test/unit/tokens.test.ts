@@ -15,7 +15,9 @@ const b64 = (value: unknown) => Buffer.from(typeof value === "string" ? value : 
 function hmacToken(payload: object, opts: { alg?: "HS256" | "HS512"; secret?: string } = {}): string {
   const alg = opts.alg ?? "HS256";
   const input = `${b64({ alg, typ: "JWT" })}.${b64(payload)}`;
-  const mac = createHmac(alg === "HS256" ? "sha256" : "sha512", opts.secret ?? SECRET).update(input).digest("base64url");
+  const mac = createHmac(alg === "HS256" ? "sha256" : "sha512", opts.secret ?? SECRET)
+    .update(input)
+    .digest("base64url");
   return `${input}.${mac}`;
 }
 
@@ -170,7 +172,9 @@ describe("rejecting tokens", () => {
     const oldToken = await service({ secret: OLD_SECRET }).signApiToken({ sub: "ops", scopes: ["deployments:read"] });
     const rotating = service({ previousSecret: OLD_SECRET });
     await expect(rotating.verifyApiToken(oldToken)).resolves.toMatchObject({ sub: "ops" });
-    await expect(rotating.verifyApiToken(await rotating.signApiToken({ sub: "new", scopes: ["deployments:read"] }))).resolves.toMatchObject({ sub: "new" });
+    await expect(rotating.verifyApiToken(await rotating.signApiToken({ sub: "new", scopes: ["deployments:read"] }))).resolves.toMatchObject({
+      sub: "new",
+    });
     await expectReason(service().verifyApiToken(oldToken), "bad_signature", oldToken);
     const stranger = hmacToken(apiPayload, { secret: "a-third-secret-a-third-secret-a-third" });
     await expectReason(rotating.verifyApiToken(stranger), "bad_signature", stranger);

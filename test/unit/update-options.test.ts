@@ -31,7 +31,9 @@ describe("UPDATE_OPTIONS and ROLLBACK_OPTIONS", () => {
       updateConfig: undefined,
       rollbackConfig: { parallelism: 0, order: "stop-first" },
     });
-    expect(() => parseUpdateOptions("--update-parallelism 2", ["rollback"])).toThrow(/--update-parallelism: not supported here \(takes --rollback-\* flags/);
+    expect(() => parseUpdateOptions("--update-parallelism 2", ["rollback"])).toThrow(
+      /--update-parallelism: not supported here \(takes --rollback-\* flags/,
+    );
   });
 
   it("ignores --detach and --quiet, which change nothing when the rollout is followed anyway", () => {
@@ -42,7 +44,12 @@ describe("UPDATE_OPTIONS and ROLLBACK_OPTIONS", () => {
   });
 
   it("refuses other flags and bad values, naming each", () => {
-    expect(() => parseUpdateOptions("--force --update-order sideways --update-delay 10 --rollback-failure-action rollback --update-max-failure-ratio 2", ["update", "rollback"])).toThrow(
+    expect(() =>
+      parseUpdateOptions("--force --update-order sideways --update-delay 10 --rollback-failure-action rollback --update-max-failure-ratio 2", [
+        "update",
+        "rollback",
+      ]),
+    ).toThrow(
       /--force: not supported.*--update-order sideways: expected start-first or stop-first.*--update-delay 10: expected a duration.*--rollback-failure-action rollback: expected pause, continue.*--update-max-failure-ratio 2: expected a number from 0 to 1/,
     );
     expect(() => parseUpdateOptions("--update-parallelism", ["update"])).toThrow(/needs a value/);
@@ -64,7 +71,11 @@ describe("UPDATE_OPTIONS and ROLLBACK_OPTIONS", () => {
   });
 
   it("lets ROLLBACK_OPTIONS win over the --rollback-* flags of UPDATE_OPTIONS", () => {
-    const config = loadConfig({ ...base, UPDATE_OPTIONS: "--update-delay 2s --rollback-parallelism 3 --rollback-delay 1s", ROLLBACK_OPTIONS: "--rollback-parallelism 1" });
+    const config = loadConfig({
+      ...base,
+      UPDATE_OPTIONS: "--update-delay 2s --rollback-parallelism 3 --rollback-delay 1s",
+      ROLLBACK_OPTIONS: "--rollback-parallelism 1",
+    });
     expect(config.shepherd.updateConfig).toEqual({ delayMs: 2000 });
     expect(config.shepherd.rollbackConfig).toEqual({ parallelism: 1, delayMs: 1000 });
   });
@@ -88,8 +99,19 @@ describe("the other Shepherd settings", () => {
   });
 
   it("keeps false false, unlike Shepherd, where any value turned a flag on", () => {
-    const config = loadConfig({ ...base, WITH_INSECURE_REGISTRY: "false", WITH_NO_RESOLVE_IMAGE: "false", RUN_ONCE_AND_EXIT: "false", ROLLBACK_ON_FAILURE: "false" });
-    expect(config.shepherd).toMatchObject({ withInsecureRegistry: false, withNoResolveImage: false, runOnceAndExit: false, rollbackOnFailure: false });
+    const config = loadConfig({
+      ...base,
+      WITH_INSECURE_REGISTRY: "false",
+      WITH_NO_RESOLVE_IMAGE: "false",
+      RUN_ONCE_AND_EXIT: "false",
+      ROLLBACK_ON_FAILURE: "false",
+    });
+    expect(config.shepherd).toMatchObject({
+      withInsecureRegistry: false,
+      withNoResolveImage: false,
+      runOnceAndExit: false,
+      rollbackOnFailure: false,
+    });
   });
 
   it("refuses RUN_ONCE_AND_EXIT with the poller off", () => {

@@ -149,7 +149,10 @@ describe("recorded payloads", () => {
   it("ignores a delete event (the docs' target fragment) as not a push", () => {
     const { target } = fixture("distribution-delete-target-fragment.json") as { target: unknown };
     const body = { events: [{ id: "del-1", action: "delete", target }] };
-    expect(parseDistributionEnvelope(body), show(body)).toEqual({ events: [], ignored: [{ reason: "not_a_push", eventId: "del-1", action: "delete" }] });
+    expect(parseDistributionEnvelope(body), show(body)).toEqual({
+      events: [],
+      ignored: [{ reason: "not_a_push", eventId: "del-1", action: "delete" }],
+    });
   });
 
   it("rejects our own callback body, which is not a push", () => {
@@ -230,7 +233,8 @@ describe("distribution envelopes", () => {
   it("falls back to the host of target.url when the request host is missing", () => {
     const body = tagged();
     delete body.events[0]!.request;
-    body.events[0]!.target.url = "http://127.0.0.1:5000/v2/wjoel/gitweb/manifests/sha256:2c39235310cfed3fc661bf899a4b79894327220d4947edbf952af8941614feea";
+    body.events[0]!.target.url =
+      "http://127.0.0.1:5000/v2/wjoel/gitweb/manifests/sha256:2c39235310cfed3fc661bf899a4b79894327220d4947edbf952af8941614feea";
     const result = parseDistributionEnvelope(body);
     expect(result.events[0]?.image, show(result)).toEqual({ registry: "127.0.0.1:5000", repository: "wjoel/gitweb", tag: "2018-03-26-b1" });
   });
@@ -254,7 +258,10 @@ describe("distribution envelopes", () => {
   it("keeps each event of a batch apart and in order", () => {
     const body = { events: [...tagged().events, ...(fixture("distribution-pull-manifest.json") as { events: unknown[] }).events] };
     const result = parseDistributionEnvelope(body);
-    expect(result.events.map((e) => e.eventKey), show(result)).toEqual(["registry:6fb5fd5c-a2f7-4d96-bd77-6de873a21e5f"]);
+    expect(
+      result.events.map((e) => e.eventKey),
+      show(result),
+    ).toEqual(["registry:6fb5fd5c-a2f7-4d96-bd77-6de873a21e5f"]);
     expect(result.ignored, show(result)).toEqual([{ reason: "not_a_push", eventId: "320678d8-ca14-430f-8bb6-4ca139cd83f7", action: "pull" }]);
   });
 

@@ -19,7 +19,10 @@ describe("the tags scripts/ci publishes", () => {
   const image = "127.0.0.1:5000/acme/web-app";
 
   it("tags the build number and latest for a push to the default branch", () => {
-    expect(tagsFor({ IMAGE: image, TRAVIS_BUILD_NUMBER: "42", TRAVIS_BRANCH: "main", TRAVIS_PULL_REQUEST: "false" }).tags).toEqual([`${image}:42`, `${image}:latest`]);
+    expect(tagsFor({ IMAGE: image, TRAVIS_BUILD_NUMBER: "42", TRAVIS_BRANCH: "main", TRAVIS_PULL_REQUEST: "false" }).tags).toEqual([
+      `${image}:42`,
+      `${image}:latest`,
+    ]);
   });
 
   it("leaves latest alone on another branch", () => {

@@ -59,7 +59,9 @@ describe("dependencyClosure", () => {
 
   it("fails, naming who needs it, when a required package is not installed", () => {
     const l = lock({ "node_modules/a": { dependencies: { gone: "*" } } });
-    expect(() => dependencyClosure(l, { a: "*" }, everything)).toThrow(new ClosureError("gone (needed by node_modules/a) is not installed: run npm ci first"));
+    expect(() => dependencyClosure(l, { a: "*" }, everything)).toThrow(
+      new ClosureError("gone (needed by node_modules/a) is not installed: run npm ci first"),
+    );
   });
 
   it("refuses a lockfile from before npm 7", () => {

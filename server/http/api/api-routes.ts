@@ -50,7 +50,12 @@ function requireApiToken(tokens: TokenService): MiddlewareHandler<Env> {
 function toServiceJson(m: ManagedService) {
   return {
     ...m,
-    hold: m.hold && { deploymentId: m.hold.deploymentId, reason: m.hold.reason, heldBy: m.hold.heldBy, since: new Date(m.hold.createdAt).toISOString() },
+    hold: m.hold && {
+      deploymentId: m.hold.deploymentId,
+      reason: m.hold.reason,
+      heldBy: m.hold.heldBy,
+      since: new Date(m.hold.createdAt).toISOString(),
+    },
     lastDeployment: m.lastDeployment && toDeploymentJson(m.lastDeployment),
   };
 }
@@ -67,9 +72,7 @@ export function createApiRoutes(deps: ApiDeps) {
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
 
-  app.get("/openapi.json", (c) =>
-    c.json(app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "swarm-deployer API", version: "1" } })),
-  );
+  app.get("/openapi.json", (c) => c.json(app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "swarm-deployer API", version: "1" } })));
   app.use("/deployments/*", requireApiToken(deps.tokens));
   app.use("/deployments", requireApiToken(deps.tokens));
   app.use("/services/*", requireApiToken(deps.tokens));

@@ -44,9 +44,7 @@ export const DeploymentEventSchema = z
 
 export const DeploymentDetailSchema = DeploymentSchema.extend({ events: z.array(DeploymentEventSchema) }).openapi("DeploymentDetail");
 
-export const DeploymentPageSchema = z
-  .object({ items: z.array(DeploymentSchema), nextCursor: z.string().nullable() })
-  .openapi("DeploymentPage");
+export const DeploymentPageSchema = z.object({ items: z.array(DeploymentSchema), nextCursor: z.string().nullable() }).openapi("DeploymentPage");
 
 export const ListDeploymentsQuery = z.object({
   service: z.string().min(1).max(255).optional(),
@@ -56,7 +54,13 @@ export const ListDeploymentsQuery = z.object({
   cursor: z.string().min(1).max(200).optional().openapi({ description: "nextCursor of the previous page" }),
 });
 
-export const DeploymentIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" } }) });
+export const DeploymentIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 export const ServiceNameParam = z.object({
   name: z
     .string()
