@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { createApp } from "./app.js";
 import { createTokenService } from "./auth/tokens.js";
-import type { Config } from "./config.js";
+import type { Config } from "./config/config.js";
 import { createIdGenerator } from "./domain/ids.js";
 import { createCallbackNotifier } from "./engine/callback-notifier.js";
 import { createDeployer } from "./engine/deployer.js";
@@ -48,12 +48,9 @@ export function composeServer(opts: ComposeOptions) {
   const holds = createServiceHolds(opts.db, now);
   const history = createDeploymentHistory(opts.db);
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics });
-  const tokens = createTokenService({
-    secret: opts.secret,
-    previousSecret: opts.config.secretPrevious,
-    dockerHubRegistry: opts.config.dockerHubRegistry,
-  });
-  const callbacks = createCallbackNotifier({ store, log: opts.log, allowedHosts: opts.config.callbackHosts, fetch: opts.fetch });
+  const { auth, registry, selection, rollout, poller: polling, notify } = opts.config;
+  const tokens = createTokenService({ secret: opts.secret, previousSecret: auth.secretPrevious, dockerHubRegistry: registry.dockerHub });
+  const callbacks = createCallbackNotifier({ store, log: opts.log, allowedHosts: notify.callbackHosts, fetch: opts.fetch });
   const deployer = createDeployer({
     swarm: opts.swarm,
     registry: opts.registry,
@@ -62,20 +59,19 @@ export function composeServer(opts: ComposeOptions) {
     log: opts.log,
     metrics,
     callbacks,
-    timeoutMs: opts.config.shepherd.timeoutSeconds * 1000,
-    rollbackOnFailure: opts.config.shepherd.rollbackOnFailure,
+    timeoutMs: rollout.timeoutSeconds * 1000,
+    rollbackOnFailure: rollout.rollbackOnFailure,
     registryAuthFor: opts.registryAuthFor ?? (() => undefined),
-    pollUpdate: { updateConfig: opts.config.shepherd.updateConfig, rollbackConfig: opts.config.shepherd.rollbackConfig },
+    pollUpdate: { updateConfig: rollout.updateConfig, rollbackConfig: rollout.rollbackConfig },
     pollMs: opts.rolloutPollMs,
     now,
   });
-  const shepherd = opts.config.shepherd;
   const clock = opts.clock ?? systemClock;
-  const notifier = shepherd.appriseUrl
+  const notifier = notify.appriseUrl
     ? createAppriseNotifier({
-        url: shepherd.appriseUrl,
-        hostname: shepherd.hostname ?? hostname(),
-        timeZone: shepherd.tz,
+        url: notify.appriseUrl,
+        hostname: notify.hostname ?? hostname(),
+        timeZone: notify.tz,
         history,
         log: opts.log,
         metrics,
@@ -84,8 +80,8 @@ export function composeServer(opts: ComposeOptions) {
       })
     : undefined;
   if (notifier) deployer.onFinished((dep) => notifier.deploymentFinished(dep));
-  if (shepherd.imageAutocleanLimit !== undefined) {
-    deployer.onFinished(createImageAutoclean({ swarm: opts.swarm, log: opts.log, limit: shepherd.imageAutocleanLimit }));
+  if (rollout.imageAutocleanLimit !== undefined) {
+    deployer.onFinished(createImageAutoclean({ swarm: opts.swarm, log: opts.log, limit: rollout.imageAutocleanLimit }));
   }
   // Built always, started only by main.ts (DEPLOYER_POLL): in-process tests call runOnce() themselves.
   const poller = createPoller({
@@ -99,9 +95,8 @@ export function composeServer(opts: ComposeOptions) {
     metrics,
     log: opts.log,
     notifier,
-    filter: shepherd.filter,
-    ignoreList: shepherd.ignoreList,
-    sleepTimeMs: shepherd.sleepTimeMs,
+    ...selection,
+    sleepTimeMs: polling.sleepTimeMs,
     clock,
   });
   const ingest = {
@@ -110,8 +105,7 @@ export function composeServer(opts: ComposeOptions) {
     deployer,
     callbacks,
     log: opts.log,
-    filter: opts.config.shepherd.filter,
-    ignoreList: opts.config.shepherd.ignoreList,
+    ...selection,
   };
   const app = createApp({
     tokens,
@@ -120,7 +114,7 @@ export function composeServer(opts: ComposeOptions) {
     ingest,
     metrics,
     log: opts.log,
-    dockerHubRegistry: opts.config.dockerHubRegistry,
+    dockerHubRegistry: registry.dockerHub,
     readiness: {
       database: () => pingDatabase(opts.sqlite),
       docker: () => opts.swarm.ping(),

@@ -1,6 +1,6 @@
 import { serve } from "@hono/node-server";
 import { existsSync, readFileSync } from "node:fs";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { ConfigError, loadConfig, type Config } from "./config/config.js";
 import { composeServer } from "./compose.js";
 import { createDockerClient } from "./engine/docker-client.js";
 import { createDockerodeSwarm } from "./engine/dockerode-swarm.js";
@@ -20,40 +20,39 @@ function exitWithConfigError(message: string): never {
 }
 
 function loadCredentials(config: Config): { entries: RegistryCredentialEntry[]; fileEntries: RegistriesFileEntry[] } {
-  const s = config.shepherd;
+  const s = config.registry;
   const entries: RegistryCredentialEntry[] = [];
-  const password = s.registryPassword ?? (existsSync(shepherdPasswordFile) ? readFileSync(shepherdPasswordFile, "utf8").trim() : undefined);
-  if (s.registryUser && password) entries.push({ registry: s.registryHost ?? "docker.io", username: s.registryUser, password });
+  const password = s.password ?? (existsSync(shepherdPasswordFile) ? readFileSync(shepherdPasswordFile, "utf8").trim() : undefined);
+  if (s.user && password) entries.push({ registry: s.host ?? "docker.io", username: s.user, password });
   const fileEntries = s.registriesFile ? parseRegistriesFile(readFileSync(s.registriesFile, "utf8")) : [];
   return { entries: [...entries, ...fileEntries], fileEntries };
 }
 
 function logShepherdSettings(config: Config, log: ReturnType<typeof createLogger>): void {
-  const s = config.shepherd;
-  if (!config.poll) {
+  if (!config.poller.enabled) {
     log.info("polling fallback off (DEPLOYER_POLL=false): only webhooks and the API deploy");
     return;
   }
   log.info(
     {
-      sleepTimeMs: s.sleepTimeMs,
-      filter: s.filter,
-      ignoreList: s.ignoreList,
+      sleepTimeMs: config.poller.sleepTimeMs,
+      filter: config.selection.filter,
+      ignoreList: config.selection.ignoreList,
       // Not Intl.DateTimeFormat().resolvedOptions(): loading ICU time zone data for one log field costs ~8 MB of RSS.
-      timeZone: s.tz ?? process.env.TZ ?? "system default",
-      updateConfig: s.updateConfig,
-      rollbackConfig: s.rollbackConfig,
-      apprise: Boolean(s.appriseUrl),
-      imageAutocleanLimit: s.imageAutocleanLimit,
+      timeZone: config.notify.tz ?? process.env.TZ ?? "system default",
+      updateConfig: config.rollout.updateConfig,
+      rollbackConfig: config.rollout.rollbackConfig,
+      apprise: Boolean(config.notify.appriseUrl),
+      imageAutocleanLimit: config.rollout.imageAutocleanLimit,
     },
     "polling fallback on (Shepherd-compatible)",
   );
-  if (s.withNoResolveImage) {
+  if (config.registry.noResolveImage) {
     log.info(
       "WITH_NO_RESOLVE_IMAGE: the service's platform constraints are never rewritten; the digest is still pinned from our own registry lookup",
     );
   }
-  if (s.withInsecureRegistry) log.info("WITH_INSECURE_REGISTRY: registries unreachable over https are tried over plain http");
+  if (config.registry.fallbackToHttp) log.info("WITH_INSECURE_REGISTRY: registries unreachable over https are tried over plain http");
 }
 
 async function main() {
@@ -64,7 +63,7 @@ async function main() {
     if (err instanceof ConfigError) exitWithConfigError(err.message);
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.log.level);
 
   let secret: string;
   let credentials: ReturnType<typeof loadCredentials>;
@@ -77,17 +76,17 @@ async function main() {
     exitWithConfigError(`invalid configuration:\n  - ${(err as Error).message}`);
   }
 
-  const database = openDatabase(config.dbPath);
-  log.info({ db: config.dbPath }, "database open, migrations applied");
+  const database = openDatabase(config.store.dbPath);
+  log.info({ db: config.store.dbPath }, "database open, migrations applied");
 
   const access = createRegistryAccess({
     ...credentials,
-    insecureRegistries: config.insecureRegistries,
-    fallbackToHttp: config.shepherd.withInsecureRegistry,
-    withRegistryAuth: config.shepherd.withRegistryAuth,
+    insecureRegistries: config.registry.insecure,
+    fallbackToHttp: config.registry.fallbackToHttp,
+    withRegistryAuth: config.registry.passAuthToNodes,
     log,
   });
-  const swarm = createDockerodeSwarm(createDockerClient(config.dockerHost));
+  const swarm = createDockerodeSwarm(createDockerClient(config.docker.host));
   const server = composeServer({
     config,
     secret,
@@ -103,10 +102,10 @@ async function main() {
 
   try {
     await swarm.ping();
-    log.info({ dockerHost: config.dockerHost ?? "default socket" }, "Docker engine reachable and a swarm manager");
+    log.info({ dockerHost: config.docker.host ?? "default socket" }, "Docker engine reachable and a swarm manager");
   } catch (err) {
     log.error(
-      { dockerHost: config.dockerHost ?? "default socket", reason: (err as Error).message },
+      { dockerHost: config.docker.host ?? "default socket", reason: (err as Error).message },
       "Docker engine not reachable: webhooks are recorded but no service can be deployed; /readyz answers 503 until it is",
     );
   }
@@ -114,7 +113,7 @@ async function main() {
   if (resumed > 0) log.info({ count: resumed }, "resuming deployments interrupted by the last stop");
   logShepherdSettings(config, log);
 
-  if (config.shepherd.runOnceAndExit) {
+  if (config.poller.runOnceAndExit) {
     // Shepherd's one-shot mode (cron, swarm-cronjob): no HTTP listener, one cycle, its rollouts to their end, exit 0.
     const cycle = await server.poller.runOnce();
     await server.deployer.idle();
@@ -123,10 +122,10 @@ async function main() {
     database.close();
     process.exit(0);
   }
-  if (config.poll) server.poller.start();
+  if (config.poller.enabled) server.poller.start();
 
-  const http = serve({ fetch: server.app.fetch, port: config.port, hostname: config.host }, (info) => {
-    log.info({ host: config.host, port: info.port }, "deploy server listening");
+  const http = serve({ fetch: server.app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
+    log.info({ host: config.http.host, port: info.port }, "deploy server listening");
   });
 
   const shutdown = (signal: string) => {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { Config } from "./config.js";
+import type { Config } from "./config/config.js";
 
 export interface ResolvedSecret {
   secret: string;
@@ -11,8 +11,8 @@ export interface ResolvedSecret {
 }
 
 /** The generated secret lives beside the database, so `./data/secret` with the defaults. */
-export function generatedSecretPath(config: Pick<Config, "dbPath">): string {
-  return join(dirname(config.dbPath), "secret");
+export function generatedSecretPath(config: Pick<Config, "store">): string {
+  return join(dirname(config.store.dbPath), "secret");
 }
 
 /**
@@ -22,12 +22,13 @@ export function generatedSecretPath(config: Pick<Config, "dbPath">): string {
  * generate into the same file, so either may run first; `generate: false`
  * is for callers that must only read an existing key.
  */
-export function resolveSecret(config: Pick<Config, "dbPath" | "secret" | "secretFile">, opts: { generate: boolean }): ResolvedSecret {
-  if (config.secret) return { secret: config.secret, source: "DEPLOYER_SECRET" };
-  if (config.secretFile) {
-    const secret = readFileSync(config.secretFile, "utf8").trim();
-    if (Buffer.byteLength(secret) < 32) throw new Error(`DEPLOYER_SECRET_FILE: the secret in ${config.secretFile} is shorter than 32 bytes`);
-    return { secret, source: "DEPLOYER_SECRET_FILE", path: config.secretFile };
+export function resolveSecret(config: Pick<Config, "store" | "auth">, opts: { generate: boolean }): ResolvedSecret {
+  const { secret: configured, secretFile } = config.auth;
+  if (configured) return { secret: configured, source: "DEPLOYER_SECRET" };
+  if (secretFile) {
+    const secret = readFileSync(secretFile, "utf8").trim();
+    if (Buffer.byteLength(secret) < 32) throw new Error(`DEPLOYER_SECRET_FILE: the secret in ${secretFile} is shorter than 32 bytes`);
+    return { secret, source: "DEPLOYER_SECRET_FILE", path: secretFile };
   }
   const path = generatedSecretPath(config);
   if (existsSync(path)) {

@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
-import { parseSleepTime } from "../../server/config.js";
+import { parseSleepTime } from "../../server/config/fields.js";
 import {
   buildApp,
   fetchManifest,

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { composeServer } from "../../server/compose.js";
-import { loadConfig } from "../../server/config.js";
+import { loadConfig } from "../../server/config/config.js";
 import { createDockerClient } from "../../server/engine/docker-client.js";
 import { createDockerodeSwarm } from "../../server/engine/dockerode-swarm.js";
 import { createLogger } from "../../server/logger.js";
@@ -67,9 +67,9 @@ export const poll: Scenario = {
       FILTER_SERVICES: `label=bench.poll=${id}`,
       LOG_LEVEL: "warn",
     });
-    const database = openDatabase(config.dbPath);
+    const database = openDatabase(config.store.dbPath);
     ctx.cleanup.add("close the poll database", () => database.close());
-    const registry = createRegistryClient({ insecureRegistries: config.insecureRegistries, credentialsFor: () => undefined });
+    const registry = createRegistryClient({ insecureRegistries: config.registry.insecure, credentialsFor: () => undefined });
     const server = composeServer({
       config,
       secret: ctx.secret,

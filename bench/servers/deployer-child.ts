@@ -8,7 +8,7 @@
  */
 import { serve } from "@hono/node-server";
 import { composeServer } from "../../server/compose.js";
-import { loadConfig } from "../../server/config.js";
+import { loadConfig } from "../../server/config/config.js";
 import { createLogger } from "../../server/logger.js";
 import { openDatabase } from "../../server/store/database.js";
 import { FakeSwarm, type FakeCall } from "../../test/helpers/fake-swarm.js";
@@ -56,7 +56,7 @@ const server = composeServer({
   sqlite: database.sqlite,
   swarm,
   registry: new BenchRegistry(cfg.pinned),
-  log: createLogger(config.logLevel),
+  log: createLogger(config.log.level),
   defaultMetrics: true,
 });
 

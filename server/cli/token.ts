@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { createTokenService, parseScopes, TokenInputError } from "../auth/tokens.js";
-import { loadConfig } from "../config.js";
+import { loadConfig } from "../config/config.js";
 import { resolveSecret } from "../secret.js";
 
 /**
@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<string> {
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
 
   const config = loadConfig(process.env);
-  const tokens = (secret: string) => createTokenService({ secret, dockerHubRegistry: config.dockerHubRegistry });
+  const tokens = (secret: string) => createTokenService({ secret, dockerHubRegistry: config.registry.dockerHub });
   let sign: (secret: string) => Promise<string>;
   if (kind === "webhook") {
     if (!values.repo?.length) throw new UsageError("webhook tokens need at least one --repo");

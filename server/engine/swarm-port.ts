@@ -3,6 +3,9 @@
  * Docker Engine API; tests use a recording fake. Both run the same contract
  * suite (test/engine/swarm-contract.ts) so they cannot drift apart.
  */
+import type { UpdatePolicy } from "../domain/update-policy.js";
+
+export type { UpdatePolicy };
 
 export type UpdateState = "updating" | "paused" | "completed" | "rollback_started" | "rollback_paused" | "rollback_completed";
 
@@ -11,20 +14,6 @@ export interface UpdateStatus {
   message?: string;
   startedAt?: string;
   completedAt?: string;
-}
-
-/**
- * The `UpdateConfig` / `RollbackConfig` fields of a service spec that the
- * `--update-*` / `--rollback-*` flags of `docker service update` set. Only
- * the fields present are meant: the rest stay as the spec has them.
- */
-export interface UpdatePolicy {
-  parallelism?: number;
-  delayMs?: number;
-  failureAction?: "pause" | "continue" | "rollback";
-  monitorMs?: number;
-  maxFailureRatio?: number;
-  order?: "stop-first" | "start-first";
 }
 
 export interface SwarmService {

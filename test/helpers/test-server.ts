@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { onTestFinished } from "vitest";
 import { composeServer, type ComposeOptions } from "../../server/compose.js";
-import { loadConfig } from "../../server/config.js";
+import { loadConfig } from "../../server/config/config.js";
 import { createLogger } from "../../server/logger.js";
 import type { Clock } from "../../server/poller/clock.js";
 import { openDatabase } from "../../server/store/database.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../server/config.js";
-import { parseGoDuration, parseUpdateOptions } from "../../server/poller/update-options.js";
+import { ConfigError, loadConfig } from "../../server/config/config.js";
+import { parseGoDuration, parseUpdateOptions } from "../../server/config/update-options.js";
 
 const base = { DEPLOYER_SECRET: "x".repeat(32) };
 
@@ -76,26 +76,26 @@ describe("UPDATE_OPTIONS and ROLLBACK_OPTIONS", () => {
       UPDATE_OPTIONS: "--update-delay 2s --rollback-parallelism 3 --rollback-delay 1s",
       ROLLBACK_OPTIONS: "--rollback-parallelism 1",
     });
-    expect(config.shepherd.updateConfig).toEqual({ delayMs: 2000 });
-    expect(config.shepherd.rollbackConfig).toEqual({ parallelism: 1, delayMs: 1000 });
+    expect(config.rollout.updateConfig).toEqual({ delayMs: 2000 });
+    expect(config.rollout.rollbackConfig).toEqual({ parallelism: 1, delayMs: 1000 });
   });
 });
 
 describe("the other Shepherd settings", () => {
   it("takes an Apprise URL without a scheme the way curl does", () => {
-    expect(loadConfig({ ...base, APPRISE_SIDECAR_URL: "apprise-microservice:5000" }).shepherd.appriseUrl).toBe("http://apprise-microservice:5000");
+    expect(loadConfig({ ...base, APPRISE_SIDECAR_URL: "apprise-microservice:5000" }).notify.appriseUrl).toBe("http://apprise-microservice:5000");
     expect(configProblems({ APPRISE_SIDECAR_URL: "ftp://apprise" }).join()).toMatch(/APPRISE_SIDECAR_URL/);
   });
 
   it("refuses an unknown time zone", () => {
     expect(configProblems({ TZ: "Mars/Olympus" }).join()).toMatch(/TZ: expected an IANA time zone/);
-    expect(loadConfig({ ...base, TZ: "Europe/Berlin" }).shepherd.tz).toBe("Europe/Berlin");
+    expect(loadConfig({ ...base, TZ: "Europe/Berlin" }).notify.tz).toBe("Europe/Berlin");
   });
 
   it("turns VERBOSE=true into debug logging and VERBOSE=false into nothing (Shepherd had them inverted)", () => {
-    expect(loadConfig({ ...base, VERBOSE: "true" }).logLevel).toBe("debug");
-    expect(loadConfig({ ...base, VERBOSE: "true", LOG_LEVEL: "trace" }).logLevel).toBe("trace");
-    expect(loadConfig({ ...base, VERBOSE: "false" }).logLevel).toBe("info");
+    expect(loadConfig({ ...base, VERBOSE: "true" }).log.level).toBe("debug");
+    expect(loadConfig({ ...base, VERBOSE: "true", LOG_LEVEL: "trace" }).log.level).toBe("trace");
+    expect(loadConfig({ ...base, VERBOSE: "false" }).log.level).toBe("info");
   });
 
   it("keeps false false, unlike Shepherd, where any value turned a flag on", () => {
@@ -106,12 +106,9 @@ describe("the other Shepherd settings", () => {
       RUN_ONCE_AND_EXIT: "false",
       ROLLBACK_ON_FAILURE: "false",
     });
-    expect(config.shepherd).toMatchObject({
-      withInsecureRegistry: false,
-      withNoResolveImage: false,
-      runOnceAndExit: false,
-      rollbackOnFailure: false,
-    });
+    expect(config.registry).toMatchObject({ fallbackToHttp: false, noResolveImage: false });
+    expect(config.poller.runOnceAndExit).toBe(false);
+    expect(config.rollout.rollbackOnFailure).toBe(false);
   });
 
   it("refuses RUN_ONCE_AND_EXIT with the poller off", () => {

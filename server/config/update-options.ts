@@ -1,4 +1,4 @@
-import type { UpdatePolicy } from "../engine/swarm-port.js";
+import type { UpdatePolicy } from "../domain/update-policy.js";
 
 /**
  * Shepherd's UPDATE_OPTIONS and ROLLBACK_OPTIONS: flags it pasted unquoted

@@ -1,0 +1,167 @@
+import { z } from "zod";
+import type { ServiceFilter } from "../domain/service-filter.js";
+import type { UpdatePolicy } from "../domain/update-policy.js";
+import { appriseUrl, flag, hostList, hostPort, optionalText, positiveInt, serviceFilter, sleepTime, timeZone, updateOptions } from "./fields.js";
+
+/**
+ * Every setting the server reads, resolved once from the environment. The
+ * schema is the only place that knows variable names and defaults; the rest
+ * of the code receives a typed Config, one section per part of the server
+ * (compose.ts hands each part its own), and never reads process.env.
+ */
+
+const envSchema = z.object({
+  PORT: positiveInt(8080, 65535),
+  HOST: z
+    .string()
+    .optional()
+    .transform((v) => v || "0.0.0.0"),
+  DEPLOYER_DB: z
+    .string()
+    .optional()
+    .transform((v) => v || "./data/deployer.db"),
+  DEPLOYER_SECRET: optionalText.pipe(z.string().min(32, "must be at least 32 bytes").optional()),
+  DEPLOYER_SECRET_FILE: optionalText,
+  DEPLOYER_SECRET_PREVIOUS: optionalText.pipe(z.string().min(32, "must be at least 32 bytes").optional()),
+  DOCKER_HOST: optionalText,
+  DEPLOYER_DOCKERHUB_REGISTRY: z
+    .string()
+    .optional()
+    .transform((v) => v || "docker.io")
+    .pipe(z.string().regex(hostPort, "expected a registry host or host:port")),
+  DEPLOYER_INSECURE_REGISTRIES: hostList,
+  DEPLOYER_CALLBACK_HOSTS: hostList.transform((v) => (v.length ? v : ["registry.hub.docker.com"])),
+  DEPLOYER_POLL: flag(true),
+  LOG_LEVEL: z
+    .string()
+    .optional()
+    .transform((v) => v || "info")
+    .pipe(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])),
+
+  SLEEP_TIME: sleepTime,
+  FILTER_SERVICES: serviceFilter,
+  IGNORELIST_SERVICES: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? "").split(/[\s,]+/).filter(Boolean)),
+  ROLLBACK_ON_FAILURE: flag(false),
+  TIMEOUT: positiveInt(300),
+  RUN_ONCE_AND_EXIT: flag(false),
+  WITH_REGISTRY_AUTH: flag(false),
+  REGISTRY_USER: optionalText,
+  REGISTRY_PASSWORD: optionalText,
+  REGISTRY_HOST: optionalText,
+  REGISTRIES_FILE: optionalText,
+  WITH_INSECURE_REGISTRY: flag(false),
+  WITH_NO_RESOLVE_IMAGE: flag(false),
+  IMAGE_AUTOCLEAN_LIMIT: optionalText.pipe(z.string().regex(/^\d+$/, "expected a whole number").optional()),
+  APPRISE_SIDECAR_URL: appriseUrl,
+  VERBOSE: flag(false),
+  TZ: timeZone,
+  HOSTNAME: optionalText,
+  UPDATE_OPTIONS: updateOptions(["update", "rollback"]),
+  ROLLBACK_OPTIONS: updateOptions(["rollback"]),
+});
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface Config {
+  http: { port: number; host: string };
+  store: { dbPath: string };
+  auth: { secret?: string; secretFile?: string; secretPrevious?: string };
+  /** DOCKER_HOST; unset means docker-modem's own defaults. */
+  docker: { host?: string };
+  registry: {
+    /** Where Docker Hub webhooks' repositories live (DEPLOYER_DOCKERHUB_REGISTRY). */
+    dockerHub: string;
+    insecure: string[];
+    /** WITH_INSECURE_REGISTRY: a registry unreachable over https is tried over http. */
+    fallbackToHttp: boolean;
+    /** WITH_REGISTRY_AUTH: pass the registry login to the nodes with each update. */
+    passAuthToNodes: boolean;
+    user?: string;
+    password?: string;
+    host?: string;
+    registriesFile?: string;
+    /** WITH_NO_RESOLVE_IMAGE: accepted for Shepherd's sake; platform constraints are never rewritten anyway. */
+    noResolveImage: boolean;
+  };
+  /** Which services the server manages, for webhooks, the API and the poller alike. */
+  selection: { filter?: ServiceFilter; ignoreList: string[] };
+  rollout: {
+    timeoutSeconds: number;
+    rollbackOnFailure: boolean;
+    /** UPDATE_OPTIONS' `--update-*` flags, laid over the spec by the poller's deploys. */
+    updateConfig?: UpdatePolicy;
+    /** `--rollback-*` flags of UPDATE_OPTIONS and ROLLBACK_OPTIONS (the latter win). */
+    rollbackConfig?: UpdatePolicy;
+    /** IMAGE_AUTOCLEAN_LIMIT: keep this many images of a repository after each deployment. */
+    imageAutocleanLimit?: number;
+  };
+  poller: { enabled: boolean; sleepTimeMs: number; runOnceAndExit: boolean };
+  notify: {
+    /** Hosts a Docker Hub `callback_url` may name. */
+    callbackHosts: string[];
+    appriseUrl?: string;
+    tz?: string;
+    /** The name Apprise titles carry (`HOSTNAME`, else the machine's). */
+    hostname?: string;
+  };
+  log: { level: LogLevel };
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+/** Pure: reads only the given env object. Throws ConfigError listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError([...new Set(problems)]);
+  }
+  const e = parsed.data;
+  if (e.DEPLOYER_SECRET && e.DEPLOYER_SECRET_FILE) {
+    throw new ConfigError(["DEPLOYER_SECRET_FILE: set either DEPLOYER_SECRET or DEPLOYER_SECRET_FILE, not both"]);
+  }
+  if (e.RUN_ONCE_AND_EXIT && !e.DEPLOYER_POLL) {
+    throw new ConfigError(["RUN_ONCE_AND_EXIT: runs one poll cycle, so it needs DEPLOYER_POLL on"]);
+  }
+  const rollbackConfig =
+    e.UPDATE_OPTIONS.rollbackConfig || e.ROLLBACK_OPTIONS.rollbackConfig
+      ? { ...e.UPDATE_OPTIONS.rollbackConfig, ...e.ROLLBACK_OPTIONS.rollbackConfig }
+      : undefined;
+  return {
+    http: { port: e.PORT, host: e.HOST },
+    store: { dbPath: e.DEPLOYER_DB },
+    auth: { secret: e.DEPLOYER_SECRET, secretFile: e.DEPLOYER_SECRET_FILE, secretPrevious: e.DEPLOYER_SECRET_PREVIOUS },
+    docker: { host: e.DOCKER_HOST },
+    registry: {
+      dockerHub: e.DEPLOYER_DOCKERHUB_REGISTRY,
+      insecure: e.DEPLOYER_INSECURE_REGISTRIES,
+      fallbackToHttp: e.WITH_INSECURE_REGISTRY,
+      passAuthToNodes: e.WITH_REGISTRY_AUTH,
+      user: e.REGISTRY_USER,
+      password: e.REGISTRY_PASSWORD,
+      host: e.REGISTRY_HOST,
+      registriesFile: e.REGISTRIES_FILE,
+      noResolveImage: e.WITH_NO_RESOLVE_IMAGE,
+    },
+    selection: { filter: e.FILTER_SERVICES, ignoreList: e.IGNORELIST_SERVICES },
+    rollout: {
+      timeoutSeconds: e.TIMEOUT,
+      rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
+      updateConfig: e.UPDATE_OPTIONS.updateConfig,
+      rollbackConfig,
+      imageAutocleanLimit: e.IMAGE_AUTOCLEAN_LIMIT === undefined ? undefined : Number(e.IMAGE_AUTOCLEAN_LIMIT),
+    },
+    poller: { enabled: e.DEPLOYER_POLL, sleepTimeMs: e.SLEEP_TIME, runOnceAndExit: e.RUN_ONCE_AND_EXIT },
+    notify: { callbackHosts: e.DEPLOYER_CALLBACK_HOSTS, appriseUrl: e.APPRISE_SIDECAR_URL, tz: e.TZ, hostname: e.HOSTNAME },
+    // VERBOSE means more, never less: it lifts info (or quieter) to debug, and leaves trace and silent alone.
+    log: { level: e.VERBOSE && ["fatal", "error", "warn", "info"].includes(e.LOG_LEVEL) ? "debug" : e.LOG_LEVEL },
+  };
+}
