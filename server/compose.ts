@@ -9,7 +9,7 @@ import { createDeployer } from "./engine/deployer.js";
 import type { SwarmPort } from "./engine/swarm-port.js";
 import { createMetrics } from "./metrics.js";
 import { createAppriseNotifier } from "./poller/apprise-notifier.js";
-import { systemClock, type Clock } from "./poller/clock.js";
+import { systemClock, type Clock } from "./domain/clock.js";
 import { createImageAutoclean } from "./poller/image-autoclean.js";
 import { createPoller, type PollerOptions } from "./poller/poller.js";
 import type { Db, Sqlite } from "./store/database.js";
@@ -30,11 +30,10 @@ export interface ComposeOptions {
   registryAuthFor?: (registry: string, authConfig?: string) => string | undefined;
   registryFor?: PollerOptions["registryFor"];
   fetch?: typeof fetch;
-  now?: () => number;
   /** How often a rollout is polled; tests with the fake swarm shorten it. */
   rolloutPollMs?: number;
   defaultMetrics?: boolean;
-  /** The poller's clock; tests pass a fake one. */
+  /** The one clock of the server (timestamps, rollouts, timeouts, the poller); tests pass a fake one. */
   clock?: Clock;
 }
 
@@ -43,7 +42,8 @@ export interface ComposeOptions {
  * registry; in-process tests call it with a real SQLite file and fakes.
  */
 export function composeServer(opts: ComposeOptions) {
-  const now = opts.now ?? Date.now;
+  const clock = opts.clock ?? systemClock;
+  const now = () => clock.now();
   const store = createDeploymentStore(opts.db, { now, newId: createIdGenerator(now) });
   const holds = createServiceHolds(opts.db, now);
   const history = createDeploymentHistory(opts.db);
@@ -64,9 +64,8 @@ export function composeServer(opts: ComposeOptions) {
     registryAuthFor: opts.registryAuthFor ?? (() => undefined),
     pollUpdate: { updateConfig: rollout.updateConfig, rollbackConfig: rollout.rollbackConfig },
     pollMs: opts.rolloutPollMs,
-    now,
+    clock,
   });
-  const clock = opts.clock ?? systemClock;
   const notifier = notify.appriseUrl
     ? createAppriseNotifier({
         url: notify.appriseUrl,
@@ -75,7 +74,7 @@ export function composeServer(opts: ComposeOptions) {
         history,
         log: opts.log,
         metrics,
-        now: () => clock.now(),
+        now,
         fetch: opts.fetch,
       })
     : undefined;

@@ -3,6 +3,7 @@ import type { Metrics } from "../metrics.js";
 import type { RegistryPort } from "../registry/registry-port.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import type { ServiceHolds } from "../store/service-holds.js";
+import type { Clock } from "../domain/clock.js";
 import type { CallbackNotifier } from "./callback-notifier.js";
 import type { ServiceUpdate, SwarmPort } from "./swarm-port.js";
 
@@ -23,7 +24,8 @@ export interface DeployerOptions {
   registryAuthFor(registry: string, authConfig?: string): string | undefined;
   /** UPDATE_OPTIONS / ROLLBACK_OPTIONS: laid over the spec by the poller's deploys, as Shepherd did with its own. */
   pollUpdate?: Pick<ServiceUpdate, "updateConfig" | "rollbackConfig">;
+  /** How often a rollout is polled. */
   pollMs?: number;
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  /** The one source of time: timestamps, the rollout's polling and its TIMEOUT. */
+  clock: Clock;
 }

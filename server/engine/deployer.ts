@@ -17,8 +17,8 @@ export interface Admitted {
  * ends `skipped` without touching the service.
  */
 export function createDeployer(opts: DeployerOptions) {
-  const now = opts.now ?? Date.now;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = () => opts.clock.now();
+  const sleep = (ms: number) => opts.clock.sleep(ms);
   const pollMs = opts.pollMs ?? 250;
   const lanes = new Map<string, { active?: string; pending?: string }>();
   const idleWaiters = new Set<() => void>();

@@ -1,8 +1,9 @@
 import type { Logger } from "pino";
 import type { TriggerKind } from "../domain/deployment.js";
-import { familiarRepoTag, followsTag, repoTagKey, tryParseImageRef } from "../domain/image-ref.js";
+import { familiarRepoTag, repoTagKey } from "../domain/image-ref.js";
 import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
-import { matchesServiceFilter, type ServiceFilter } from "../domain/service-filter.js";
+import type { ServiceFilter } from "../domain/service-filter.js";
+import { exclusionReason, servicesRunning } from "../domain/service-selection.js";
 import type { DeploymentRecord, DeploymentStore } from "../store/deployment-store.js";
 import type { CallbackNotifier } from "./callback-notifier.js";
 import type { Admitted, Deployer } from "./deployer.js";
@@ -28,31 +29,6 @@ export interface IngestRequest {
 export interface IngestResult {
   deployments: DeploymentRecord[];
   ignored: IgnoredEvent[];
-}
-
-/** Why a service running the pushed image is left alone, or undefined when it should be deployed. */
-export function exclusionReason(
-  service: SwarmService,
-  deps: Pick<IngestDeps, "filter" | "ignoreList">,
-  allowedServices?: string[],
-): string | undefined {
-  if (service.labels["deployer.enable"] === "false") return "label_disabled";
-  if (deps.ignoreList.includes(service.name)) return "ignorelisted";
-  if (!matchesServiceFilter(service, deps.filter)) return "filtered_out";
-  if (allowedServices && !allowedServices.includes(service.name)) return "not_in_token";
-  return undefined;
-}
-
-/**
- * Services whose spec image, digest dropped and normalized, is the pushed
- * `registry/repo:tag`. A service pinned by digest alone follows no tag.
- */
-export function servicesRunning(services: SwarmService[], imageKey: string): SwarmService[] {
-  return services.filter((s) => {
-    if (!followsTag(s.image)) return false;
-    const ref = tryParseImageRef(s.image);
-    return ref !== undefined && repoTagKey(ref) === imageKey;
-  });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { isTerminal } from "../domain/deployment.js";
+import { ENABLE_LABEL } from "../domain/service-selection.js";
 import { parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 import { RegistryError } from "../registry/registry-port.js";
@@ -60,7 +61,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         opts.store.addEvent(id, `lifted the quarantine of ${digest} on this service: deployed by hand`);
       }
       const service = await getService(dep);
-      if (service.labels["deployer.enable"] === "false") throw new DeploySkipped("the service is labelled deployer.enable=false");
+      if (service.labels[ENABLE_LABEL] === "false") throw new DeploySkipped(`the service is labelled ${ENABLE_LABEL}=false`);
       if (automaticTriggers.has(dep.trigger)) {
         const q = opts.store.findQuarantine(dep.service, digest);
         if (q) throw new DeploySkipped(`${digest} is quarantined on this service: it ended badly in ${q.deploymentId} (${q.reason})`);

@@ -1,5 +1,5 @@
 import { tryParseImageRef } from "../domain/image-ref.js";
-import { exclusionReason } from "../engine/ingest-push.js";
+import { exclusionReason } from "../domain/service-selection.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import type { ServiceHold } from "../store/service-holds.js";
 import { askSwarm, type OperationsDeps } from "./operations-deps.js";

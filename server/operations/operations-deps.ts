@@ -1,7 +1,7 @@
 import { AppError } from "../domain/app-error.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
 import type { Deployer } from "../engine/deployer.js";
-import { exclusionReason } from "../engine/ingest-push.js";
+import { exclusionReason } from "../domain/service-selection.js";
 import { SwarmUnavailableError, type SwarmPort, type SwarmService } from "../engine/swarm-port.js";
 import type { DeploymentHistory } from "../store/deployment-history.js";
 import type { DeploymentStore } from "../store/deployment-store.js";

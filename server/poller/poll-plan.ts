@@ -1,6 +1,6 @@
 import { followsTag, repoTagKey, tryParseImageRef, type ImageRef } from "../domain/image-ref.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
-import { exclusionReason } from "../engine/ingest-push.js";
+import { exclusionReason } from "../domain/service-selection.js";
 import type { SwarmService } from "../engine/swarm-port.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 

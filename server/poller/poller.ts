@@ -5,7 +5,7 @@ import type { RegistryClient } from "../registry/registry-client.js";
 import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
 import type { ServiceHolds } from "../store/service-holds.js";
 import type { AppriseNotifier } from "./apprise-notifier.js";
-import type { Clock } from "./clock.js";
+import type { Clock } from "../domain/clock.js";
 import { queuePollDeployment, type PollDeployDeps } from "./poll-deploy.js";
 import { planCycle, type ImageGroup } from "./poll-plan.js";
 import { pullBudget, pullsFor } from "./pull-budget.js";

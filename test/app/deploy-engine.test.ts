@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { RegistryError } from "../../server/registry/registry-port.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 import { countRows, createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
@@ -132,13 +133,21 @@ describe("the deploy engine", () => {
     expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:v1`);
   });
 
-  it("fails a rollout that does not finish within TIMEOUT", async () => {
-    const server = createTestServer({ TIMEOUT: "1" }, { autoTickMs: 0 });
+  it("fails a rollout that does not finish within TIMEOUT, on the server's clock", async () => {
+    const clock = new FakeClock();
+    const server = createTestServer({ TIMEOUT: "1" }, { autoTickMs: 0, clock });
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
     server.registry.push(ref("v1"), sha(9));
-    const done = await waitForFinal(server, (await push(server, "v1", sha(9))).deployments[0]!.id, 5000);
+    const id = (await push(server, "v1", sha(9))).deployments[0]!.id;
+    await clock.sleepCount(1); // the rollout has looked once and waits for its next poll
+    clock.advance(999);
+    await clock.sleepCount(2);
+    expect(server.store.getDeployment(id).status).toBe("running");
+    clock.advance(2); // the next poll is due past TIMEOUT, and no real second has passed
+    const done = await waitForFinal(server, id);
     expect(done.status).toBe("failed");
     expect(done.message).toContain("timed out after 1 s");
+    expect(done.finishedAt! - done.startedAt!).toBe(1001);
   });
 
   it("retries an update that lost a race with another writer", async () => {

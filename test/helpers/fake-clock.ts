@@ -1,4 +1,4 @@
-import type { Clock } from "../../server/poller/clock.js";
+import type { Clock } from "../../server/domain/clock.js";
 
 /**
  * A clock that only moves when the test says so. It records every sleep, so a
@@ -12,8 +12,17 @@ export class FakeClock implements Clock {
   private sleepers: Array<{ until: number; wake: () => void }> = [];
   private onSleep: Array<() => void> = [];
 
-  constructor(start = Date.UTC(2026, 0, 1, 12, 0, 0)) {
+  private readonly autoAdvanceUpToMs?: number;
+
+  /**
+   * With `autoAdvanceUpToMs`, a sleep that short (a rollout's poll interval in
+   * the test server) moves time on by itself, on the next turn of the event
+   * loop, and is not recorded: rollouts then run to their end on fake time
+   * while the test drives only the long waits (the poller's SLEEP_TIME).
+   */
+  constructor(start = Date.UTC(2026, 0, 1, 12, 0, 0), opts: { autoAdvanceUpToMs?: number } = {}) {
     this.time = start;
+    this.autoAdvanceUpToMs = opts.autoAdvanceUpToMs;
   }
 
   now(): number {
@@ -21,6 +30,14 @@ export class FakeClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.autoAdvanceUpToMs !== undefined && ms <= this.autoAdvanceUpToMs) {
+      return new Promise((resolve) =>
+        setImmediate(() => {
+          this.advance(ms);
+          resolve();
+        }),
+      );
+    }
     this.sleeps.push(ms);
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();

@@ -6,7 +6,7 @@ import { onTestFinished } from "vitest";
 import { composeServer, type ComposeOptions } from "../../server/compose.js";
 import { loadConfig } from "../../server/config/config.js";
 import { createLogger } from "../../server/logger.js";
-import type { Clock } from "../../server/poller/clock.js";
+import type { Clock } from "../../server/domain/clock.js";
 import { openDatabase } from "../../server/store/database.js";
 import { FakeRegistry } from "./fake-registry.js";
 import { FakeSwarm } from "./fake-swarm.js";
@@ -17,6 +17,9 @@ export const testSecret = "test-secret-that-is-long-enough-for-hs256-0123456789"
  * The real app over a real SQLite file built by the real migrations, with
  * recording fakes at the swarm and registry ports. Torn down when the test ends.
  */
+/** How often the test server polls a rollout (the fake swarm moves every 2 ms too). */
+export const ROLLOUT_POLL_MS = 2;
+
 export function createTestServer(
   env: Record<string, string> = {},
   opts: {
@@ -52,7 +55,7 @@ export function createTestServer(
     registry,
     log,
     fetch: opts.fetch,
-    rolloutPollMs: 2,
+    rolloutPollMs: ROLLOUT_POLL_MS,
     clock: opts.clock,
     ...opts.access,
   });

@@ -7,14 +7,14 @@ import { RegistryError } from "../../server/registry/registry-port.js";
 import { deployThroughWebhook } from "../helpers/api-client.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
-import { createTestServer, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+import { ROLLOUT_POLL_MS, createTestServer, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const host = "127.0.0.1:5000";
 const repo = `${host}/acme/web`;
 const ref = (tag: string, repository = "acme/web") => ({ registry: host, repository, tag });
 
 function pollServer(env: Record<string, string> = {}, opts: { autoTickMs?: number } = {}) {
-  const clock = new FakeClock();
+  const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
   const server = createTestServer({ SLEEP_TIME: "30s", ...env }, { clock, ...opts });
   return { server, clock };
 }
@@ -192,7 +192,7 @@ describe("a poll cycle", () => {
   });
 
   it("shrugs off a service removed while the cycle looked its tag up", async () => {
-    const clock = new FakeClock();
+    const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
     const server = createTestServer({}, { clock });
     const registry = server.registry as FakeRegistry;
     const resolve = registry.resolveDigest.bind(registry);

@@ -4,7 +4,7 @@ import { createLogger } from "../../server/logger.js";
 import { createRegistryAccess } from "../../server/registry/registry-access.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
-import { createTestServer, sha, waitForFinal } from "../helpers/test-server.js";
+import { ROLLOUT_POLL_MS, createTestServer, sha, waitForFinal } from "../helpers/test-server.js";
 
 const decode = (header: string | undefined) => header && JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
 
@@ -50,7 +50,7 @@ describe("shepherd.auth.config", () => {
     const server = createTestServer(
       {},
       {
-        clock: new FakeClock(),
+        clock: new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS }),
         access: {
           registryFor: (id) => (id === "team-a" ? teamA : new FakeRegistry()),
           registryAuthFor: (registry, id) => `${registry}/${id ?? "default"}`,

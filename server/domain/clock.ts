@@ -1,4 +1,4 @@
-/** Time as the poller sees it; tests hand in a fake one, so no test sleeps. */
+/** The one source of time: rollouts, timeouts and the poller read it; tests hand in a fake one, so no test sleeps. */
 export interface Clock {
   now(): number;
   /** Resolves after `ms`, or at once when `signal` aborts. */

@@ -1,0 +1,41 @@
+/**
+ * Which swarm services the server manages and which a push concerns: the
+ * rules webhooks, the poller and the API share.
+ */
+import { followsTag, repoTagKey, tryParseImageRef } from "./image-ref.js";
+import { matchesServiceFilter, type FilterableService, type ServiceFilter } from "./service-filter.js";
+
+/** `deployer.enable=false` on a service: the server never touches it. */
+export const ENABLE_LABEL = "deployer.enable";
+
+/** What the selection rules read of a service. */
+export interface SelectableService extends FilterableService {
+  image: string;
+}
+
+/** FILTER_SERVICES and IGNORELIST_SERVICES, resolved. */
+export interface Selection {
+  filter?: ServiceFilter;
+  ignoreList: string[];
+}
+
+/** Why a service running the pushed image is left alone, or undefined when it should be deployed. */
+export function exclusionReason(service: SelectableService, selection: Selection, allowedServices?: string[]): string | undefined {
+  if (service.labels[ENABLE_LABEL] === "false") return "label_disabled";
+  if (selection.ignoreList.includes(service.name)) return "ignorelisted";
+  if (!matchesServiceFilter(service, selection.filter)) return "filtered_out";
+  if (allowedServices && !allowedServices.includes(service.name)) return "not_in_token";
+  return undefined;
+}
+
+/**
+ * Services whose spec image, digest dropped and normalized, is the pushed
+ * `registry/repo:tag`. A service pinned by digest alone follows no tag.
+ */
+export function servicesRunning<S extends SelectableService>(services: S[], imageKey: string): S[] {
+  return services.filter((s) => {
+    if (!followsTag(s.image)) return false;
+    const ref = tryParseImageRef(s.image);
+    return ref !== undefined && repoTagKey(ref) === imageKey;
+  });
+}
