@@ -4,8 +4,34 @@ export type DeploymentStatus = (typeof deploymentStatuses)[number];
 export const triggerKinds = ["dockerhub", "registry", "poll", "manual", "rollback"] as const;
 export type TriggerKind = (typeof triggerKinds)[number];
 
-export const terminalStatuses: ReadonlySet<DeploymentStatus> = new Set(["succeeded", "failed", "rolled_back", "skipped", "superseded"]);
+/**
+ * The status machine, as data: which status may follow which. A status with
+ * no successor is final. A deployment may stay in a status that is not final
+ * (a patch that only adds a digest or a timeline entry). Adding a status is
+ * an entry here plus the code that handles it; the store refuses the rest.
+ */
+export const TRANSITIONS: Readonly<Record<DeploymentStatus, readonly DeploymentStatus[]>> = {
+  // failed: a run that crashed before it started; skipped, superseded: the deployer's queue.
+  queued: ["running", "skipped", "superseded", "failed"],
+  // queued: requeued after a restart, when the update had not been sent.
+  running: ["queued", "succeeded", "failed", "rolled_back", "skipped"],
+  succeeded: [],
+  failed: [],
+  rolled_back: [],
+  skipped: [],
+  superseded: [],
+};
+
+export const terminalStatuses: ReadonlySet<DeploymentStatus> = new Set(deploymentStatuses.filter((s) => TRANSITIONS[s].length === 0));
 
 export function isTerminal(status: DeploymentStatus): boolean {
   return terminalStatuses.has(status);
 }
+
+/** Whether a deployment in `from` may be patched to `to` (the same status: only while not final). */
+export function canTransition(from: DeploymentStatus, to: DeploymentStatus): boolean {
+  return from === to ? !isTerminal(from) : TRANSITIONS[from].includes(to);
+}
+
+/** Triggers nobody chose by hand: they respect holds and the quarantine of a digest that failed. */
+export const automaticTriggers: ReadonlySet<TriggerKind> = new Set(["dockerhub", "registry", "poll"]);

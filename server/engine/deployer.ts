@@ -1,5 +1,5 @@
 import { isTerminal } from "../domain/deployment.js";
-import type { DeploymentPatch, DeploymentRecord } from "../store/deployment-store.js";
+import { TransitionRefusedError, type DeploymentPatch, type DeploymentRecord } from "../store/deployment-store.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
 
@@ -29,12 +29,20 @@ export function createDeployer(opts: DeployerOptions) {
   const targetOf = (d: DeploymentRecord) => ((d.digest ?? d.digestHint) ? `${d.imageKey}@${d.digest ?? d.digestHint}` : undefined);
 
   /** Writes a final status; announce() then tells everyone else. Apart so that the write can join a caller's transaction. */
-  function recordFinal(id: string, status: DeploymentRecord["status"], message: string, extra: DeploymentPatch = {}): DeploymentRecord {
-    return opts.store.transition(id, { status, message, finishedAt: now(), ...extra }, message);
+  function recordFinal(id: string, status: DeploymentRecord["status"], message: string, extra: DeploymentPatch = {}): DeploymentRecord | undefined {
+    try {
+      return opts.store.transition(id, { status, message, finishedAt: now(), ...extra }, message);
+    } catch (err) {
+      // A second final status for one deployment is a bug; the first one stands, and the server goes on.
+      if (!(err instanceof TransitionRefusedError)) throw err;
+      opts.log.error({ err, deploymentId: id }, "refused a status change the transition table does not allow");
+      return undefined;
+    }
   }
 
   function finish(id: string, status: DeploymentRecord["status"], message: string, extra: DeploymentPatch = {}): DeploymentRecord {
-    return announce(recordFinal(id, status, message, extra));
+    const done = recordFinal(id, status, message, extra);
+    return done ? announce(done) : opts.store.getDeployment(id);
   }
 
   function announce(done: DeploymentRecord): DeploymentRecord {
@@ -85,7 +93,7 @@ export function createDeployer(opts: DeployerOptions) {
           "skipped",
           `the same digest is already ${other.status === "running" ? "being deployed" : "queued"} by ${other.id}`,
         );
-        return { record: skipped, after: () => announce(skipped) };
+        return skipped ? { record: skipped, after: () => announce(skipped) } : { record: dep, after: () => opts.store.getDeployment(id) };
       }
     }
     let superseded: DeploymentRecord | undefined;

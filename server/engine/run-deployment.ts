@@ -1,4 +1,4 @@
-import { isTerminal } from "../domain/deployment.js";
+import { automaticTriggers, isTerminal } from "../domain/deployment.js";
 import { ENABLE_LABEL } from "../domain/service-selection.js";
 import { parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
@@ -8,8 +8,6 @@ import type { DeployerOptions } from "./deployer-options.js";
 import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
 import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmService } from "./swarm-port.js";
 
-/** Triggers whose deploys respect the quarantine of a digest that failed before. */
-const automaticTriggers = new Set(["dockerhub", "registry", "poll"]);
 const conflictRetries = 5;
 
 class DeployFailure extends Error {

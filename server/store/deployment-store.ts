@@ -1,9 +1,21 @@
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
-import type { DeploymentStatus, TriggerKind } from "../domain/deployment.js";
+import { canTransition, type DeploymentStatus, type TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import { deploymentEvents, deployments, quarantinedDigests, triggers } from "./schema.js";
 import { createGroupCommit } from "./group-commit.js";
 import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
+
+/** A status change the transition table does not allow: a bug in the caller, refused with nothing written. */
+export class TransitionRefusedError extends Error {
+  override readonly name = "TransitionRefusedError";
+  constructor(
+    readonly deploymentId: string,
+    readonly from: DeploymentStatus,
+    readonly to: DeploymentStatus,
+  ) {
+    super(`deployment ${deploymentId}: ${from} -> ${to} is not an allowed transition`);
+  }
+}
 
 export type DeploymentRecord = Omit<typeof deployments.$inferSelect, "status" | "trigger" | "failureKind"> & {
   status: DeploymentStatus;
@@ -188,9 +200,12 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
           .prepare(),
       );
       return db.transaction(() => {
+        const current = statusById.get({ id }) as { status: DeploymentStatus } | undefined;
+        if (!current) throw new Error(`deployment ${id} does not exist`);
+        const to = patch.status ?? current.status;
+        if (!canTransition(current.status, to)) throw new TransitionRefusedError(id, current.status, to);
         const at = clock.now();
-        const row = update.get({ ...set, __id: id });
-        if (!row) throw new Error(`deployment ${id} does not exist`);
+        const row = update.get({ ...set, __id: id })!;
         if (eventMessage) insertEvent.run({ deploymentId: id, at, status: row.status, message: eventMessage });
         return asDeployment(row);
       });

@@ -23,6 +23,7 @@ function seed(server: TestServer, n: number) {
     );
     if (recorded.duplicate) throw new Error("seed collided");
     const id = recorded.deployments[0]!.id;
+    server.store.transition(id, { status: "running", startedAt: Date.now() }, "seeded start");
     server.store.transition(id, { status: i % 4 === 0 ? "failed" : "succeeded", digest: sha(i), finishedAt: Date.now() }, "seeded outcome");
     ids.push(id);
   }
