@@ -4,7 +4,7 @@ import type { RegistryPort } from "../registry/registry-port.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import type { ServiceHolds } from "../store/service-holds.js";
 import type { Clock } from "../domain/clock.js";
-import type { CallbackNotifier } from "./callback-notifier.js";
+import type { CallbackNotifier } from "../notify/callback-notifier.js";
 import type { ServiceUpdate, SwarmPort } from "./swarm-port.js";
 
 /** What the deployer (its queue, deployer.ts, and the run of one deployment, run-deployment.ts) is built from. */

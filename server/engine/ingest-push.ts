@@ -5,7 +5,7 @@ import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
 import { exclusionReason, servicesRunning } from "../domain/service-selection.js";
 import type { DeploymentRecord, DeploymentStore } from "../store/deployment-store.js";
-import type { CallbackNotifier } from "./callback-notifier.js";
+import type { CallbackNotifier } from "../notify/callback-notifier.js";
 import type { Admitted, Deployer } from "./deployer.js";
 import { SwarmUnavailableError, type SwarmPort, type SwarmService } from "./swarm-port.js";
 

@@ -4,7 +4,7 @@ import type { SwarmService } from "../engine/swarm-port.js";
 import type { RegistryClient } from "../registry/registry-client.js";
 import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
 import type { ServiceHolds } from "../store/service-holds.js";
-import type { AppriseNotifier } from "./apprise-notifier.js";
+import type { AppriseNotifier } from "../notify/apprise-notifier.js";
 import type { Clock } from "../domain/clock.js";
 import { queuePollDeployment, type PollDeployDeps } from "./poll-deploy.js";
 import { planCycle, type ImageGroup } from "./poll-plan.js";

@@ -12,17 +12,18 @@ export class FakeClock implements Clock {
   private sleepers: Array<{ until: number; wake: () => void }> = [];
   private onSleep: Array<() => void> = [];
 
-  private readonly autoAdvanceUpToMs?: number;
+  private readonly realSleepsUpToMs?: number;
 
   /**
-   * With `autoAdvanceUpToMs`, a sleep that short (a rollout's poll interval in
-   * the test server) moves time on by itself, on the next turn of the event
-   * loop, and is not recorded: rollouts then run to their end on fake time
-   * while the test drives only the long waits (the poller's SLEEP_TIME).
+   * With `realSleepsUpToMs`, a sleep that short (a rollout's poll interval in
+   * the test server, while the fake swarm moves on a real timer) passes in real
+   * time and leaves fake time where it is, unrecorded: the test then drives
+   * only the long waits (the poller's SLEEP_TIME), and every timestamp stays
+   * the one the test set.
    */
-  constructor(start = Date.UTC(2026, 0, 1, 12, 0, 0), opts: { autoAdvanceUpToMs?: number } = {}) {
+  constructor(start = Date.UTC(2026, 0, 1, 12, 0, 0), opts: { realSleepsUpToMs?: number } = {}) {
     this.time = start;
-    this.autoAdvanceUpToMs = opts.autoAdvanceUpToMs;
+    this.realSleepsUpToMs = opts.realSleepsUpToMs;
   }
 
   now(): number {
@@ -30,13 +31,8 @@ export class FakeClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (this.autoAdvanceUpToMs !== undefined && ms <= this.autoAdvanceUpToMs) {
-      return new Promise((resolve) =>
-        setImmediate(() => {
-          this.advance(ms);
-          resolve();
-        }),
-      );
+    if (this.realSleepsUpToMs !== undefined && ms <= this.realSleepsUpToMs) {
+      return new Promise((resolve) => setTimeout(resolve, ms));
     }
     this.sleeps.push(ms);
     return new Promise((resolve) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { choosePrune } from "../../server/poller/image-autoclean.js";
+import { choosePrune } from "../../server/engine/image-autoclean.js";
 import type { LocalImage } from "../../server/engine/swarm-port.js";
 
 const id = (n: number) => `sha256:${String(n).padStart(64, "0")}`;

@@ -14,7 +14,7 @@ const repo = `${host}/acme/web`;
 const ref = (tag: string, repository = "acme/web") => ({ registry: host, repository, tag });
 
 function pollServer(env: Record<string, string> = {}, opts: { autoTickMs?: number } = {}) {
-  const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+  const clock = new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS });
   const server = createTestServer({ SLEEP_TIME: "30s", ...env }, { clock, ...opts });
   return { server, clock };
 }
@@ -192,7 +192,7 @@ describe("a poll cycle", () => {
   });
 
   it("shrugs off a service removed while the cycle looked its tag up", async () => {
-    const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+    const clock = new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS });
     const server = createTestServer({}, { clock });
     const registry = server.registry as FakeRegistry;
     const resolve = registry.resolveDigest.bind(registry);

@@ -50,7 +50,7 @@ describe("shepherd.auth.config", () => {
     const server = createTestServer(
       {},
       {
-        clock: new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS }),
+        clock: new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS }),
         access: {
           registryFor: (id) => (id === "team-a" ? teamA : new FakeRegistry()),
           registryAuthFor: (registry, id) => `${registry}/${id ?? "default"}`,

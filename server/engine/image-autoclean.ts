@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { familiarName, parseImageRef, repoKey, tryParseImageRef } from "../domain/image-ref.js";
-import type { LocalImage, SwarmPort } from "../engine/swarm-port.js";
+import type { LocalImage, SwarmPort } from "./swarm-port.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 
 export interface PruneChoice {
