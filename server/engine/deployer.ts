@@ -40,9 +40,18 @@ export function createDeployer(opts: DeployerOptions) {
     }
   }
 
+  /**
+   * The one place a deployment's end is recorded: the final status, then the
+   * quarantine of a digest whose rollout failed (so no announcement can race
+   * ahead of it), then the announcement.
+   */
   function finish(id: string, status: DeploymentRecord["status"], message: string, extra: DeploymentPatch = {}): DeploymentRecord {
     const done = recordFinal(id, status, message, extra);
-    return done ? announce(done) : opts.store.getDeployment(id);
+    if (!done) return opts.store.getDeployment(id);
+    if (done.digest && done.failureKind === "rollout" && (done.status === "failed" || done.status === "rolled_back")) {
+      opts.store.quarantine(done.service, done.digest, done.id, done.status);
+    }
+    return announce(done);
   }
 
   function announce(done: DeploymentRecord): DeploymentRecord {

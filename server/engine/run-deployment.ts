@@ -152,10 +152,6 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     } else {
       finish(dep.id, "failed", outcome.message, { failureKind: outcome.failureKind });
     }
-    const done = opts.store.getDeployment(dep.id);
-    if (done.digest && done.failureKind === "rollout" && (done.status === "failed" || done.status === "rolled_back")) {
-      opts.store.quarantine(done.service, done.digest, done.id, done.status);
-    }
   }
 
   async function rollBack(dep: DeploymentRecord, reason: string, watch: (target: string) => Promise<RolloutOutcome>): Promise<void> {
