@@ -4,6 +4,33 @@ import { AppError } from "../domain/app-error.js";
 export const bodyLimitBytes = 1024 * 1024;
 
 /**
+ * No registry payload or API body nests deeper than a handful of levels. A
+ * megabyte of `[[[[…` costs JSON.parse and every walk after it far more than
+ * its size says (over a second of a blocked event loop), so it is refused
+ * before parsing, by one linear scan.
+ */
+export const maxJsonDepth = 32;
+
+export function assertJsonDepth(text: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxJsonDepth) throw new AppError("BAD_REQUEST", `the request body nests deeper than ${maxJsonDepth} levels`);
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+}
+
+/**
  * Registries send JSON under vendor types (`…events.v1+json`, `…events.v2+json`,
  * `application/cloudevents+json`), so any `json` or `+json` type is JSON here;
  * a body with no type at all is read as JSON too, since Docker Hub does not
@@ -27,6 +54,7 @@ export async function readJson(c: Context): Promise<unknown> {
   // (the adapter's fast path, without a web stream); a chunked body is counted as it streams in.
   const text = length !== undefined && Number.isSafeInteger(declared) ? await c.req.raw.text() : await readLimited(c.req.raw.body);
   if (text.trim() === "") throw new AppError("BAD_REQUEST", "the request body is empty; a JSON body is required");
+  assertJsonDepth(text);
   try {
     return JSON.parse(text);
   } catch {

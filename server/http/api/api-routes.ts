@@ -10,7 +10,7 @@ import { resumeService } from "../../operations/resume-service.js";
 import { rollbackService } from "../../operations/rollback-service.js";
 import { asUnauthorized, bearerToken } from "../bearer.js";
 import { toDeploymentJson, toEventJson } from "../deployment-json.js";
-import { bodyLimitBytes } from "../read-json.js";
+import { assertJsonDepth, bodyLimitBytes } from "../read-json.js";
 import * as s from "./schemas.js";
 
 export interface ApiDeps extends OperationsDeps {
@@ -86,6 +86,11 @@ export function createApiRoutes(deps: ApiDeps) {
       },
     }),
   );
+  // Bounded nesting before any parser sees the body; the routes' validators then read it from hono's cache.
+  app.use("/services/*", async (c, next) => {
+    if (c.req.method === "POST") assertJsonDepth(await c.req.text());
+    await next();
+  });
 
   app.openapi(
     createRoute({
