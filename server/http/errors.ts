@@ -24,7 +24,18 @@ export function createErrorHandler(log: Logger) {
     if (err instanceof HTTPException && err.status === 415) {
       return respondError(c, "UNSUPPORTED_MEDIA_TYPE", `content type ${c.req.header("content-type") ?? "(none)"} is not JSON; send application/json`);
     }
+    if (isClientGone(err, c)) {
+      // The client hung up mid-request: its doing, not the server's. Nobody reads the answer.
+      log.info({ requestId: c.get("requestId") }, "the client closed the connection before its request was read");
+      return respondError(c, "BAD_REQUEST", "the connection closed before the request body arrived");
+    }
     log.error({ err, requestId: c.get("requestId") }, "unhandled error");
     return respondError(c, "INTERNAL", "internal error; the request id is in the server log");
   };
+}
+
+/** Node's IncomingMessage fails a body read with `aborted` (ECONNRESET) when the socket closes first. */
+function isClientGone(err: Error, c: Context): boolean {
+  const code = (err as { code?: string }).code;
+  return (code === "ECONNRESET" && err.message === "aborted") || code === "ERR_STREAM_PREMATURE_CLOSE" || c.req.raw.signal?.aborted === true;
 }

@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { statSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -63,6 +64,36 @@ describe("the server process", () => {
     // A connection attempt, not a missing module: ssh2 was found and ran.
     await expect.poll(() => server.logs().find((l) => l.msg?.toString().includes("Docker engine not reachable"))?.reason).toMatch(/ECONNREFUSED/);
     expect(server.stderr()).not.toMatch(/Cannot find module|is not defined/);
+    expect(await server.stop()).toBe(0);
+  });
+
+  it("logs a client that hangs up mid-body at info, as the client's doing, not as an error", async () => {
+    const dir = tempDir("deployer-proc-");
+    const port = await freePortOnLoopback();
+    const secret = "server-process-secret-server-process-secret";
+    const server = await startServer(
+      { DEPLOYER_DB: join(dir, "deployer.db"), DEPLOYER_SECRET: secret, DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` },
+      port,
+    );
+    const token = await createTokenService({ secret, dockerHubRegistry: "docker.io" }).signWebhookToken({
+      sub: "ci",
+      repos: ["127.0.0.1:5000/acme/*"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.write(
+          `POST /hooks/registry HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"events": [`,
+        );
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 200);
+      });
+      socket.on("error", reject);
+    });
+    await expect.poll(() => server.logs().map((l) => l.msg)).toContainEqual("the client closed the connection before its request was read");
+    expect(server.logs().filter((l) => l.msg === "unhandled error")).toEqual([]);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect(await server.stop()).toBe(0);
   });
 
