@@ -51,12 +51,16 @@ export async function queuePollDeployment(
   }
   const image = familiarRepoTag(group.ref);
   const webhook = deps.history.findWebhookDeploymentOf(fresh.name, digest);
-  const missedWebhook = Boolean(running && !webhook);
+  // A webhook that came while the engine was unreachable was recorded but matched no service: not missed.
+  const undeployedWebhook = webhook ? undefined : deps.history.findWebhookTriggerOf(group.key, digest);
+  const missedWebhook = Boolean(running && !webhook && !undeployedWebhook);
   const why = !running
     ? `the service names no digest, so ${digest} is pinned`
     : webhook
       ? `a webhook brought ${digest} in ${webhook.id}, which ended ${webhook.status}; deploying it again`
-      : `no webhook brought ${digest} (missed_webhook); the service runs ${running}`;
+      : undeployedWebhook
+        ? `a webhook brought ${digest} (trigger ${undeployedWebhook.id}) when no service could be matched to it; deploying it now`
+        : `no webhook brought ${digest} (missed_webhook); the service runs ${running}`;
   const recorded = deps.store.recordTrigger(
     { kind: "poll", eventKey: `poll:${fresh.id}:${digest}:${input.cycleAt}`, imageKey: group.key, digestHint: digest, requestedBy: "poller" },
     [

@@ -2,7 +2,8 @@ import { and, desc, eq, inArray, lt, ne, or, type SQL } from "drizzle-orm";
 import type { DeploymentStatus, TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import type { DeploymentRecord } from "./deployment-store.js";
-import { deployments } from "./schema.js";
+import type { TriggerRecord } from "./deployment-store.js";
+import { deployments, triggers } from "./schema.js";
 
 export interface HistoryQuery {
   service?: string;
@@ -63,6 +64,21 @@ export function createDeploymentHistory(db: Db) {
     },
 
     /** The newest deployment a registry webhook recorded for this digest on this service (resolved or hinted). */
+    /**
+     * The newest webhook that announced `digest` of `imageKey`, deployed or
+     * not: one that arrived while the engine could not be asked which services
+     * run it is recorded as a trigger with no deployment.
+     */
+    findWebhookTriggerOf(imageKey: string, digest: string): TriggerRecord | undefined {
+      return db
+        .select()
+        .from(triggers)
+        .where(and(inArray(triggers.kind, ["dockerhub", "registry"]), eq(triggers.imageKey, imageKey), eq(triggers.digestHint, digest)))
+        .orderBy(desc(triggers.id))
+        .limit(1)
+        .get() as TriggerRecord | undefined;
+    },
+
     findWebhookDeploymentOf(service: string, digest: string): DeploymentRecord | undefined {
       return newest(
         and(

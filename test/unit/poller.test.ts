@@ -7,7 +7,7 @@ import { RegistryError } from "../../server/registry/registry-port.js";
 import { deployThroughWebhook } from "../helpers/api-client.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
-import { ROLLOUT_POLL_MS, createTestServer, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+import { ROLLOUT_POLL_MS, createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const host = "127.0.0.1:5000";
 const repo = `${host}/acme/web`;
@@ -88,6 +88,28 @@ describe("a poll cycle", () => {
     expect(server.store.listEvents(done.id)[0]?.message).toContain("missed_webhook");
     expect(server.registry.lookups, "the deployer used the poller's digest").toHaveLength(1);
     expect(await server.metrics.registry.getSingleMetricAsString("deployer_missed_webhooks_total")).toContain(`registry="${host}"} 1`);
+  });
+
+  it("deploys a push whose webhook came while the engine was down without counting it as a missed webhook", async () => {
+    const { server } = pollServer();
+    server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
+    server.registry.push(ref("live"), sha(2));
+    server.swarm.setUnavailable(true);
+    const token = await server.tokens.signWebhookToken({ sub: "ci", repos: [`${host}/acme/*`] });
+    const res = await server.request("/hooks/registry", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      json: registryPush({ host, repository: "acme/web", tag: "live", digest: sha(2) }),
+    });
+    expect(((await res.json()) as { ignored: Array<{ reason: string }> }).ignored).toEqual([
+      expect.objectContaining({ reason: "engine_unavailable" }),
+    ]);
+    server.swarm.setUnavailable(false);
+    const { deployments } = await server.poller.runOnce();
+    const done = await waitForFinal(server, deployments[0]!);
+    expect(done).toMatchObject({ status: "succeeded", trigger: "poll", digest: sha(2) });
+    expect(server.store.listEvents(done.id)[0]?.message).toMatch(/a webhook brought .* when no service could be matched to it/);
+    expect(await server.metrics.registry.getSingleMetricAsString("deployer_missed_webhooks_total")).not.toMatch(/} 1/);
   });
 
   it("changes nothing when the tag still points at the running digest: no update, the version stays", async () => {
