@@ -1,9 +1,11 @@
 import { serve } from "@hono/node-server";
 import { existsSync, readFileSync } from "node:fs";
+import type { Server as HttpServer } from "node:http";
 import { ConfigError, loadConfig, type Config } from "./config/config.js";
 import { composeServer } from "./compose.js";
 import { createDockerClient } from "./engine/docker-client.js";
 import { createDockerodeSwarm } from "./engine/dockerode-swarm.js";
+import { answerClientErrorsInEnvelope } from "./http/client-errors.js";
 import { createLogger } from "./logger.js";
 import { parseRegistriesFile, type RegistriesFileEntry, type RegistryCredentialEntry } from "./registry/credentials.js";
 import { createRegistryAccess } from "./registry/registry-access.js";
@@ -127,6 +129,7 @@ async function main() {
   const http = serve({ fetch: server.app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
     log.info({ host: config.http.host, port: info.port }, "deploy server listening");
   });
+  answerClientErrorsInEnvelope(http as HttpServer, log); // serve() made an HTTP/1 server: no http2 option given
 
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down; unfinished rollouts are followed again at the next start");

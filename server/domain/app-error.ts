@@ -12,6 +12,8 @@ export type ErrorCode =
   | "PAYLOAD_TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "UNPROCESSABLE"
+  | "EXPECTATION_FAILED"
+  | "HEADERS_TOO_LARGE"
   | "UNAVAILABLE"
   | "INTERNAL";
 
@@ -26,7 +28,7 @@ export class AppError extends Error {
   }
 }
 
-export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 503 {
+export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 415 | 417 | 422 | 431 | 500 | 503 {
   switch (code) {
     case "BAD_REQUEST":
     case "VALIDATION_FAILED":
@@ -43,8 +45,12 @@ export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 4
       return 413;
     case "UNSUPPORTED_MEDIA_TYPE":
       return 415;
+    case "EXPECTATION_FAILED":
+      return 417;
     case "UNPROCESSABLE":
       return 422;
+    case "HEADERS_TOO_LARGE":
+      return 431;
     case "INTERNAL":
       return 500;
     case "UNAVAILABLE":

@@ -67,6 +67,42 @@ describe("the server process", () => {
     expect(await server.stop()).toBe(0);
   });
 
+  it("answers what the HTTP parser refuses (huge headers, broken framing, an odd Expect) in the error envelope", async () => {
+    const dir = tempDir("deployer-proc-");
+    const port = await freePortOnLoopback();
+    const server = await startServer({ DEPLOYER_DB: join(dir, "deployer.db"), DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` }, port);
+    /** Sends raw bytes and returns the status and parsed body of what comes back before the server closes. */
+    const raw = (bytes: string) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const socket = connect(port, "127.0.0.1", () => socket.write(bytes));
+        socket.on("data", (d) => chunks.push(d));
+        socket.on("error", reject);
+        socket.on("close", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const [head, ...rest] = text.split("\r\n\r\n");
+          resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head ?? "")?.[1]), body: JSON.parse(rest.join("\r\n\r\n")) });
+        });
+      });
+    const cases = [
+      { bytes: `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, status: 431, code: "HEADERS_TOO_LARGE" },
+      { bytes: "NOT HTTP AT ALL\r\n\r\n", status: 400, code: "BAD_REQUEST" },
+      {
+        bytes: "POST /hooks/registry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        status: 400,
+        code: "BAD_REQUEST",
+      },
+      { bytes: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n", status: 417, code: "EXPECTATION_FAILED" },
+    ];
+    for (const c of cases) {
+      const res = await raw(c.bytes);
+      expect(res.status, c.bytes.slice(0, 40)).toBe(c.status);
+      expect(res.body.error, c.bytes.slice(0, 40)).toMatchObject({ code: c.code, message: expect.any(String), requestId: expect.any(String) });
+    }
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect(await server.stop()).toBe(0);
+  });
+
   it("logs a client that hangs up mid-body at info, as the client's doing, not as an error", async () => {
     const dir = tempDir("deployer-proc-");
     const port = await freePortOnLoopback();
