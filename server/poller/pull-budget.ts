@@ -1,4 +1,4 @@
-import type { RateLimit } from "../registry/registry-client.js";
+import type { RateLimit } from "../registry/registry-headers.js";
 
 /**
  * Docker Hub counts pulls, not our HEADs, but every deploy we start makes each

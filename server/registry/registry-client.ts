@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { DOCKER_HUB, isDigest, repoTagKey, type ImageRef } from "../domain/image-ref.js";
+import { parseAuthChallenges, recordRateLimit, type RateLimit } from "./registry-headers.js";
 import { RegistryError, type RegistryCredentials, type RegistryPort, type ResolvedManifest } from "./registry-port.js";
 
 export interface RegistryClientOptions {
@@ -20,25 +21,12 @@ export interface RegistryClientOptions {
   now?: () => number;
 }
 
-export interface RateLimit {
-  limit?: number;
-  remaining?: number;
-  windowSeconds?: number;
-}
-
 export type RegistryClient = RegistryPort & {
   /** The `ratelimit-*` values from the latest response of `registry` that carried them. */
   lastRateLimit(registry: string): RateLimit | undefined;
   /** Manifest requests sent to registries so far, by method; token requests are not counted. */
   requestCount(): { head: number; get: number };
 };
-
-export interface AuthChallenge {
-  /** Lower-cased: `bearer`, `basic`. */
-  scheme: string;
-  /** Parameter names lower-cased, values unquoted. */
-  params: Record<string, string>;
-}
 
 type Ref = Pick<ImageRef, "registry" | "repository" | "tag">;
 
@@ -61,42 +49,6 @@ export function registryOrigin(registry: string, insecureRegistries: Iterable<st
   const host = registry === DOCKER_HUB ? "registry-1.docker.io" : registry;
   const insecure = new Set(insecureRegistries).has(registry);
   return `${insecure ? "http" : "https"}://${host}`;
-}
-
-/**
- * Parses a `WWW-Authenticate` value (several challenges may share one header when
- * a server sends the header twice) per RFC 9110 §11.6.1, quoted strings included.
- */
-export function parseAuthChallenges(header: string): AuthChallenge[] {
-  const challenges: AuthChallenge[] = [];
-  const token = /[!#$%&'*+\-.^_`|~0-9A-Za-z]+/y;
-  let current: AuthChallenge | undefined;
-  let i = 0;
-  const isSpace = (c = header[i]) => c === " " || c === "\t";
-  while (i < header.length) {
-    token.lastIndex = i;
-    const name = isSpace() || header[i] === "," ? undefined : token.exec(header)?.[0];
-    if (!name) {
-      i++;
-      continue;
-    }
-    for (i += name.length; isSpace();) i++;
-    if (header[i] !== "=" || !current) {
-      current = { scheme: name.toLowerCase(), params: {} };
-      challenges.push(current);
-      continue;
-    }
-    for (i++; isSpace();) i++;
-    let value = "";
-    if (header[i] === '"') {
-      for (i++; i < header.length && header[i] !== '"'; i++) value += header[i] === "\\" ? (header[++i] ?? "") : header[i];
-      i++;
-    } else {
-      while (i < header.length && !/[\s,]/.test(header[i]!)) value += header[i++];
-    }
-    current.params[name.toLowerCase()] = value;
-  }
-  return challenges;
 }
 
 export function createRegistryClient(opts: RegistryClientOptions): RegistryClient {
@@ -265,18 +217,4 @@ function describeNetworkError(err: unknown, timeoutMs: number): string {
   const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : undefined);
   return typeof detail === "string" ? detail : "network error";
-}
-
-// Docker Hub sends `ratelimit-limit: 100;w=21600`; absent headers mean the pull is not limited.
-function recordRateLimit(store: Map<string, RateLimit>, registry: string, headers: Headers): void {
-  const [limit, limitWindow] = parseRateLimit(headers.get("ratelimit-limit"));
-  const [remaining, remainingWindow] = parseRateLimit(headers.get("ratelimit-remaining"));
-  if (limit === undefined && remaining === undefined) return;
-  store.set(registry, { limit, remaining, windowSeconds: limitWindow ?? remainingWindow });
-}
-
-function parseRateLimit(value: string | null): [count?: number, windowSeconds?: number] {
-  const match = /^\s*(\d+)\s*(?:;.*?\bw=(\d+))?/.exec(value ?? "");
-  if (!match) return [];
-  return [Number(match[1]), match[2] === undefined ? undefined : Number(match[2])];
 }

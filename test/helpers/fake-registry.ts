@@ -1,5 +1,5 @@
 import { repoTagKey, type ImageRef } from "../../server/domain/image-ref.js";
-import type { RateLimit } from "../../server/registry/registry-client.js";
+import type { RateLimit } from "../../server/registry/registry-headers.js";
 import { RegistryError, type RegistryPort, type ResolvedManifest } from "../../server/registry/registry-port.js";
 
 /**

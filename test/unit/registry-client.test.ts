@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { createRegistryClient, parseAuthChallenges, registryOrigin, type RegistryClientOptions } from "../../server/registry/registry-client.js";
+import { createRegistryClient, registryOrigin, type RegistryClientOptions } from "../../server/registry/registry-client.js";
+import { parseAuthChallenges } from "../../server/registry/registry-headers.js";
 import { RegistryError, type RegistryCredentials } from "../../server/registry/registry-port.js";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
