@@ -6,6 +6,8 @@ import type { Config } from "./config/config.js";
 import { createIdGenerator } from "./domain/ids.js";
 import { createCallbackNotifier } from "./notify/callback-notifier.js";
 import { createDeployer } from "./engine/deployer.js";
+import { withDeadline } from "./engine/deadline.js";
+import { createUnmatchedPushes } from "./engine/match-unmatched.js";
 import type { SwarmPort } from "./engine/swarm-port.js";
 import { createMetrics } from "./metrics.js";
 import { createAppriseNotifier } from "./notify/apprise-notifier.js";
@@ -30,6 +32,8 @@ export interface ComposeOptions {
   registryAuthFor?: (registry: string, authConfig?: string) => string | undefined;
   registryFor?: PollerOptions["registryFor"];
   fetch?: typeof fetch;
+  /** How long /readyz waits for the engine's ping (2 s); tests shorten it. */
+  readyDeadlineMs?: number;
   /** How often a rollout is polled; tests with the fake swarm shorten it. */
   rolloutPollMs?: number;
   defaultMetrics?: boolean;
@@ -106,6 +110,8 @@ export function composeServer(opts: ComposeOptions) {
     log: opts.log,
     ...selection,
   };
+  // Started by main.ts; in-process tests call runOnce() themselves.
+  const unmatched = createUnmatchedPushes({ ...ingest, clock });
   const app = createApp({
     tokens,
     store,
@@ -116,10 +122,11 @@ export function composeServer(opts: ComposeOptions) {
     dockerHubRegistry: registry.dockerHub,
     readiness: {
       database: () => pingDatabase(opts.sqlite),
-      docker: () => opts.swarm.ping(),
+      // A hung engine must not hold the probe: 503 within 2 s.
+      docker: () => withDeadline(opts.swarm.ping(), opts.readyDeadlineMs ?? 2000, "the Docker engine"),
     },
   });
-  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier };
+  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier, unmatched };
 }
 
 export type ComposedServer = ReturnType<typeof composeServer>;

@@ -124,6 +124,8 @@ async function main() {
     database.close();
     process.exit(0);
   }
+  // Pushes recorded while the engine did not answer are matched and deployed once it does, poller or not.
+  server.unmatched.start();
   if (config.poller.enabled) server.poller.start();
 
   const http = serve({ fetch: server.app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
@@ -134,6 +136,7 @@ async function main() {
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down; unfinished rollouts are followed again at the next start");
     void server.poller.stop();
+    void server.unmatched.stop();
     server.deployer.stop();
     http.close(() => {
       database.close();

@@ -7,7 +7,7 @@ import type Docker from "dockerode";
 import { imageSegments } from "./docker-client.js";
 import { SwarmConflictError, type LocalImage, type SwarmPort } from "./swarm-port.js";
 
-type Call = <T>(request: (abortSignal: AbortSignal) => Promise<T>) => Promise<T>;
+type Call = <T>(request: (abortSignal: AbortSignal) => Promise<T>, deadline?: "ping" | "read" | "write") => Promise<T>;
 
 export function createDockerodeImages(docker: Docker, call: Call): Pick<SwarmPort, "listImages" | "listContainerImageIds" | "removeImageReference"> {
   return {
@@ -42,7 +42,7 @@ export function createDockerodeImages(docker: Docker, call: Call): Pick<SwarmPor
           if (e.statusCode === 409) throw new SwarmConflictError(e.json?.message ?? e.message ?? "image is in use");
           throw err;
         }
-      });
+      }, "write");
     },
   };
 }

@@ -52,15 +52,22 @@ interface TaskInspect {
 const SWARM_DEFAULT_MONITOR_MS = 5000;
 
 export interface DockerodeSwarmOptions {
-  /** Abort any single Engine API call after this long: a hung daemon must not hang a deploy. */
+  /** A ceiling on every Engine API call's deadline (tests shorten it). */
   requestTimeoutMs?: number;
 }
 
-export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOptions = {}): SwarmPort {
-  const timeoutMs = options.requestTimeoutMs ?? 30_000;
+/**
+ * Each Engine API call's deadline, fitted to what it does: a hung daemon must
+ * hang nothing. A ping answers from memory; reads walk the raft store; an
+ * update or a rollback writes to it through the raft quorum.
+ */
+const DEADLINES_MS = { ping: 2_000, read: 10_000, write: 30_000 } as const;
+type Deadline = keyof typeof DEADLINES_MS;
 
-  /** Runs one Engine API call and turns its failure into the port's errors. */
-  async function call<T>(request: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOptions = {}): SwarmPort {
+  /** Runs one Engine API call within its deadline and turns its failure into the port's errors. */
+  async function call<T>(request: (abortSignal: AbortSignal) => Promise<T>, deadline: Deadline = "read"): Promise<T> {
+    const timeoutMs = Math.min(DEADLINES_MS[deadline], options.requestTimeoutMs ?? Infinity);
     try {
       return await request(AbortSignal.timeout(timeoutMs));
     } catch (err) {
@@ -76,7 +83,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
   return {
     async ping() {
       // @types/dockerode omits info()'s options, which do carry abortSignal.
-      const info = (await call((abortSignal) => (docker.info as (o: object) => Promise<unknown>).call(docker, { abortSignal }))) as {
+      const info = (await call((abortSignal) => (docker.info as (o: object) => Promise<unknown>).call(docker, { abortSignal }), "ping")) as {
         Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean };
       };
       const state = info.Swarm?.LocalNodeState ?? "unknown";
@@ -126,7 +133,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
       // docker-modem takes `authconfig.base64` verbatim as X-Registry-Auth (it
       // is already base64url) and strips `authconfig` from query and body.
       if (update.registryAuth) opts.authconfig = { base64: update.registryAuth };
-      const result = (await call((abortSignal) => docker.getService(serviceSegment(current.ID)).update({ ...opts, abortSignal }))) as {
+      const result = (await call((abortSignal) => docker.getService(serviceSegment(current.ID)).update({ ...opts, abortSignal }), "write")) as {
         Warnings?: string[] | null;
       } | null;
       return { warnings: result?.Warnings ?? [] };
@@ -138,8 +145,10 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
         throw new SwarmConflictError(`service ${id} is at version ${current.Version.Index}, not ${version}`);
       }
       // The daemon ignores the body for rollback=previous but still decodes it.
-      await call((abortSignal) =>
-        docker.getService(serviceSegment(current.ID)).update({ _query: { version, rollback: "previous" }, _body: current.Spec, abortSignal }),
+      await call(
+        (abortSignal) =>
+          docker.getService(serviceSegment(current.ID)).update({ _query: { version, rollback: "previous" }, _body: current.Spec, abortSignal }),
+        "write",
       );
     },
 

@@ -1,16 +1,19 @@
 import type { Logger } from "pino";
 import type { TriggerKind } from "../domain/deployment.js";
-import { familiarRepoTag, repoTagKey } from "../domain/image-ref.js";
+import { familiarRepoTag, parseImageRef, repoTagKey } from "../domain/image-ref.js";
 import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
 import { exclusionReason, servicesRunning } from "../domain/service-selection.js";
-import type { DeploymentRecord, DeploymentStore } from "../store/deployment-store.js";
+import type { DeploymentRecord, DeploymentStore, NewDeployment } from "../store/deployment-store.js";
 import type { CallbackNotifier } from "../notify/callback-notifier.js";
 import type { Admitted, Deployer } from "./deployer.js";
+import { withDeadline } from "./deadline.js";
 import { SwarmUnavailableError, type SwarmPort, type SwarmService } from "./swarm-port.js";
 
 export interface IngestDeps {
   swarm: SwarmPort;
+  /** How long a webhook waits for the service list before it records the push to be matched later. */
+  listDeadlineMs?: number;
   store: DeploymentStore;
   deployer: Deployer;
   callbacks: CallbackNotifier;
@@ -31,6 +34,29 @@ export interface IngestResult {
   ignored: IgnoredEvent[];
 }
 
+/** A webhook's budget for the service list: the contract answers within 100 ms. */
+const LIST_DEADLINE_MS = 80;
+
+/** The queued deployments of one push, one per selected service: for a webhook now, or for a push matched later. */
+export function deploymentsFor(
+  selected: SwarmService[],
+  push: { kind: TriggerKind; requestedBy: string; imageKey: string; digestHint?: string | null },
+  message: string,
+): NewDeployment[] {
+  const image = familiarRepoTag(parseImageRef(push.imageKey));
+  return selected.map((service) => ({
+    service: service.name,
+    serviceId: service.id,
+    image,
+    imageKey: push.imageKey,
+    digestHint: push.digestHint ?? undefined,
+    previousImage: service.image,
+    trigger: push.kind,
+    requestedBy: push.requestedBy,
+    message,
+  }));
+}
+
 /**
  * Turns push events into committed deployments, one per matching service,
  * and hands them to the deployer. Everything is written before the caller
@@ -39,6 +65,7 @@ export interface IngestResult {
 export async function ingestPushes(deps: IngestDeps, request: IngestRequest, events: PushEvent[]): Promise<IngestResult> {
   const result: IngestResult = { deployments: [], ignored: [] };
   let services: SwarmService[] | undefined;
+  let engineProblem: string | undefined;
   for (const event of events) {
     const imageKey = repoTagKey(event.image);
     const image = familiarRepoTag(event.image);
@@ -47,13 +74,15 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       continue;
     }
     let matched: SwarmService[] = [];
-    let engineProblem: string | undefined;
-    try {
-      services ??= await deps.swarm.listServices();
-      matched = servicesRunning(services, imageKey);
-    } catch (err) {
-      if (!(err instanceof SwarmUnavailableError)) throw err;
-      engineProblem = err.message;
+    // One try per request: a webhook is answered in time whatever the engine does, and its pushes wait to be matched.
+    if (!engineProblem) {
+      try {
+        services ??= await withDeadline(deps.swarm.listServices(), deps.listDeadlineMs ?? LIST_DEADLINE_MS, "the Docker engine");
+        matched = servicesRunning(services, imageKey);
+      } catch (err) {
+        if (!(err instanceof SwarmUnavailableError)) throw err;
+        engineProblem = err.message;
+      }
     }
     const selected: SwarmService[] = [];
     for (const service of matched) {
@@ -71,18 +100,13 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
         digestHint: event.digestHint,
         requestedBy: request.requestedBy,
         callbackUrl: event.callbackUrl,
+        ...(engineProblem ? { unmatched: true, allowedServices: request.allowedServices && JSON.stringify(request.allowedServices) } : {}),
       },
-      selected.map((service) => ({
-        service: service.name,
-        serviceId: service.id,
-        image,
-        imageKey,
-        digestHint: event.digestHint,
-        previousImage: service.image,
-        trigger: request.kind,
-        requestedBy: request.requestedBy,
-        message: `received ${request.kind} push of ${image}${hint}; queued`,
-      })),
+      deploymentsFor(
+        selected,
+        { kind: request.kind, requestedBy: request.requestedBy, imageKey, digestHint: event.digestHint },
+        `received ${request.kind} push of ${image}${hint}; queued`,
+      ),
       // In the same transaction: what these deployments supersede commits with them.
       (rows) => rows.forEach((row) => admitted.push(deps.deployer.admit(row.id))),
     );
@@ -91,8 +115,15 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       continue;
     }
     if (engineProblem) {
-      result.ignored.push({ reason: "engine_unavailable", image, message: `could not list swarm services: ${engineProblem}` });
-      deps.log.warn({ image, triggerId: recorded.trigger.id }, "push recorded but the Docker engine is unreachable");
+      result.ignored.push({
+        reason: "engine_unavailable",
+        image,
+        message: `could not list swarm services: ${engineProblem}; the push is recorded and deployed once the engine answers`,
+      });
+      deps.log.warn(
+        { image, triggerId: recorded.trigger.id },
+        "push recorded but the Docker engine did not answer; it is matched to its services once it does",
+      );
     } else if (selected.length === 0 && matched.length === 0) {
       result.ignored.push({ reason: "no_matching_service", image });
     }

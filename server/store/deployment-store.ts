@@ -1,55 +1,18 @@
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import { canTransition, type DeploymentStatus, type TriggerKind } from "../domain/deployment.js";
+import {
+  TransitionRefusedError,
+  type DeploymentEventRecord,
+  type DeploymentRecord,
+  type NewDeployment,
+  type NewTrigger,
+  type TriggerRecord,
+} from "./records.js";
 import type { Db } from "./database.js";
 import { deploymentEvents, deployments, quarantinedDigests, triggers } from "./schema.js";
 import { createGroupCommit } from "./group-commit.js";
+export * from "./records.js";
 import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
-
-/** A status change the transition table does not allow: a bug in the caller, refused with nothing written. */
-export class TransitionRefusedError extends Error {
-  override readonly name = "TransitionRefusedError";
-  constructor(
-    readonly deploymentId: string,
-    readonly from: DeploymentStatus,
-    readonly to: DeploymentStatus,
-  ) {
-    super(`deployment ${deploymentId}: ${from} -> ${to} is not an allowed transition`);
-  }
-}
-
-export type DeploymentRecord = Omit<typeof deployments.$inferSelect, "status" | "trigger" | "failureKind"> & {
-  status: DeploymentStatus;
-  trigger: TriggerKind;
-  failureKind: FailureKind | null;
-};
-export type TriggerRecord = Omit<typeof triggers.$inferSelect, "kind"> & { kind: TriggerKind };
-export type DeploymentEventRecord = { at: number; status: DeploymentStatus; message: string };
-
-/** Why a deployment failed: the rollout itself, or the machinery around it (engine, registry). */
-export type FailureKind = "rollout" | "error";
-
-export interface NewTrigger {
-  kind: TriggerKind;
-  eventKey: string;
-  imageKey: string;
-  digestHint?: string;
-  requestedBy: string;
-  callbackUrl?: string;
-}
-
-export interface NewDeployment {
-  service: string;
-  serviceId: string;
-  image: string;
-  imageKey: string;
-  digestHint?: string;
-  digest?: string;
-  previousImage?: string;
-  trigger: TriggerKind;
-  requestedBy: string;
-  /** First timeline entry, e.g. "received registry push of …". */
-  message: string;
-}
 
 export type DeploymentPatch = Partial<
   Pick<
@@ -90,6 +53,19 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     .from(triggers)
     .where(eq(triggers.id, p("id")))
     .prepare();
+  const unmatched = db
+    .select()
+    .from(triggers)
+    .where(isNotNull(triggers.unmatchedSince))
+    .orderBy(asc(triggers.unmatchedSince), asc(triggers.id))
+    .limit(p("limit"))
+    .prepare();
+  const clearUnmatched = db
+    .update(triggers)
+    .set({ unmatchedSince: null })
+    .where(and(eq(triggers.id, p("id")), isNotNull(triggers.unmatchedSince)))
+    .returning({ id: triggers.id })
+    .prepare();
   const insertEvent = db
     .insert(deploymentEvents)
     .values({ deploymentId: p("deploymentId"), at: p("at"), status: p("status"), message: p("message") })
@@ -117,6 +93,16 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       return (ignoreConflict ? insert.onConflictDoNothing() : insert).returning().prepare();
     });
     return statement.get(values) as T | undefined;
+  }
+
+  function insertDeployments(triggerId: string, newDeployments: NewDeployment[], at: number): DeploymentRecord[] {
+    return newDeployments.map((d) => {
+      const { message, ...fields } = d;
+      const values = definedValues({ id: clock.newId("dep"), triggerId, status: "queued", createdAt: at, message, ...fields });
+      const row = insertReturning<typeof deployments.$inferSelect>(deployments, "deployment", values)!;
+      insertEvent.run({ deploymentId: row.id, at, status: "queued", message });
+      return asDeployment(row);
+    });
   }
 
   function findDeployment(id: string): DeploymentRecord | undefined {
@@ -156,25 +142,39 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       // The prepared statements run on the same connection, so inside this transaction.
       return db.transaction(() => {
         const at = clock.now();
+        const { unmatched, ...fields } = trigger;
         const inserted = insertReturning<TriggerRecord>(
           triggers,
           "trigger",
-          definedValues({ id: clock.newId("trg"), receivedAt: at, ...trigger }),
+          definedValues({ id: clock.newId("trg"), receivedAt: at, ...(unmatched ? { unmatchedSince: at } : {}), ...fields }),
           true,
         );
         if (!inserted) {
           const existing = triggerByKey.get({ kind: trigger.kind, eventKey: trigger.eventKey }) as TriggerRecord;
           return { duplicate: true as const, trigger: existing };
         }
-        const rows = newDeployments.map((d) => {
-          const { message, ...fields } = d;
-          const values = definedValues({ id: clock.newId("dep"), triggerId: inserted.id, status: "queued", createdAt: at, message, ...fields });
-          const row = insertReturning<typeof deployments.$inferSelect>(deployments, "deployment", values)!;
-          insertEvent.run({ deploymentId: row.id, at, status: "queued", message });
-          return asDeployment(row);
-        });
+        const rows = insertDeployments(inserted.id, newDeployments, at);
         alongside?.(rows);
         return { duplicate: false as const, trigger: inserted, deployments: rows };
+      });
+    },
+
+    /** Pushes recorded while the engine did not answer, oldest first. */
+    listUnmatched(limit: number): TriggerRecord[] {
+      return unmatched.all({ limit }) as TriggerRecord[];
+    },
+
+    /**
+     * The deployments of a push matched after it was recorded, in one
+     * transaction with the end of its wait; `alongside` as in recordTrigger.
+     * Returns undefined when it was matched already (by another caller).
+     */
+    recordMatch(triggerId: string, newDeployments: NewDeployment[], alongside?: (deployments: DeploymentRecord[]) => void) {
+      return db.transaction(() => {
+        if (!clearUnmatched.get({ id: triggerId })) return undefined;
+        const rows = insertDeployments(triggerId, newDeployments, clock.now());
+        alongside?.(rows);
+        return rows;
       });
     },
 

@@ -13,8 +13,12 @@ export const triggers = sqliteTable(
     callbackUrl: text("callback_url"),
     callbackState: text("callback_state"),
     receivedAt: integer("received_at").notNull(),
+    /** Set while the push waits to be matched to services: the engine did not answer when it came. */
+    unmatchedSince: integer("unmatched_since"),
+    /** The webhook token's `services` claim (JSON array), kept for a push matched later. */
+    allowedServices: text("allowed_services"),
   },
-  (t) => [uniqueIndex("triggers_kind_event_key").on(t.kind, t.eventKey)],
+  (t) => [uniqueIndex("triggers_kind_event_key").on(t.kind, t.eventKey), index("triggers_unmatched_since").on(t.unmatchedSince)],
 );
 
 export const deployments = sqliteTable(

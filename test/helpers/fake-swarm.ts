@@ -133,6 +133,22 @@ export class FakeSwarm implements SwarmPort {
     this.unavailable = unavailable;
   }
 
+  /** While on, ping() and listServices() never answer, like an engine that accepts connections and hangs. */
+  setHanging(hanging: boolean): void {
+    this.hanging = hanging;
+    if (!hanging) for (const release of this.hung.splice(0)) release();
+  }
+
+  private hanging = false;
+  private readonly hung: Array<() => void> = [];
+
+  /** Holds the call until setHanging(false); the held call then fails, as a timed-out request would. */
+  private async hangIfAsked(): Promise<void> {
+    if (!this.hanging) return;
+    await new Promise<void>((resolve) => this.hung.push(resolve));
+    throw new SwarmUnavailableError("the Docker engine did not answer (FakeSwarm hung)");
+  }
+
   /** The next update of this service loses a race with another writer. */
   conflictOnce(idOrName: string): void {
     this.conflicts.add(this.get(idOrName).id);
@@ -154,10 +170,12 @@ export class FakeSwarm implements SwarmPort {
 
   async ping(): Promise<void> {
     this.record("ping", []);
+    await this.hangIfAsked();
   }
 
   async listServices(): Promise<SwarmService[]> {
     this.record("listServices", []);
+    await this.hangIfAsked();
     return [...this.services.values()].map((s) => this.toService(s));
   }
 

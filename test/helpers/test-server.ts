@@ -56,11 +56,13 @@ export function createTestServer(
     log,
     fetch: opts.fetch,
     rolloutPollMs: ROLLOUT_POLL_MS,
+    readyDeadlineMs: 50,
     clock: opts.clock,
     ...opts.access,
   });
   onTestFinished(async () => {
     await server.poller.stop();
+    await server.unmatched.stop();
     server.deployer.stop();
     swarm.stop();
     database.close();

@@ -1,0 +1,80 @@
+import type { Clock } from "../domain/clock.js";
+import { familiarRepoTag, parseImageRef } from "../domain/image-ref.js";
+import { exclusionReason, servicesRunning } from "../domain/service-selection.js";
+import type { Admitted } from "./deployer.js";
+import { withDeadline } from "./deadline.js";
+import { deploymentsFor, type IngestDeps } from "./ingest-push.js";
+import { SwarmUnavailableError } from "./swarm-port.js";
+
+/** How many waiting pushes one pass matches; the next pass takes the rest. */
+const BATCH = 100;
+/** A pass may wait longer than a webhook, but a hung engine must not stop the loop. */
+const MATCH_LIST_DEADLINE_MS = 10_000;
+
+/**
+ * Pushes that a webhook recorded while the engine did not answer wait in the
+ * record (triggers.unmatched_since). Once the engine answers, each is matched
+ * to the services running its image as the webhook would have matched it (the
+ * token's service limit included) and deployed, oldest first, so the newest
+ * push of an image ends up deployed. Poller or not, and across a restart: the
+ * wait is in the database, and a pass runs at start and then every `retryMs`.
+ */
+export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock; retryMs?: number }) {
+  const retryMs = deps.retryMs ?? 5000;
+  let loop: { abort: AbortController; done: Promise<void> } | undefined;
+
+  /** One pass; returns the number of deployments it queued. */
+  async function runOnce(): Promise<number> {
+    const waiting = deps.store.listUnmatched(BATCH);
+    if (waiting.length === 0) return 0;
+    let services;
+    try {
+      services = await withDeadline(deps.swarm.listServices(), MATCH_LIST_DEADLINE_MS, "the Docker engine");
+    } catch (err) {
+      if (err instanceof SwarmUnavailableError) return 0; // still down: the next pass tries again
+      throw err;
+    }
+    let queued = 0;
+    for (const trigger of waiting) {
+      const allowed = trigger.allowedServices ? (JSON.parse(trigger.allowedServices) as string[]) : undefined;
+      const selected = servicesRunning(services, trigger.imageKey).filter((s) => exclusionReason(s, deps, allowed) === undefined);
+      const image = familiarRepoTag(parseImageRef(trigger.imageKey));
+      const admitted: Admitted[] = [];
+      const rows = deps.store.recordMatch(
+        trigger.id,
+        deploymentsFor(selected, trigger, `${trigger.kind} push of ${image} received while the engine did not answer, matched now; queued`),
+        (recorded) => recorded.forEach((row) => admitted.push(deps.deployer.admit(row.id))),
+      );
+      if (!rows) continue;
+      for (const admission of admitted) admission.after();
+      if (rows.length === 0) {
+        void deps.callbacks.triggerHadNothingToDo(trigger).catch((err) => deps.log.error({ err }, "callback failed"));
+      }
+      deps.log.info({ triggerId: trigger.id, image, deployments: rows.map((r) => r.id) }, "matched a push recorded while the engine did not answer");
+      queued += rows.length;
+    }
+    return queued;
+  }
+
+  return {
+    runOnce,
+    start(): void {
+      if (loop) return;
+      const abort = new AbortController();
+      const run = async () => {
+        while (!abort.signal.aborted) {
+          await runOnce().catch((err) => deps.log.error({ err }, "matching waiting pushes failed"));
+          await deps.clock.sleep(retryMs, abort.signal);
+        }
+      };
+      loop = { abort, done: run() };
+    },
+    async stop(): Promise<void> {
+      loop?.abort.abort();
+      await loop?.done;
+      loop = undefined;
+    },
+  };
+}
+
+export type UnmatchedPushes = ReturnType<typeof createUnmatchedPushes>;
