@@ -29,6 +29,22 @@ function postRaw(url: string, token: string, body: string, chunked: boolean): Pr
   });
 }
 
+/** A server process without a Docker engine, and a webhook token it accepts. */
+async function serverWithWebhookToken() {
+  const dir = tempDir("deployer-proc-");
+  const port = await freePortOnLoopback();
+  const secret = "server-process-secret-server-process-secret";
+  const server = await startServer(
+    { DEPLOYER_DB: join(dir, "deployer.db"), DEPLOYER_SECRET: secret, DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` },
+    port,
+  );
+  const token = await createTokenService({ secret, dockerHubRegistry: "docker.io" }).signWebhookToken({
+    sub: "ci",
+    repos: ["127.0.0.1:5000/acme/*"],
+  });
+  return { server, port, token };
+}
+
 describe("the server process", () => {
   it("exits 2 naming every bad variable", async () => {
     const result = await runServerToExit(
@@ -104,17 +120,7 @@ describe("the server process", () => {
   });
 
   it("logs a client that hangs up mid-body at info, as the client's doing, not as an error", async () => {
-    const dir = tempDir("deployer-proc-");
-    const port = await freePortOnLoopback();
-    const secret = "server-process-secret-server-process-secret";
-    const server = await startServer(
-      { DEPLOYER_DB: join(dir, "deployer.db"), DEPLOYER_SECRET: secret, DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` },
-      port,
-    );
-    const token = await createTokenService({ secret, dockerHubRegistry: "docker.io" }).signWebhookToken({
-      sub: "ci",
-      repos: ["127.0.0.1:5000/acme/*"],
-    });
+    const { server, port, token } = await serverWithWebhookToken();
     await new Promise<void>((resolve, reject) => {
       const socket = connect(port, "127.0.0.1", () => {
         socket.write(
@@ -134,17 +140,7 @@ describe("the server process", () => {
   });
 
   it("reads webhook bodies over HTTP with and without a Content-Length, and refuses either over 1 MiB", async () => {
-    const dir = tempDir("deployer-proc-");
-    const port = await freePortOnLoopback();
-    const secret = "server-process-secret-server-process-secret";
-    const server = await startServer(
-      { DEPLOYER_DB: join(dir, "deployer.db"), DEPLOYER_SECRET: secret, DOCKER_HOST: `unix://${join(dir, "no-docker.sock")}` },
-      port,
-    );
-    const token = await createTokenService({ secret, dockerHubRegistry: "docker.io" }).signWebhookToken({
-      sub: "ci",
-      repos: ["127.0.0.1:5000/acme/*"],
-    });
+    const { server, token } = await serverWithWebhookToken();
     const push = (n: number) =>
       JSON.stringify(registryPush({ id: `evt-${n}`, repository: "acme/web", tag: "v1", digest: `sha256:${String(n).repeat(64).slice(0, 64)}` }));
     for (const chunked of [false, true]) {
