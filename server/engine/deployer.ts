@@ -49,7 +49,7 @@ export function createDeployer(opts: DeployerOptions) {
     const done = recordFinal(id, status, message, extra);
     if (!done) return opts.store.getDeployment(id);
     if (done.digest && done.failureKind === "rollout" && (done.status === "failed" || done.status === "rolled_back")) {
-      opts.store.quarantine(done.service, done.digest, done.id, done.status);
+      opts.holds.quarantine(done.service, done.digest, done.id, done.status);
     }
     return announce(done);
   }

@@ -61,7 +61,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       const service = await getService(dep);
       if (service.labels[ENABLE_LABEL] === "false") throw new DeploySkipped(`the service is labelled ${ENABLE_LABEL}=false`);
       if (automaticTriggers.has(dep.trigger)) {
-        const q = opts.store.findQuarantine(dep.service, digest);
+        const q = opts.holds.findQuarantine(dep.service, digest);
         if (q) throw new DeploySkipped(`${digest} is quarantined on this service: it ended badly in ${q.deploymentId} (${q.reason})`);
       }
       if (tryParseImageRef(service.image)?.digest === digest) {

@@ -5,11 +5,13 @@ import type { SwarmPort, SwarmService } from "../engine/swarm-port.js";
 import type { Metrics } from "../metrics.js";
 import type { DeploymentHistory } from "../store/deployment-history.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
+import type { ServiceHolds } from "../store/service-holds.js";
 import type { ImageGroup } from "./poll-plan.js";
 
 /** What queueing a poll deployment needs; the poller's own options include it. */
 export interface PollDeployDeps {
   swarm: SwarmPort;
+  holds: ServiceHolds;
   store: DeploymentStore;
   history: DeploymentHistory;
   deployer: Deployer;
@@ -44,7 +46,7 @@ export async function queuePollDeployment(
   }
   const running = tryParseImageRef(fresh.image)?.digest;
   if (running === digest) return undefined;
-  const quarantined = deps.store.findQuarantine(fresh.name, digest);
+  const quarantined = deps.holds.findQuarantine(fresh.name, digest);
   if (quarantined) {
     log.debug({ service: fresh.name, digest, deploymentId: quarantined.deploymentId }, "digest quarantined on this service; not deployed again");
     return undefined;

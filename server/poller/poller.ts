@@ -3,7 +3,6 @@ import type { ServiceFilter } from "../domain/service-filter.js";
 import type { SwarmService } from "../engine/swarm-port.js";
 import type { RegistryClient } from "../registry/registry-client.js";
 import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
-import type { ServiceHolds } from "../store/service-holds.js";
 import type { AppriseNotifier } from "../notify/apprise-notifier.js";
 import type { Clock } from "../domain/clock.js";
 import { queuePollDeployment, type PollDeployDeps } from "./poll-deploy.js";
@@ -17,7 +16,6 @@ export interface PollerOptions extends PollDeployDeps {
   registry: PollRegistry;
   /** The client that logs in as a `shepherd.auth.config` id (REGISTRIES_FILE). */
   registryFor?: (authConfig: string) => PollRegistry;
-  holds: ServiceHolds;
   notifier?: Pick<AppriseNotifier, "imageUnavailable" | "imageAvailable">;
   filter?: ServiceFilter;
   ignoreList: string[];

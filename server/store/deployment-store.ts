@@ -9,7 +9,7 @@ import {
   type TriggerRecord,
 } from "./records.js";
 import type { Db } from "./database.js";
-import { deploymentEvents, deployments, quarantinedDigests, triggers } from "./schema.js";
+import { deploymentEvents, deployments, triggers } from "./schema.js";
 import { createGroupCommit } from "./group-commit.js";
 export * from "./records.js";
 import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
@@ -75,11 +75,6 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     .from(deploymentEvents)
     .where(eq(deploymentEvents.deploymentId, p("id")))
     .orderBy(asc(deploymentEvents.id))
-    .prepare();
-  const quarantineOf = db
-    .select()
-    .from(quarantinedDigests)
-    .where(and(eq(quarantinedDigests.service, p("service")), eq(quarantinedDigests.digest, p("digest"))))
     .prepare();
 
   function insertReturning<T>(
@@ -238,17 +233,6 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
 
     setCallbackState(triggerId: string, state: string): void {
       db.update(triggers).set({ callbackState: state }).where(eq(triggers.id, triggerId)).run();
-    },
-
-    quarantine(service: string, digest: string, deploymentId: string, reason: string): void {
-      db.insert(quarantinedDigests)
-        .values({ service, digest, deploymentId, reason, createdAt: clock.now() })
-        .onConflictDoUpdate({ target: [quarantinedDigests.service, quarantinedDigests.digest], set: { deploymentId, reason } })
-        .run();
-    },
-
-    findQuarantine(service: string, digest: string) {
-      return quarantineOf.get({ service, digest });
     },
   };
   return store;

@@ -4,13 +4,22 @@ import { quarantinedDigests, serviceHolds } from "./schema.js";
 
 export type ServiceHold = typeof serviceHolds.$inferSelect;
 
-/** Holds (after a manual rollback) and the lifting of a digest's quarantine by a manual deploy. */
+/**
+ * What keeps automatic deploys off a service: its hold (after a manual
+ * rollback) and the quarantine of each digest that failed there (lifted by a
+ * manual deploy of it).
+ */
 export function createServiceHolds(db: Db, now: () => number) {
   // Asked once per deployment; prepared once (see statement-cache.ts for why).
   const holdOf = db
     .select()
     .from(serviceHolds)
     .where(eq(serviceHolds.service, sql.placeholder("service")))
+    .prepare();
+  const quarantineOf = db
+    .select()
+    .from(quarantinedDigests)
+    .where(and(eq(quarantinedDigests.service, sql.placeholder("service")), eq(quarantinedDigests.digest, sql.placeholder("digest"))))
     .prepare();
   return {
     find(service: string): ServiceHold | undefined {
@@ -28,6 +37,15 @@ export function createServiceHolds(db: Db, now: () => number) {
     /** Returns whether there was a hold to lift. */
     release(service: string): boolean {
       return db.delete(serviceHolds).where(eq(serviceHolds.service, service)).run().changes > 0;
+    },
+    quarantine(service: string, digest: string, deploymentId: string, reason: string): void {
+      db.insert(quarantinedDigests)
+        .values({ service, digest, deploymentId, reason, createdAt: now() })
+        .onConflictDoUpdate({ target: [quarantinedDigests.service, quarantinedDigests.digest], set: { deploymentId, reason } })
+        .run();
+    },
+    findQuarantine(service: string, digest: string) {
+      return quarantineOf.get({ service, digest });
     },
     liftQuarantine(service: string, digest: string): boolean {
       return (

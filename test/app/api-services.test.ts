@@ -176,10 +176,10 @@ describe("POST /api/services/:name/deploy", () => {
     server.swarm.failImage(`${repo}:live@${sha(7)}`);
     const [bad] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(7) });
     expect(bad!.status).toBe("rolled_back");
-    expect(server.store.findQuarantine("web", sha(7))).toBeDefined();
+    expect(server.holds.findQuarantine("web", sha(7))).toBeDefined();
     const res = await api(server, "POST", "/api/services/web/deploy", { json: { digest: sha(7) } });
     expect(res.status, res.text).toBe(202);
-    expect(server.store.findQuarantine("web", sha(7))).toBeUndefined();
+    expect(server.holds.findQuarantine("web", sha(7))).toBeUndefined();
     // Tried again for real (the fake still fails it), not skipped as quarantined.
     const again = await waitForFinal(server, res.body.deployment.id);
     expect(again.status).toBe("rolled_back");
