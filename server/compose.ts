@@ -62,7 +62,6 @@ export function composeServer(opts: ComposeOptions) {
     holds,
     log: opts.log,
     metrics,
-    callbacks,
     timeoutMs: rollout.timeoutSeconds * 1000,
     rollbackOnFailure: rollout.rollbackOnFailure,
     registryAuthFor: opts.registryAuthFor ?? (() => undefined),
@@ -82,6 +81,8 @@ export function composeServer(opts: ComposeOptions) {
         fetch: opts.fetch,
       })
     : undefined;
+  // What hears of a deployment's end: the Docker Hub callback, Apprise, image autoclean.
+  deployer.onFinished((dep) => callbacks.deploymentFinished(dep));
   if (notifier) deployer.onFinished((dep) => notifier.deploymentFinished(dep));
   if (rollout.imageAutocleanLimit !== undefined) {
     deployer.onFinished(createImageAutoclean({ swarm: opts.swarm, log: opts.log, limit: rollout.imageAutocleanLimit }));

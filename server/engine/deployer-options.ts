@@ -4,7 +4,6 @@ import type { RegistryPort } from "../registry/registry-port.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import type { ServiceHolds } from "../store/service-holds.js";
 import type { Clock } from "../domain/clock.js";
-import type { CallbackNotifier } from "../notify/callback-notifier.js";
 import type { ServiceUpdate, SwarmPort } from "./swarm-port.js";
 
 /** What the deployer (its queue, deployer.ts, and the run of one deployment, run-deployment.ts) is built from. */
@@ -15,7 +14,6 @@ export interface DeployerOptions {
   holds: ServiceHolds;
   log: Logger;
   metrics: Metrics;
-  callbacks: CallbackNotifier;
   /** TIMEOUT: how long a rollout may take before it counts as failed. */
   timeoutMs: number;
   /** ROLLBACK_ON_FAILURE: roll back ourselves when swarm paused or the rollout timed out. */

@@ -61,7 +61,6 @@ export function createDeployer(opts: DeployerOptions) {
       opts.metrics.rolloutDuration.observe({ outcome: status }, (now() - done.updateSentAt) / 1000);
     }
     opts.log.info({ deploymentId: id, service: done.service, status, digest: done.digest }, "deployment finished");
-    void opts.callbacks.deploymentFinished(done).catch((err) => opts.log.error({ err }, "callback notifier failed"));
     for (const listener of finishedListeners) {
       // A listener's trouble (a notification, a cleanup) must never break the deploy that reached its end.
       const run = Promise.resolve()
@@ -73,7 +72,7 @@ export function createDeployer(opts: DeployerOptions) {
     return done;
   }
 
-  const run = createDeploymentRunner({ opts, now, sleep, pollMs, finish });
+  const run = createDeploymentRunner({ opts, now, sleep, pollMs });
 
   /**
    * Places a recorded deployment in its service's lane: skipped when its
@@ -135,7 +134,8 @@ export function createDeployer(opts: DeployerOptions) {
     const lane = lanes.get(service)!;
     while (lane.active && !stopped) {
       try {
-        await run(lane.active);
+        const outcome = await run(lane.active);
+        if (outcome) finish(lane.active, outcome.status, outcome.message, outcome.extra);
       } catch (err) {
         opts.log.error({ err, deploymentId: lane.active }, "deployment crashed");
         const current = opts.store.findDeployment(lane.active);

@@ -26,8 +26,13 @@ export interface RunContext {
   now(): number;
   sleep(ms: number): Promise<void>;
   pollMs: number;
-  /** Records a final status (and everything that hangs off it: metrics, callbacks, listeners). */
-  finish(id: string, status: DeploymentRecord["status"], message: string, extra?: DeploymentPatch): DeploymentRecord;
+}
+
+/** How a run ended; the deployer records it (deployer.ts finish()), with all that hangs off a final status. */
+export interface RunOutcome {
+  status: DeploymentRecord["status"];
+  message: string;
+  extra?: DeploymentPatch;
 }
 
 /**
@@ -36,16 +41,16 @@ export interface RunContext {
  * rollout followed to its end, with our own rollback when asked for. The
  * deployer's queue decides when it runs; this decides what happens.
  */
-export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise<void> {
-  const { opts, now, sleep, pollMs, finish } = ctx;
+export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise<RunOutcome | undefined> {
+  const { opts, now, sleep, pollMs } = ctx;
 
-  async function run(id: string): Promise<void> {
+  /** Undefined when the deployment had ended already. */
+  async function run(id: string): Promise<RunOutcome | undefined> {
     let dep = opts.store.getDeployment(id);
-    if (isTerminal(dep.status)) return;
+    if (isTerminal(dep.status)) return undefined;
     if (dep.status === "running" && dep.pinnedImage && dep.updateSentAt) {
       opts.store.addEvent(id, "resumed following the rollout after a restart");
-      await follow(dep, dep.pinnedImage);
-      return;
+      return follow(dep, dep.pinnedImage);
     }
     dep = opts.store.transition(id, { status: "running", startedAt: dep.startedAt ?? now() }, `started; resolving ${dep.image}`);
     try {
@@ -74,11 +79,11 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         { pinnedImage: image, previousImage: sent.previousImage, updateSentAt: now(), serviceId: sent.serviceId },
         `update sent: ${image} (service version ${sent.version})${sent.warnings.length ? `; engine warnings: ${sent.warnings.join("; ")}` : ""}`,
       );
-      await follow(dep, image);
+      return await follow(dep, image);
     } catch (err) {
-      if (err instanceof DeploySkipped) finish(id, "skipped", err.message);
-      else if (err instanceof DeployFailure) finish(id, "failed", err.message, { failureKind: err.failureKind });
-      else throw err;
+      if (err instanceof DeploySkipped) return { status: "skipped", message: err.message };
+      if (err instanceof DeployFailure) return { status: "failed", message: err.message, extra: { failureKind: err.failureKind } };
+      throw err;
     }
   }
 
@@ -132,7 +137,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     }
   }
 
-  async function follow(dep: DeploymentRecord, image: string): Promise<void> {
+  async function follow(dep: DeploymentRecord, image: string): Promise<RunOutcome> {
     const watch = (targetImage: string, timeoutMs: number) =>
       followRollout({
         swarm: opts.swarm,
@@ -146,28 +151,27 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       });
     const outcome: RolloutOutcome = await watch(image, opts.timeoutMs);
     if (outcome.status !== "failed") {
-      finish(dep.id, outcome.status, outcome.message, outcome.status === "rolled_back" ? { failureKind: "rollout" } : {});
-    } else if (outcome.canRollback && opts.rollbackOnFailure && dep.previousImage) {
-      await rollBack(dep, outcome.message, (target) => watch(target, opts.timeoutMs));
-    } else {
-      finish(dep.id, "failed", outcome.message, { failureKind: outcome.failureKind });
+      return { status: outcome.status, message: outcome.message, extra: outcome.status === "rolled_back" ? { failureKind: "rollout" } : {} };
     }
+    if (outcome.canRollback && opts.rollbackOnFailure && dep.previousImage) {
+      return rollBack(dep, outcome.message, (target) => watch(target, opts.timeoutMs));
+    }
+    return { status: "failed", message: outcome.message, extra: { failureKind: outcome.failureKind } };
   }
 
-  async function rollBack(dep: DeploymentRecord, reason: string, watch: (target: string) => Promise<RolloutOutcome>): Promise<void> {
+  async function rollBack(dep: DeploymentRecord, reason: string, watch: (target: string) => Promise<RolloutOutcome>): Promise<RunOutcome> {
     opts.store.addEvent(dep.id, `${reason}; rolling back to ${dep.previousImage} (ROLLBACK_ON_FAILURE)`);
     try {
       const service = await getService(dep);
       await opts.swarm.rollbackService(service.id, service.version);
       const back = await watch(dep.previousImage!);
       if (back.status === "succeeded" || back.status === "rolled_back") {
-        finish(dep.id, "rolled_back", `rolled back to ${dep.previousImage} after: ${reason}`, { failureKind: "rollout" });
-      } else {
-        finish(dep.id, "failed", `${reason}; the rollback failed too: ${back.message}`, { failureKind: "rollout" });
+        return { status: "rolled_back", message: `rolled back to ${dep.previousImage} after: ${reason}`, extra: { failureKind: "rollout" } };
       }
+      return { status: "failed", message: `${reason}; the rollback failed too: ${back.message}`, extra: { failureKind: "rollout" } };
     } catch (err) {
       const message = err instanceof DeployFailure ? err.message : (err as Error).message;
-      finish(dep.id, "failed", `${reason}; the rollback could not be started: ${message}`, { failureKind: "rollout" });
+      return { status: "failed", message: `${reason}; the rollback could not be started: ${message}`, extra: { failureKind: "rollout" } };
     }
   }
 
