@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import type { Logger } from "pino";
 import type { TokenService } from "./auth/tokens.js";
-import type { IngestDeps } from "./engine/ingest-push.js";
+import type { IngestDeps } from "./operations/ingest-push.js";
 import { createApiRoutes, type ApiDeps } from "./http/api/api-routes.js";
 import { createErrorHandler, respondError } from "./http/errors.js";
 import { createHooksRoutes } from "./http/hooks-routes.js";

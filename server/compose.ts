@@ -7,7 +7,7 @@ import { createIdGenerator } from "./domain/ids.js";
 import { createCallbackNotifier } from "./notify/callback-notifier.js";
 import { createDeployer } from "./engine/deployer.js";
 import { withDeadline } from "./engine/deadline.js";
-import { createUnmatchedPushes } from "./engine/match-unmatched.js";
+import { createUnmatchedPushes } from "./operations/match-unmatched.js";
 import type { SwarmPort } from "./engine/swarm-port.js";
 import { createMetrics } from "./metrics.js";
 import { createAppriseNotifier } from "./notify/apprise-notifier.js";

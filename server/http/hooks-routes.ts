@@ -4,7 +4,7 @@ import type { TokenService, WebhookClaims } from "../auth/tokens.js";
 import { AppError } from "../domain/app-error.js";
 import { familiarName } from "../domain/image-ref.js";
 import type { ParsedWebhook } from "../domain/push-event.js";
-import { ingestPushes, type IngestDeps } from "../engine/ingest-push.js";
+import { ingestPushes, type IngestDeps } from "../operations/ingest-push.js";
 import type { Metrics } from "../metrics.js";
 import { parseDistributionEnvelope } from "../webhooks/distribution.js";
 import { parseDockerHubPush } from "../webhooks/docker-hub.js";

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { familiarRepoTag, parseImageRef, repoTagKey } from "../domain/image-ref.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import { getManagedService, type OperationsDeps } from "./operations-deps.js";
+import { requestDeployments } from "./request-deployment.js";
 
 /**
  * A deploy by hand of a tag (resolved like a push) or of a digest of the
@@ -17,7 +18,8 @@ export async function deployService(
   const ref = { registry: current.registry, repository: current.repository, tag: input.tag ?? current.tag };
   const imageKey = repoTagKey(ref);
   const what = input.digest ?? `${familiarRepoTag(ref)}`;
-  const recorded = deps.store.recordTrigger(
+  const recorded = requestDeployments(
+    deps,
     { kind: "manual", eventKey: randomUUID(), imageKey, digestHint: input.digest, requestedBy: input.requestedBy },
     [
       {
@@ -39,5 +41,5 @@ export async function deployService(
     },
   );
   if (recorded.duplicate) throw new Error("a random event key collided");
-  return deps.deployer.enqueue(recorded.deployments[0]!.id);
+  return recorded.deployments[0]!;
 }

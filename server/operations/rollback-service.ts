@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { familiarRepoTag, parseImageRef, tryParseImageRef } from "../domain/image-ref.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import { getManagedService, type OperationsDeps } from "./operations-deps.js";
+import { requestDeployments } from "./request-deployment.js";
 
 /**
  * Redeploys a recorded digest (not a tag, not swarm's one-level PreviousSpec)
@@ -20,7 +21,8 @@ export async function rollbackService(deps: OperationsDeps, input: { service: st
   if (!target.digest) throw new AppError("UNPROCESSABLE", `deployment ${target.id} never resolved a digest, so there is nothing to redeploy`);
 
   const ref = parseImageRef(target.imageKey);
-  const recorded = deps.store.recordTrigger(
+  const recorded = requestDeployments(
+    deps,
     { kind: "rollback", eventKey: randomUUID(), imageKey: target.imageKey, digestHint: target.digest, requestedBy: input.requestedBy },
     [
       {
@@ -39,5 +41,5 @@ export async function rollbackService(deps: OperationsDeps, input: { service: st
     ([dep]) => deps.holds.hold(service.name, dep!.id, `rolled back to ${target.id} by ${input.requestedBy}`, input.requestedBy),
   );
   if (recorded.duplicate) throw new Error("a random event key collided");
-  return deps.deployer.enqueue(recorded.deployments[0]!.id);
+  return recorded.deployments[0]!;
 }

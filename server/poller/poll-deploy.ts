@@ -6,6 +6,7 @@ import type { Metrics } from "../metrics.js";
 import type { DeploymentHistory } from "../store/deployment-history.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import type { ServiceHolds } from "../store/service-holds.js";
+import { requestDeployments } from "../operations/request-deployment.js";
 import type { ImageGroup } from "./poll-plan.js";
 
 /** What queueing a poll deployment needs; the poller's own options include it. */
@@ -63,7 +64,8 @@ export async function queuePollDeployment(
       : undeployedWebhook
         ? `a webhook brought ${digest} (trigger ${undeployedWebhook.id}) when no service could be matched to it; deploying it now`
         : `no webhook brought ${digest} (missed_webhook); the service runs ${running}`;
-  const recorded = deps.store.recordTrigger(
+  const recorded = requestDeployments(
+    deps,
     { kind: "poll", eventKey: `poll:${fresh.id}:${digest}:${input.cycleAt}`, imageKey: group.key, digestHint: digest, requestedBy: "poller" },
     [
       {
@@ -83,6 +85,5 @@ export async function queuePollDeployment(
   if (missedWebhook) deps.metrics.missedWebhooks.inc({ registry: group.ref.registry });
   const dep = recorded.deployments[0]!;
   log.info({ service: fresh.name, image, digest, deploymentId: dep.id, missedWebhook }, `Trying to update service ${fresh.name} with image ${image}`);
-  deps.deployer.enqueue(dep.id);
   return dep.id;
 }

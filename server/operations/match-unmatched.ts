@@ -1,10 +1,10 @@
 import type { Clock } from "../domain/clock.js";
 import { familiarRepoTag, parseImageRef } from "../domain/image-ref.js";
 import { exclusionReason, servicesRunning } from "../domain/service-selection.js";
-import type { Admitted } from "./deployer.js";
-import { withDeadline } from "./deadline.js";
+import { withDeadline } from "../engine/deadline.js";
 import { deploymentsFor, type IngestDeps } from "./ingest-push.js";
-import { SwarmUnavailableError } from "./swarm-port.js";
+import { SwarmUnavailableError } from "../engine/swarm-port.js";
+import { requestMatchedDeployments } from "./request-deployment.js";
 
 /** How many waiting pushes one pass matches; the next pass takes the rest. */
 const BATCH = 100;
@@ -39,14 +39,12 @@ export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock; retryMs
       const allowed = trigger.allowedServices ? (JSON.parse(trigger.allowedServices) as string[]) : undefined;
       const selected = servicesRunning(services, trigger.imageKey).filter((s) => exclusionReason(s, deps, allowed) === undefined);
       const image = familiarRepoTag(parseImageRef(trigger.imageKey));
-      const admitted: Admitted[] = [];
-      const rows = deps.store.recordMatch(
+      const rows = requestMatchedDeployments(
+        deps,
         trigger.id,
         deploymentsFor(selected, trigger, `${trigger.kind} push of ${image} received while the engine did not answer, matched now; queued`),
-        (recorded) => recorded.forEach((row) => admitted.push(deps.deployer.admit(row.id))),
       );
       if (!rows) continue;
-      for (const admission of admitted) admission.after();
       if (rows.length === 0) {
         void deps.callbacks.triggerHadNothingToDo(trigger).catch((err) => deps.log.error({ err }, "callback failed"));
       }

@@ -6,9 +6,10 @@ import type { ServiceFilter } from "../domain/service-filter.js";
 import { exclusionReason, servicesRunning } from "../domain/service-selection.js";
 import type { DeploymentRecord, DeploymentStore, NewDeployment } from "../store/deployment-store.js";
 import type { CallbackNotifier } from "../notify/callback-notifier.js";
-import type { Admitted, Deployer } from "./deployer.js";
-import { withDeadline } from "./deadline.js";
-import { SwarmUnavailableError, type SwarmPort, type SwarmService } from "./swarm-port.js";
+import { requestDeploymentsGrouped } from "./request-deployment.js";
+import type { Deployer } from "../engine/deployer.js";
+import { withDeadline } from "../engine/deadline.js";
+import { SwarmUnavailableError, type SwarmPort, type SwarmService } from "../engine/swarm-port.js";
 
 export interface IngestDeps {
   swarm: SwarmPort;
@@ -91,8 +92,8 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       else selected.push(service);
     }
     const hint = event.digestHint ? ` (payload digest ${event.digestHint})` : "";
-    const admitted: Admitted[] = [];
-    const recorded = await deps.store.recordTriggerGrouped(
+    const recorded = await requestDeploymentsGrouped(
+      deps,
       {
         kind: request.kind,
         eventKey: event.eventKey,
@@ -107,8 +108,6 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
         { kind: request.kind, requestedBy: request.requestedBy, imageKey, digestHint: event.digestHint },
         `received ${request.kind} push of ${image}${hint}; queued`,
       ),
-      // In the same transaction: what these deployments supersede commits with them.
-      (rows) => rows.forEach((row) => admitted.push(deps.deployer.admit(row.id))),
     );
     if (recorded.duplicate) {
       result.ignored.push({ reason: "duplicate", eventKey: event.eventKey, image });
@@ -130,7 +129,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     if (recorded.deployments.length === 0 && !engineProblem) {
       void deps.callbacks.triggerHadNothingToDo(recorded.trigger).catch((err) => deps.log.error({ err }, "callback failed"));
     }
-    for (const admission of admitted) result.deployments.push(admission.after());
+    result.deployments.push(...recorded.deployments);
   }
   return result;
 }
