@@ -62,7 +62,8 @@ describe("POST /hooks/dockerhub/:token", () => {
     server.registry.push({ registry: "docker.io", repository: "acme/web", tag: "latest" }, sha(4));
     const res = await post(server, await hubToken(server), dockerHubPush({ repoName: "acme/web", tag: "latest", callbackUrl: cb.url() }));
     const done = await waitForFinal(server, res.json.deployments[0].id);
-    await new Promise((r) => setTimeout(r, 50));
+    // The callback is a finish listener: once the deployer is idle, any call it meant to make has been made.
+    await server.deployer.idle();
     expect(cb.received).toEqual([]);
     expect(
       server.store
