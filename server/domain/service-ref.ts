@@ -6,12 +6,12 @@
  * Nothing else can name a service, so anything else is refused before it comes
  * near an Engine API path.
  */
-const MAX_LENGTH = 63;
+export const SERVICE_REF_MAX_LENGTH = 63;
 // Written without nested quantifiers, so a hostile string cannot make it backtrack.
-const SERVICE_REF = /^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$/;
+export const SERVICE_REF = /^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$/;
 
 export function isServiceRef(value: string): boolean {
-  return value.length <= MAX_LENGTH && SERVICE_REF.test(value);
+  return value.length <= SERVICE_REF_MAX_LENGTH && SERVICE_REF.test(value);
 }
 
 export const SERVICE_REF_RULE = "not a Docker service name or id (1 to 63 letters, digits, '-' or '_', starting and ending with a letter or digit)";

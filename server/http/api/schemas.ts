@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { deploymentStatuses, triggerKinds } from "../../domain/deployment.js";
 import { isDigest, isTag } from "../../domain/image-ref.js";
-import { isServiceRef, SERVICE_REF_RULE } from "../../domain/service-ref.js";
+import { isServiceRef, SERVICE_REF, SERVICE_REF_MAX_LENGTH, SERVICE_REF_RULE } from "../../domain/service-ref.js";
 
 /**
  * The REST API's shapes, once: the same zod schemas validate requests and
@@ -65,7 +65,7 @@ export const ServiceNameParam = z.object({
   name: z
     .string()
     .refine(isServiceRef, SERVICE_REF_RULE)
-    .openapi({ param: { name: "name", in: "path" }, pattern: "^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$", maxLength: 63 }),
+    .openapi({ param: { name: "name", in: "path" }, pattern: SERVICE_REF.source, maxLength: SERVICE_REF_MAX_LENGTH }),
 });
 
 export const HoldSchema = z
