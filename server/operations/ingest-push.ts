@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { TriggerKind } from "../domain/deployment.js";
-import { familiarRepoTag, parseImageRef, repoTagKey } from "../domain/image-ref.js";
+import { familiarRepoTag, repoTagKey } from "../domain/image-ref.js";
 import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
 import { exclusionReason, servicesRunning } from "../domain/service-selection.js";
@@ -13,8 +13,6 @@ import { SwarmUnavailableError, type SwarmPort, type SwarmService } from "../eng
 
 export interface IngestDeps {
   swarm: SwarmPort;
-  /** How long a webhook waits for the service list before it records the push to be matched later. */
-  listDeadlineMs?: number;
   store: DeploymentStore;
   deployer: Deployer;
   callbacks: CallbackNotifier;
@@ -35,20 +33,19 @@ export interface IngestResult {
   ignored: IgnoredEvent[];
 }
 
-/** A webhook's budget for the service list: the contract answers within 100 ms. */
+/** How long a webhook waits for the service list before it records the push to be matched later: the contract answers within 100 ms. */
 const LIST_DEADLINE_MS = 80;
 
 /** The queued deployments of one push, one per selected service: for a webhook now, or for a push matched later. */
 export function deploymentsFor(
   selected: SwarmService[],
-  push: { kind: TriggerKind; requestedBy: string; imageKey: string; digestHint?: string | null },
+  push: { kind: TriggerKind; requestedBy: string; imageKey: string; image: string; digestHint?: string | null },
   message: string,
 ): NewDeployment[] {
-  const image = familiarRepoTag(parseImageRef(push.imageKey));
   return selected.map((service) => ({
     service: service.name,
     serviceId: service.id,
-    image,
+    image: push.image,
     imageKey: push.imageKey,
     digestHint: push.digestHint ?? undefined,
     previousImage: service.image,
@@ -78,7 +75,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     // One try per request: a webhook is answered in time whatever the engine does, and its pushes wait to be matched.
     if (!engineProblem) {
       try {
-        services ??= await withDeadline(deps.swarm.listServices(), deps.listDeadlineMs ?? LIST_DEADLINE_MS, "the Docker engine");
+        services ??= await withDeadline(deps.swarm.listServices(), LIST_DEADLINE_MS, "the Docker engine");
         matched = servicesRunning(services, imageKey);
       } catch (err) {
         if (!(err instanceof SwarmUnavailableError)) throw err;
@@ -105,7 +102,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       },
       deploymentsFor(
         selected,
-        { kind: request.kind, requestedBy: request.requestedBy, imageKey, digestHint: event.digestHint },
+        { kind: request.kind, requestedBy: request.requestedBy, imageKey, image, digestHint: event.digestHint },
         `received ${request.kind} push of ${image}${hint}; queued`,
       ),
     );

@@ -17,10 +17,12 @@ const MATCH_LIST_DEADLINE_MS = 10_000;
  * to the services running its image as the webhook would have matched it (the
  * token's service limit included) and deployed, oldest first, so the newest
  * push of an image ends up deployed. Poller or not, and across a restart: the
- * wait is in the database, and a pass runs at start and then every `retryMs`.
+ * wait is in the database, and a pass runs at start and then every RETRY_MS.
  */
-export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock; retryMs?: number }) {
-  const retryMs = deps.retryMs ?? 5000;
+/** How often a pass runs. */
+const RETRY_MS = 5000;
+
+export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock }) {
   let loop: { abort: AbortController; done: Promise<void> } | undefined;
 
   /** One pass; returns the number of deployments it queued. */
@@ -42,7 +44,11 @@ export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock; retryMs
       const rows = requestMatchedDeployments(
         deps,
         trigger.id,
-        deploymentsFor(selected, trigger, `${trigger.kind} push of ${image} received while the engine did not answer, matched now; queued`),
+        deploymentsFor(
+          selected,
+          { ...trigger, image },
+          `${trigger.kind} push of ${image} received while the engine did not answer, matched now; queued`,
+        ),
       );
       if (!rows) continue;
       if (rows.length === 0) {
@@ -62,7 +68,7 @@ export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock; retryMs
       const run = async () => {
         while (!abort.signal.aborted) {
           await runOnce().catch((err) => deps.log.error({ err }, "matching waiting pushes failed"));
-          await deps.clock.sleep(retryMs, abort.signal);
+          await deps.clock.sleep(RETRY_MS, abort.signal);
         }
       };
       loop = { abort, done: run() };

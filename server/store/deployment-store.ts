@@ -11,8 +11,9 @@ import {
 import type { Db } from "./database.js";
 import { deploymentEvents, deployments, triggers } from "./schema.js";
 import { createGroupCommit } from "./group-commit.js";
-export * from "./records.js";
 import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
+
+export * from "./records.js";
 
 export type DeploymentPatch = Partial<
   Pick<
