@@ -1,4 +1,5 @@
 import { isTerminal } from "../domain/deployment.js";
+import { isStorageFailure } from "../store/database.js";
 import { TransitionRefusedError, type DeploymentPatch, type DeploymentRecord } from "../store/deployment-store.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
@@ -16,6 +17,10 @@ export interface Admitted {
  * (`superseded`), and a request for the digest already running or waiting
  * ends `skipped` without touching the service.
  */
+/** How long a deployment waits before trying again a write the database refused, doubling up to the max. */
+const STORAGE_RETRY_MS = 1000;
+const STORAGE_RETRY_MAX_MS = 30_000;
+
 export function createDeployer(opts: DeployerOptions) {
   const now = () => opts.clock.now();
   const sleep = (ms: number) => opts.clock.sleep(ms);
@@ -130,18 +135,37 @@ export function createDeployer(opts: DeployerOptions) {
     return admit(id).after();
   }
 
+  /** Runs one deployment to its recorded end; only a write the database refused (disk full) escapes. */
+  async function runToEnd(id: string): Promise<void> {
+    try {
+      const outcome = await run(id);
+      if (outcome) finish(id, outcome.status, outcome.message, outcome.extra);
+    } catch (err) {
+      if (isStorageFailure(err)) throw err;
+      opts.log.error({ err, deploymentId: id }, "deployment crashed");
+      const current = opts.store.findDeployment(id);
+      if (current && !isTerminal(current.status)) finish(id, "failed", `internal error: ${(err as Error).message}`, { failureKind: "error" });
+    }
+  }
+
   async function drive(service: string): Promise<void> {
     const lane = lanes.get(service)!;
+    let storageWaitMs = 0;
     while (lane.active && !stopped) {
       try {
-        const outcome = await run(lane.active);
-        if (outcome) finish(lane.active, outcome.status, outcome.message, outcome.extra);
+        await runToEnd(lane.active);
+        storageWaitMs = 0;
       } catch (err) {
-        opts.log.error({ err, deploymentId: lane.active }, "deployment crashed");
-        const current = opts.store.findDeployment(lane.active);
-        if (current && !isTerminal(current.status)) {
-          finish(lane.active, "failed", `internal error: ${(err as Error).message}`, { failureKind: "error" });
-        }
+        if (!isStorageFailure(err)) throw err;
+        // Nothing of the failed write was recorded. Keep the deployment and run it again from what the
+        // record and swarm say once there is space: a restart's reconcile, without the restart.
+        storageWaitMs = Math.min(STORAGE_RETRY_MAX_MS, Math.max(STORAGE_RETRY_MS, storageWaitMs * 2));
+        opts.log.error(
+          { err, deploymentId: lane.active, retryInMs: storageWaitMs },
+          "the database could not be written (disk full or failing); retrying",
+        );
+        await sleep(storageWaitMs);
+        continue;
       }
       lane.active = lane.pending;
       lane.pending = undefined;

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
 import { AppError, statusOf, type ErrorCode } from "../domain/app-error.js";
+import { isStorageFailure } from "../store/database.js";
 
 export function errorBody(code: ErrorCode, message: string, requestId: string) {
   return { error: { code, message, requestId } };
@@ -28,6 +29,15 @@ export function createErrorHandler(log: Logger) {
       // The client hung up mid-request: its doing, not the server's. Nobody reads the answer.
       log.info({ requestId: c.get("requestId") }, "the client closed the connection before its request was read");
       return respondError(c, "BAD_REQUEST", "the connection closed before the request body arrived");
+    }
+    if (isStorageFailure(err)) {
+      // The transaction rolled back whole: nothing of the request was recorded, and the sender may try again.
+      log.error({ err, requestId: c.get("requestId") }, "the database could not be written (disk full or failing); answered 503");
+      return respondError(
+        c,
+        "UNAVAILABLE",
+        "the server cannot record anything now: its database's disk is full or failing; nothing was written, try again later",
+      );
     }
     log.error({ err, requestId: c.get("requestId") }, "unhandled error");
     return respondError(c, "INTERNAL", "internal error; the request id is in the server log");

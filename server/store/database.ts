@@ -54,3 +54,14 @@ export function openDatabase(path: string): OpenDatabase {
 export function pingDatabase(sqlite: Database.Database): void {
   sqlite.prepare("select 1").get();
 }
+
+/**
+ * Whether a write failed because the database's disk is full or failing:
+ * SQLITE_FULL, SQLITE_IOERR_*, or SQLITE_READONLY (a file system that went
+ * read-only after disk errors). Nothing of the write was recorded, and the
+ * same write succeeds once the disk is back. Not the caller's fault.
+ */
+export function isStorageFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && (code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR") || code.startsWith("SQLITE_READONLY"));
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { FakeClock } from "../helpers/fake-clock.js";
+import { FakeSwarm } from "../helpers/fake-swarm.js";
+import { countRows, createTestServer, registryPush, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+
+const repo = "127.0.0.1:5000/acme/web";
+
+/**
+ * Makes every write fail the way a disk that is full or failing makes it fail,
+ * with SQLite's own error, for every statement at once: a full disk's
+ * SQLITE_FULL depends on which page a write lands in, so it is measured on a
+ * real full tmpfs by `npm run faults` instead; here the database refuses
+ * writes as a file system remounted read-only does (SQLITE_READONLY).
+ * `lift` gives writing back.
+ */
+function fillDatabase(server: TestServer) {
+  const sqlite = server.database.sqlite;
+  sqlite.pragma("query_only = 1");
+  expect(() => sqlite.exec("create table filler (x)")).toThrow(expect.objectContaining({ code: "SQLITE_READONLY" }));
+  return { lift: () => sqlite.pragma("query_only = 0") };
+}
+
+async function push(server: TestServer, digest: string) {
+  const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+  server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v1" }, digest);
+  const res = await server.request("/hooks/registry", {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(registryPush({ repository: "acme/web", tag: "v1", digest })),
+  });
+  return { status: res.status, json: (await res.json()) as { deployments?: Array<{ id: string }>; error?: { code: string; message: string } } };
+}
+
+async function until(what: string, ok: () => boolean) {
+  for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!ok()) throw new Error(`never saw ${what}`);
+}
+
+describe("a database that cannot be written (disk full or failing)", () => {
+  it("answers writes 503 in the envelope, writes nothing, keeps the deployment under way, and finishes it once space returns", async () => {
+    const swarm = new FakeSwarm(); // rollouts move only when the test ticks
+    const clock = new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS });
+    const server = createTestServer({}, { swarm, clock });
+    swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 1 });
+
+    const underWay = await push(server, sha(2));
+    expect(underWay.status).toBe(202);
+    const id = underWay.json.deployments![0]!.id;
+    await until("the update sent", () => server.store.getDeployment(id).updateSentAt !== null);
+
+    const disk = fillDatabase(server);
+    const rows = () => [countRows(server, "triggers"), countRows(server, "deployments"), countRows(server, "deployment_events")];
+    const before = rows();
+    // The rollout ends while nothing can be recorded: the deployer waits for space instead of failing or crashing.
+    await swarm.settle();
+    await until("the deployer waiting for space", () => clock.sleeps.includes(1000));
+    expect(server.store.getDeployment(id).status).toBe("running");
+
+    const refused = await push(server, sha(3));
+    expect(refused.status).toBe(503);
+    expect(refused.json.error?.code).toBe("UNAVAILABLE");
+    expect(refused.json.error?.message).toMatch(/disk is full or failing/);
+    expect(rows()).toEqual(before);
+    expect(server.logLines.join("")).toContain("SQLITE_READONLY");
+
+    disk.lift();
+    clock.advance(1000);
+    const ended = await waitForFinal(server, id);
+    expect(ended.status).toBe("succeeded");
+    expect(ended.digest).toBe(sha(2));
+
+    const again = await push(server, sha(4));
+    expect(again.status).toBe(202);
+    const next = server.deployer.idle();
+    await swarm.settle();
+    await next;
+    expect((await waitForFinal(server, again.json.deployments![0]!.id)).digest).toBe(sha(4));
+    expect((await swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(4)}`);
+  });
+});
