@@ -9,6 +9,8 @@ export interface Admitted {
   record: DeploymentRecord;
   /** Call once the transaction admit() ran in has committed; returns the deployment as it is then. */
   after(): DeploymentRecord;
+  /** Call instead when that transaction did not commit: the lane is put back as it was before. */
+  undo(): void;
 }
 
 /**
@@ -26,6 +28,8 @@ export function createDeployer(opts: DeployerOptions) {
   const sleep = (ms: number) => opts.clock.sleep(ms);
   const pollMs = opts.pollMs ?? 250;
   const lanes = new Map<string, { active?: string; pending?: string }>();
+  /** Services whose drive() loop is under way (its active deployment was committed). */
+  const lanesRunning = new Set<string>();
   const idleWaiters = new Set<() => void>();
   const finishedListeners = new Set<(done: DeploymentRecord) => void | Promise<void>>();
   const listenerRuns = new Set<Promise<void>>();
@@ -93,9 +97,18 @@ export function createDeployer(opts: DeployerOptions) {
    */
   function admit(id: string): Admitted {
     const dep = opts.store.getDeployment(id);
-    if (isTerminal(dep.status)) return { record: dep, after: () => dep };
+    const nothing = () => undefined;
+    if (isTerminal(dep.status)) return { record: dep, after: () => dep, undo: nothing };
     const lane = lanes.get(dep.service) ?? {};
     lanes.set(dep.service, lane);
+    // An id that was admitted in a transaction that then failed, and that no undo() reached: not in the record, so gone.
+    if (lane.pending && !opts.store.findDeployment(lane.pending)) lane.pending = undefined;
+    if (lane.active && !lanesRunning.has(dep.service) && !opts.store.findDeployment(lane.active)) lane.active = lane.pending = undefined;
+    const before = { ...lane };
+    const undo = () => {
+      lane.active = before.active;
+      lane.pending = before.pending;
+    };
     const target = targetOf(dep);
     for (const otherId of [lane.active, lane.pending]) {
       if (!otherId || !target) continue;
@@ -106,7 +119,9 @@ export function createDeployer(opts: DeployerOptions) {
           "skipped",
           `the same digest is already ${other.status === "running" ? "being deployed" : "queued"} by ${other.id}`,
         );
-        return skipped ? { record: skipped, after: () => announce(skipped) } : { record: dep, after: () => opts.store.getDeployment(id) };
+        return skipped
+          ? { record: skipped, after: () => announce(skipped), undo: nothing }
+          : { record: dep, after: () => opts.store.getDeployment(id), undo: nothing };
       }
     }
     let superseded: DeploymentRecord | undefined;
@@ -127,6 +142,7 @@ export function createDeployer(opts: DeployerOptions) {
         if (start) void drive(dep.service);
         return opts.store.getDeployment(id); // `running` once started
       },
+      undo,
     };
   }
 
@@ -150,6 +166,7 @@ export function createDeployer(opts: DeployerOptions) {
 
   async function drive(service: string): Promise<void> {
     const lane = lanes.get(service)!;
+    lanesRunning.add(service);
     let storageWaitMs = 0;
     while (lane.active && !stopped) {
       try {
@@ -170,6 +187,7 @@ export function createDeployer(opts: DeployerOptions) {
       lane.active = lane.pending;
       lane.pending = undefined;
     }
+    lanesRunning.delete(service);
     if (!lane.active && !lane.pending) lanes.delete(service);
     if (lanes.size === 0) for (const wake of idleWaiters) wake();
   }

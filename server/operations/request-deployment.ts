@@ -35,21 +35,41 @@ function started(recorded: Recorded, admitted: Admitted[]): Recorded {
   return recorded.duplicate ? recorded : { ...recorded, deployments: admitted.map((a) => a.after()) };
 }
 
+/** A transaction that did not commit (a full disk): the deployer's lanes are put back, newest first. */
+function undone(admitted: Admitted[], err: unknown): never {
+  for (const a of [...admitted].reverse()) a.undo();
+  throw err;
+}
+
 /** Records and admits in a transaction of its own. */
 export function requestDeployments(deps: RequestDeps, trigger: NewTrigger, deployments: NewDeployment[], alongside?: Alongside): Recorded {
   const admitted: Admitted[] = [];
-  return started(deps.store.recordTrigger(trigger, deployments, admitting(deps, admitted, alongside)), admitted);
+  let recorded: Recorded;
+  try {
+    recorded = deps.store.recordTrigger(trigger, deployments, admitting(deps, admitted, alongside));
+  } catch (err) {
+    undone(admitted, err);
+  }
+  return started(recorded, admitted);
 }
 
 /** The same, committed with the other webhooks of this turn of the event loop (store/group-commit.ts). */
 export async function requestDeploymentsGrouped(deps: RequestDeps, trigger: NewTrigger, deployments: NewDeployment[]): Promise<Recorded> {
   const admitted: Admitted[] = [];
-  return started(await deps.store.recordTriggerGrouped(trigger, deployments, admitting(deps, admitted)), admitted);
+  const recorded = await deps.store
+    .recordTriggerGrouped(trigger, deployments, admitting(deps, admitted))
+    .catch((err: unknown) => undone(admitted, err));
+  return started(recorded, admitted);
 }
 
 /** The deployments of a push recorded earlier and matched now; undefined when another pass matched it first. */
 export function requestMatchedDeployments(deps: RequestDeps, triggerId: string, deployments: NewDeployment[]): DeploymentRecord[] | undefined {
   const admitted: Admitted[] = [];
-  const rows = deps.store.recordMatch(triggerId, deployments, admitting(deps, admitted));
+  let rows: DeploymentRecord[] | undefined;
+  try {
+    rows = deps.store.recordMatch(triggerId, deployments, admitting(deps, admitted));
+  } catch (err) {
+    undone(admitted, err);
+  }
   return rows && admitted.map((a) => a.after());
 }

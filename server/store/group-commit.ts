@@ -39,8 +39,9 @@ export function createGroupCommit(
         }
       });
     } catch (err) {
-      // The commit itself failed: nothing in the batch was written.
-      for (const item of batch) item.reject(err);
+      // The commit itself failed: nothing in the batch was written. Newest first, so that
+      // callers undoing what they did in memory for their write undo it in reverse order.
+      for (const item of [...batch].reverse()) item.reject(err);
       return;
     }
     opts.onFlush?.(batch.length);

@@ -20,6 +20,30 @@ function fillDatabase(server: TestServer) {
   return { lift: () => sqlite.pragma("query_only = 0") };
 }
 
+/**
+ * Makes every transaction fail at its commit, as a disk that fills while the
+ * write is under way makes it fail (the pages go to the WAL at COMMIT): all
+ * of the transaction's statements ran, and nothing of them stays.
+ */
+function failCommits(server: TestServer) {
+  const sqlite = server.database.sqlite;
+  const real = sqlite.transaction;
+  let depth = 0;
+  sqlite.transaction = function (fn: (...args: unknown[]) => unknown) {
+    return real.call(sqlite, (...args: unknown[]) => {
+      depth++;
+      try {
+        const result = fn(...args);
+        if (depth === 1) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+        return result;
+      } finally {
+        depth--;
+      }
+    });
+  } as typeof real;
+  return { lift: () => (sqlite.transaction = real) };
+}
+
 async function push(server: TestServer, digest: string) {
   const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
   server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v1" }, digest);
@@ -76,5 +100,37 @@ describe("a database that cannot be written (disk full or failing)", () => {
     await next;
     expect((await waitForFinal(server, again.json.deployments![0]!.id)).digest).toBe(sha(4));
     expect((await swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(4)}`);
+  });
+
+  it("leaves no trace of a refused push in the service's lane: the next push deploys, and the one that waited still runs", async () => {
+    const swarm = new FakeSwarm();
+    const server = createTestServer({}, { swarm });
+    swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 1 });
+
+    // Nothing under way: the refused push must not stay the lane's active deployment.
+    const disk = failCommits(server);
+    expect((await push(server, sha(2))).status).toBe(503);
+    disk.lift();
+    const idle = await push(server, sha(3));
+    expect(idle.status).toBe(202);
+    await until("the update sent", () => server.store.getDeployment(idle.json.deployments![0]!.id).updateSentAt !== null);
+
+    // One running, one waiting: the refused push must not supersede the waiting one for good.
+    const waiting = await push(server, sha(4));
+    expect(waiting.json.deployments![0]).toMatchObject({ status: "queued" });
+    const again = failCommits(server);
+    expect((await push(server, sha(5))).status).toBe(503);
+    again.lift();
+    const done = server.deployer.idle();
+    for (let i = 0; i < 100 && server.store.findUnfinished().length > 0; i++) {
+      await swarm.settle();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await done;
+    const ended = await waitForFinal(server, waiting.json.deployments![0]!.id);
+    expect(ended.status).toBe("succeeded");
+    // Resolved when it ran: the registry's tag names the refused push's digest by then, and that is what runs.
+    expect(ended.digest).toBe(sha(5));
+    expect((await swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(5)}`);
   });
 });
