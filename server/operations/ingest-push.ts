@@ -36,6 +36,33 @@ export interface IngestResult {
 /** How long a webhook waits for the service list before it records the push to be matched later: the contract answers within 100 ms. */
 const LIST_DEADLINE_MS = 80;
 
+/**
+ * The service list webhooks are waiting on, per engine: concurrent webhooks
+ * share one call. Once a webhook gave up on it (a hung engine holds it until
+ * the adapter's own deadline), later webhooks do not wait on it again: they
+ * record their pushes at once, to be matched when the engine answers.
+ */
+const inFlight = new WeakMap<SwarmPort, { call: Promise<SwarmService[]>; overdue: boolean }>();
+
+async function listForWebhook(swarm: SwarmPort): Promise<SwarmService[]> {
+  let list = inFlight.get(swarm);
+  if (list?.overdue) throw new SwarmUnavailableError("the Docker engine has not answered an earlier request yet");
+  if (!list) {
+    const call = swarm.listServices();
+    const entry = { call, overdue: false };
+    list = entry;
+    inFlight.set(swarm, entry);
+    const clear = () => inFlight.get(swarm) === entry && inFlight.delete(swarm);
+    call.then(clear, clear);
+  }
+  try {
+    return await withDeadline(list.call, LIST_DEADLINE_MS, "the Docker engine");
+  } catch (err) {
+    if (inFlight.get(swarm) === list) list.overdue = true;
+    throw err;
+  }
+}
+
 /** The queued deployments of one push, one per selected service: for a webhook now, or for a push matched later. */
 export function deploymentsFor(
   selected: SwarmService[],
@@ -75,7 +102,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     // One try per request: a webhook is answered in time whatever the engine does, and its pushes wait to be matched.
     if (!engineProblem) {
       try {
-        services ??= await withDeadline(deps.swarm.listServices(), LIST_DEADLINE_MS, "the Docker engine");
+        services ??= await listForWebhook(deps.swarm);
         matched = servicesRunning(services, imageKey);
       } catch (err) {
         if (!(err instanceof SwarmUnavailableError)) throw err;

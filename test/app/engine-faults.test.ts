@@ -54,6 +54,32 @@ describe("an engine that hangs", () => {
   });
 });
 
+describe("webhooks during a hang", () => {
+  it("wait on the engine once: later webhooks do not wait on the call it never answered, and the first after it answers lists again", async () => {
+    const swarm = new FakeSwarm({ autoTickMs: 2 });
+    const server = createTestServer({ DEPLOYER_POLL: "false" }, { swarm });
+    swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
+    server.registry.push(ref("live"), sha(4));
+    swarm.setHanging(true);
+    expect((await push(server, sha(2))).ignored[0]?.message).toContain("did not answer within");
+    for (const n of [3, 4]) {
+      const body = await push(server, sha(n));
+      expect(body.ignored[0]).toMatchObject({
+        reason: "engine_unavailable",
+        message: expect.stringContaining("has not answered an earlier request yet"),
+      });
+    }
+    expect(swarm.callsOf("listServices"), "one call out to the hung engine, not one per webhook").toHaveLength(1);
+
+    swarm.setHanging(false);
+    await new Promise((r) => setImmediate(r));
+    server.registry.push(ref("live"), sha(5));
+    const body = await push(server, sha(5));
+    expect(body.deployments).toHaveLength(1);
+    expect((await waitForFinal(server, body.deployments[0]!.id)).digest).toBe(sha(5));
+  });
+});
+
 describe("a push recorded while the engine is down", () => {
   it("is deployed after a restart, once the engine is back, with the poller off; the tag ends on the newest digest", async () => {
     const dbPath = `${tempDir("deployer-faults-")}/deployer.db`;
