@@ -11,6 +11,7 @@ import { parseDockerHubPush } from "../webhooks/docker-hub.js";
 import { asUnauthorized, bearerToken } from "./bearer.js";
 import { deploymentUrl } from "./deployment-json.js";
 import { readJson } from "./read-json.js";
+import { createSourceHooks, type SourceHooksDeps } from "./source-hooks.js";
 
 export interface HooksDeps {
   tokens: TokenService;
@@ -18,6 +19,7 @@ export interface HooksDeps {
   metrics: Metrics;
   log: Logger;
   dockerHubRegistry: string;
+  sourceHooks: SourceHooksDeps;
 }
 
 type Env = { Variables: { requestId: string } };
@@ -69,6 +71,8 @@ export function createHooksRoutes(deps: HooksDeps) {
       (body) => parseDockerHubPush(body, { dockerHubRegistry: deps.dockerHubRegistry }),
     ),
   );
+
+  app.route("/", createSourceHooks(deps.sourceHooks));
 
   return app;
 }
