@@ -54,6 +54,21 @@ describe("POST /hooks/github/:sourceId", () => {
     expect(done).toMatchObject({ trigger: "github", requestedBy: `source:${id}`, digest: sha(2) });
   });
 
+  it("respects a hold like any registry webhook: the held service's push ends skipped", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:v1" });
+    server.registry.push({ registry: "ghcr.io", repository: "acme/web", tag: "v1" }, sha(2));
+    const { id, secret } = addSource(server, "github", ["ghcr.io/acme/*"]);
+    const first = await github(server, id, secret, ghcrPush("v1", sha(2)));
+    await waitForFinal(server, first.json.deployments[0].id);
+    server.holds.hold("web", first.json.deployments[0].id, "rolled back by hand", "ops");
+    server.registry.push({ registry: "ghcr.io", repository: "acme/web", tag: "v1" }, sha(3));
+    const held = await github(server, id, secret, ghcrPush("v1", sha(3)));
+    const done = await waitForFinal(server, held.json.deployments[0].id);
+    expect(done.status, done.message ?? "").toBe("skipped");
+    expect(server.swarm.callsOf("updateService")).toHaveLength(1);
+  });
+
   it("answers GitHub's ping with 202 once the signature checks out", async () => {
     const server = createTestServer();
     const { id, secret } = addSource(server, "github", ["ghcr.io/acme/*"]);
