@@ -5,7 +5,7 @@ import type { TokenService } from "./auth/tokens.js";
 import type { IngestDeps } from "./operations/ingest-push.js";
 import { createApiRoutes, type ApiDeps } from "./http/api/api-routes.js";
 import { createErrorHandler, respondError } from "./http/errors.js";
-import { createHooksRoutes } from "./http/hooks-routes.js";
+import { createHooksRoutes, type HooksDeps } from "./http/hooks-routes.js";
 import { createOpsRoutes } from "./http/ops-routes.js";
 import type { Metrics } from "./metrics.js";
 import type { DeploymentStore } from "./store/deployment-store.js";
@@ -19,6 +19,14 @@ export interface AppDeps {
   log: Logger;
   dockerHubRegistry: string;
   readiness: Record<string, () => Promise<void> | void>;
+  sourceHooks: HooksDeps["sourceHooks"];
+}
+
+/** Docker Hub's token and Quay's secret ride in the path: a 404 does not echo them. */
+function secretPath(path: string): string | undefined {
+  if (path.startsWith("/hooks/dockerhub/")) return "/hooks/dockerhub/…";
+  if (path.startsWith("/hooks/quay/")) return "/hooks/quay/…";
+  return undefined;
 }
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
@@ -45,13 +53,7 @@ export function createApp(deps: AppDeps) {
   app.route("/hooks", createHooksRoutes(deps));
   app.route("/api", createApiRoutes(deps.api));
 
-  app.notFound((c) =>
-    respondError(
-      c,
-      "NOT_FOUND",
-      `no route for ${c.req.method} ${c.req.path.startsWith("/hooks/dockerhub/") ? "/hooks/dockerhub/…" : c.req.path.slice(0, 200)}`,
-    ),
-  );
+  app.notFound((c) => respondError(c, "NOT_FOUND", `no route for ${c.req.method} ${secretPath(c.req.path) ?? c.req.path.slice(0, 200)}`));
   app.onError(createErrorHandler(deps.log));
   return app;
 }

@@ -19,6 +19,10 @@ import { pingDatabase } from "./store/database.js";
 import { createDeploymentHistory } from "./store/deployment-history.js";
 import { createDeploymentStore } from "./store/deployment-store.js";
 import { createServiceHolds } from "./store/service-holds.js";
+import { createSourceStore } from "./store/source-store.js";
+import { createSourceSecrets } from "./auth/source-secrets.js";
+import { createSourceOperations } from "./operations/manage-sources.js";
+import { createRejectionLog } from "./http/rejection-log.js";
 
 export interface ComposeOptions {
   config: Config;
@@ -111,23 +115,28 @@ export function composeServer(opts: ComposeOptions) {
     log: opts.log,
     ...selection,
   };
+  const sources = createSourceStore(opts.db, now);
+  const secrets = createSourceSecrets({ serverSecret: opts.secret, previousServerSecret: auth.secretPrevious });
+  const rejections = createRejectionLog(now);
+  const sourceOperations = createSourceOperations({ sources, secrets, dockerHubRegistry: registry.dockerHub, now, newId: createIdGenerator(now) });
   // Started by main.ts; in-process tests call runOnce() themselves.
   const unmatched = createUnmatchedPushes({ ...ingest, clock });
   const app = createApp({
     tokens,
     store,
-    api: { ...ingest, tokens, history, holds },
+    api: { ...ingest, tokens, history, holds, sourceAdmin: { operations: sourceOperations, rejections } },
     ingest,
     metrics,
     log: opts.log,
     dockerHubRegistry: registry.dockerHub,
+    sourceHooks: { sources, secrets, rejections, tokens, ingest, metrics, log: opts.log, now },
     readiness: {
       database: () => pingDatabase(opts.sqlite),
       // A hung engine must not hold the probe: 503 within 2 s.
       docker: () => withDeadline(opts.swarm.ping(), opts.readyDeadlineMs ?? 2000, "the Docker engine"),
     },
   });
-  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier, unmatched };
+  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier, unmatched, sourceOperations, rejections };
 }
 
 export type ComposedServer = ReturnType<typeof composeServer>;

@@ -48,5 +48,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     labelNames: ["event", "result"] as const,
     registers: [registry],
   });
-  return { registry, deployments, webhookRequests, rolloutDuration, pollCycles, pollLookups, missedWebhooks, notifications };
+  const sourceRejections = new Counter({
+    name: "deployer_source_rejections_total",
+    help: "Deliveries to a push source that were refused, by source id (or unknown), kind and reason.",
+    labelNames: ["source", "kind", "reason"] as const,
+    registers: [registry],
+  });
+  return { registry, deployments, webhookRequests, sourceRejections, rolloutDuration, pollCycles, pollLookups, missedWebhooks, notifications };
 }

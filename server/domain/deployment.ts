@@ -1,7 +1,8 @@
 export const deploymentStatuses = ["queued", "running", "succeeded", "failed", "rolled_back", "skipped", "superseded"] as const;
 export type DeploymentStatus = (typeof deploymentStatuses)[number];
 
-export const triggerKinds = ["dockerhub", "registry", "poll", "manual", "rollback"] as const;
+/** Then the push sources' kinds (domain/source.ts), the trigger naming the sender, and `ci`: a job's own call to /hooks/ci. */
+export const triggerKinds = ["dockerhub", "registry", "poll", "manual", "rollback", "github", "gitea", "harbor", "quay", "ecr", "acr", "ci"] as const;
 export type TriggerKind = (typeof triggerKinds)[number];
 
 /**
@@ -33,5 +34,8 @@ export function canTransition(from: DeploymentStatus, to: DeploymentStatus): boo
   return from === to ? !isTerminal(from) : TRANSITIONS[from].includes(to);
 }
 
+/** Triggers that are a registry announcing a push. */
+export const webhookTriggers: readonly TriggerKind[] = ["dockerhub", "registry", "github", "gitea", "harbor", "quay", "ecr", "acr", "ci"];
+
 /** Triggers nobody chose by hand: they respect holds and the quarantine of a digest that failed. */
-export const automaticTriggers: ReadonlySet<TriggerKind> = new Set(["dockerhub", "registry", "poll"]);
+export const automaticTriggers: ReadonlySet<TriggerKind> = new Set([...webhookTriggers, "poll"]);

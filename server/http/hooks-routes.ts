@@ -8,9 +8,11 @@ import { ingestPushes, type IngestDeps } from "../operations/ingest-push.js";
 import type { Metrics } from "../metrics.js";
 import { parseDistributionEnvelope } from "../webhooks/distribution.js";
 import { parseDockerHubPush } from "../webhooks/docker-hub.js";
+import { parseCiPush } from "../webhooks/ci.js";
 import { asUnauthorized, bearerToken } from "./bearer.js";
 import { deploymentUrl } from "./deployment-json.js";
 import { readJson } from "./read-json.js";
+import { createSourceHooks, type SourceHooksDeps } from "./source-hooks.js";
 
 export interface HooksDeps {
   tokens: TokenService;
@@ -18,6 +20,7 @@ export interface HooksDeps {
   metrics: Metrics;
   log: Logger;
   dockerHubRegistry: string;
+  sourceHooks: SourceHooksDeps;
 }
 
 type Env = { Variables: { requestId: string } };
@@ -30,7 +33,7 @@ type Env = { Variables: { requestId: string } };
 export function createHooksRoutes(deps: HooksDeps) {
   const app = new Hono<Env>();
 
-  async function accept(c: Context<Env>, endpoint: "registry" | "dockerhub", token: () => string, parse: (body: unknown) => ParsedWebhook) {
+  async function accept(c: Context<Env>, endpoint: "registry" | "dockerhub" | "ci", token: () => string, parse: (body: unknown) => ParsedWebhook) {
     try {
       const claims = await deps.tokens.verifyWebhookToken(token()).catch(asUnauthorized);
       const parsed = parse(await readJson(c));
@@ -69,6 +72,18 @@ export function createHooksRoutes(deps: HooksDeps) {
       (body) => parseDockerHubPush(body, { dockerHubRegistry: deps.dockerHubRegistry }),
     ),
   );
+
+  // A CI job after its push, with a webhook token (an OIDC token from the job is a later kind of source).
+  app.post("/ci", (c) =>
+    accept(
+      c,
+      "ci",
+      () => bearerToken(c),
+      (body) => parseCiPush(body, { dockerHubRegistry: deps.dockerHubRegistry, idempotencyKey: c.req.header("idempotency-key") }),
+    ),
+  );
+
+  app.route("/", createSourceHooks(deps.sourceHooks));
 
   return app;
 }

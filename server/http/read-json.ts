@@ -42,17 +42,29 @@ export function isJsonContentType(header: string | undefined): boolean {
   return type === "application/json" || /^application\/[a-z0-9.+-]*\+json$/.test(type);
 }
 
-/** Reads and parses the body, refusing more than 1 MiB without buffering it. */
-export async function readJson(c: Context): Promise<unknown> {
+/** 415 unless the request says (or leaves open) that its body is JSON. */
+export function assertJsonContentType(c: Context): void {
   if (!isJsonContentType(c.req.header("content-type"))) {
     throw new AppError("UNSUPPORTED_MEDIA_TYPE", `content type ${c.req.header("content-type")} is not JSON; send application/json`);
   }
+}
+
+/**
+ * The raw body bytes, 1 MiB at most, read without buffering more: what an
+ * HMAC is computed over (a re-serialized parse would not match the sender's).
+ */
+export async function readBodyBytes(c: Context): Promise<Buffer> {
   const length = c.req.header("content-length");
   const declared = Number(length ?? "0");
   if (declared > bodyLimitBytes) throw tooLarge();
   // With a Content-Length, HTTP framing stops the body at the declared size, so it can be read in one go
   // (the adapter's fast path, without a web stream); a chunked body is counted as it streams in.
-  const text = length !== undefined && Number.isSafeInteger(declared) ? await c.req.raw.text() : await readLimited(c.req.raw.body);
+  if (length !== undefined && Number.isSafeInteger(declared)) return Buffer.from(await c.req.raw.arrayBuffer());
+  return readLimited(c.req.raw.body);
+}
+
+/** Parses body text under the same guards as every JSON body: not empty, bounded nesting. */
+export function parseJsonText(text: string): unknown {
   if (text.trim() === "") throw new AppError("BAD_REQUEST", "the request body is empty; a JSON body is required");
   assertJsonDepth(text);
   try {
@@ -62,7 +74,18 @@ export async function readJson(c: Context): Promise<unknown> {
   }
 }
 
-async function readLimited(stream: ReadableStream<Uint8Array> | null): Promise<string> {
+/** UTF-8 as fetch's `text()` decodes it: a leading byte-order mark dropped, bad sequences replaced. */
+export function decodeUtf8(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+/** Reads and parses the body, refusing more than 1 MiB without buffering it. */
+export async function readJson(c: Context): Promise<unknown> {
+  assertJsonContentType(c);
+  return parseJsonText(decodeUtf8(await readBodyBytes(c)));
+}
+
+async function readLimited(stream: ReadableStream<Uint8Array> | null): Promise<Buffer> {
   if (!stream) throw new AppError("BAD_REQUEST", "the request has no body; a JSON body is required");
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -77,7 +100,7 @@ async function readLimited(stream: ReadableStream<Uint8Array> | null): Promise<s
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
 }
 
 function tooLarge() {

@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, lt, ne, or, type SQL } from "drizzle-orm";
-import type { DeploymentStatus, TriggerKind } from "../domain/deployment.js";
+import { webhookTriggers, type DeploymentStatus, type TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import type { DeploymentRecord } from "./deployment-store.js";
 import type { TriggerRecord } from "./deployment-store.js";
@@ -73,7 +73,7 @@ export function createDeploymentHistory(db: Db) {
       return db
         .select()
         .from(triggers)
-        .where(and(inArray(triggers.kind, ["dockerhub", "registry"]), eq(triggers.imageKey, imageKey), eq(triggers.digestHint, digest)))
+        .where(and(inArray(triggers.kind, [...webhookTriggers]), eq(triggers.imageKey, imageKey), eq(triggers.digestHint, digest)))
         .orderBy(desc(triggers.id))
         .limit(1)
         .get() as TriggerRecord | undefined;
@@ -83,7 +83,7 @@ export function createDeploymentHistory(db: Db) {
       return newest(
         and(
           eq(deployments.service, service),
-          inArray(deployments.trigger, ["dockerhub", "registry"]),
+          inArray(deployments.trigger, [...webhookTriggers]),
           or(eq(deployments.digest, digest), eq(deployments.digestHint, digest)),
         ),
       );

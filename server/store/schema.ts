@@ -94,3 +94,28 @@ export const serviceHolds = sqliteTable("service_holds", {
   heldBy: text("held_by").notNull(),
   createdAt: integer("created_at").notNull(),
 });
+
+/**
+ * A push source (CONTRACT §9): a sender that proves itself with its own
+ * secret. `secret` is never the plain value for a presented secret (a SHA-256
+ * hash), and for an HMAC secret it is sealed with a key derived from the
+ * server's key (auth/source-secrets.ts), so a copy of the database alone
+ * hands out neither. During a rotation's grace the old one stays in
+ * `previous_secret` until `previous_until`.
+ */
+export const sources = sqliteTable("sources", {
+  id: text("id").primaryKey(),
+  kind: text("kind").notNull(),
+  /** JSON array of repository patterns, read as in webhook tokens. */
+  repos: text("repos").notNull(),
+  /** JSON array of service names, or null for any service the repositories reach. */
+  services: text("services"),
+  /** ECR: the header the API destination sends the key in. */
+  headerName: text("header_name"),
+  secret: text("secret"),
+  previousSecret: text("previous_secret"),
+  previousUntil: integer("previous_until"),
+  createdAt: integer("created_at").notNull(),
+  rotatedAt: integer("rotated_at"),
+  revokedAt: integer("revoked_at"),
+});

@@ -36,6 +36,9 @@ describe("GET /api/openapi.json", () => {
       "/services/{name}/deploy",
       "/services/{name}/resume",
       "/services/{name}/rollback",
+      "/sources",
+      "/sources/{id}",
+      "/sources/{id}/rotate",
     ]);
     const check = checkerFor(doc);
 
@@ -66,5 +69,22 @@ describe("GET /api/openapi.json", () => {
     check("/deployments/{id}", "get", missing.status, missing.body);
     const unknown = await api(server, "POST", "/api/services/nope/rollback", { json: {} });
     check("/services/{name}/rollback", "post", unknown.status, unknown.body);
+
+    const admin = { scopes: ["sources:admin" as const] };
+    const added = await api(server, "POST", "/api/sources", {
+      ...admin,
+      json: { kind: "ecr", repos: ["123456789012.dkr.ecr.us-west-2.amazonaws.com/*"] },
+    });
+    check("/sources", "post", added.status, added.body);
+    const sources = await api(server, "GET", "/api/sources", admin);
+    check("/sources", "get", sources.status, sources.body);
+    const rotated = await api(server, "POST", `/api/sources/${added.body.source.id}/rotate`, { ...admin, json: { grace: "1h" } });
+    check("/sources/{id}/rotate", "post", rotated.status, rotated.body);
+    const source = await api(server, "GET", `/api/sources/${added.body.source.id}`, admin);
+    check("/sources/{id}", "get", source.status, source.body);
+    const removed = await api(server, "DELETE", `/api/sources/${added.body.source.id}`, admin);
+    check("/sources/{id}", "delete", removed.status, removed.body);
+    const badKind = await api(server, "POST", "/api/sources", { ...admin, json: { kind: "svn", repos: ["acme/web"] } });
+    check("/sources", "post", badKind.status, badKind.body);
   });
 });

@@ -13,6 +13,11 @@ const routes: Array<{ method: string; path: string; scope: Scope; json?: unknown
   { method: "POST", path: "/api/services/web/rollback", scope: "deployments:write", json: {} },
   { method: "POST", path: "/api/services/web/deploy", scope: "deployments:write", json: { tag: "v2" } },
   { method: "POST", path: "/api/services/web/resume", scope: "deployments:write" },
+  { method: "GET", path: "/api/sources", scope: "sources:admin" },
+  { method: "POST", path: "/api/sources", scope: "sources:admin", json: { kind: "github", repos: ["ghcr.io/acme/*"] } },
+  { method: "GET", path: "/api/sources/src_00000000000000000000000000", scope: "sources:admin" },
+  { method: "POST", path: "/api/sources/src_00000000000000000000000000/rotate", scope: "sources:admin", json: {} },
+  { method: "DELETE", path: "/api/sources/src_00000000000000000000000000", scope: "sources:admin" },
 ];
 
 const badTokens: Array<[string, (s: TestServer, scope: Scope) => Promise<string | undefined>, number]> = [
@@ -71,6 +76,7 @@ describe("API security: every route refuses bad tokens and writes nothing", () =
           error: { code: status === 401 ? "UNAUTHORIZED" : "FORBIDDEN", message: expect.any(String), requestId: expect.any(String) },
         });
         expect(countRows(server, "deployments")).toBe(0);
+        expect(countRows(server, "sources")).toBe(0);
         expect(server.holds.all()).toEqual([]);
         expect(server.swarm.callsOf("updateService")).toEqual([]);
       });

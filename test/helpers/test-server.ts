@@ -82,7 +82,7 @@ export function createTestServer(
 export type TestServer = ReturnType<typeof createTestServer>;
 
 /** Counts rows, to show a rejected request wrote nothing. */
-export function countRows(server: TestServer, table: "deployments" | "triggers" | "deployment_events"): number {
+export function countRows(server: TestServer, table: "deployments" | "triggers" | "deployment_events" | "sources"): number {
   return (server.database.sqlite.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
 }
 

@@ -12,9 +12,11 @@ import { asUnauthorized, bearerToken } from "../bearer.js";
 import { toDeploymentJson, toEventJson } from "../deployment-json.js";
 import { assertJsonDepth, bodyLimitBytes } from "../read-json.js";
 import * as s from "./schemas.js";
+import { registerSourceRoutes, requireSourcesAdmin, type SourceAdminDeps } from "./source-routes.js";
 
 export interface ApiDeps extends OperationsDeps {
   tokens: TokenService;
+  sourceAdmin: SourceAdminDeps;
 }
 
 type Env = { Variables: { requestId: string; apiClaims: ApiClaims } };
@@ -77,20 +79,24 @@ export function createApiRoutes(deps: ApiDeps) {
   app.use("/deployments", requireApiToken(deps.tokens));
   app.use("/services/*", requireApiToken(deps.tokens));
   app.use("/services", requireApiToken(deps.tokens));
-  app.use(
-    "/services/*",
-    bodyLimit({
-      maxSize: bodyLimitBytes,
-      onError: () => {
-        throw new AppError("PAYLOAD_TOO_LARGE", `the request body is larger than ${bodyLimitBytes} bytes`);
-      },
-    }),
-  );
-  // Bounded nesting before any parser sees the body; the routes' validators then read it from hono's cache.
-  app.use("/services/*", async (c, next) => {
-    if (c.req.method === "POST") assertJsonDepth(await c.req.text());
-    await next();
-  });
+  // `/sources/*` covers `/sources` itself too: hono's trailing wildcard may match nothing.
+  app.use("/sources/*", requireSourcesAdmin(deps.tokens));
+  for (const path of ["/services/*", "/sources/*"]) {
+    app.use(
+      path,
+      bodyLimit({
+        maxSize: bodyLimitBytes,
+        onError: () => {
+          throw new AppError("PAYLOAD_TOO_LARGE", `the request body is larger than ${bodyLimitBytes} bytes`);
+        },
+      }),
+    );
+    // Bounded nesting before any parser sees the body; the routes' validators then read it from hono's cache.
+    app.use(path, async (c, next) => {
+      if (c.req.method === "POST") assertJsonDepth(await c.req.text());
+      await next();
+    });
+  }
 
   app.openapi(
     createRoute({
@@ -168,6 +174,8 @@ export function createApiRoutes(deps: ApiDeps) {
     }),
     async (c) => c.json(await resumeService(deps, { service: c.req.valid("param").name }), 200),
   );
+
+  registerSourceRoutes(app, deps.sourceAdmin);
 
   return app;
 }
