@@ -5,8 +5,10 @@ import { Writable } from "node:stream";
 import { onTestFinished } from "vitest";
 import { composeServer, type ComposeOptions } from "../../server/compose.js";
 import { loadConfig } from "../../server/config/config.js";
+import { isTerminal } from "../../server/domain/deployment.js";
 import { createLogger } from "../../server/logger.js";
 import { openDatabase } from "../../server/store/database.js";
+import type { DeploymentRecord } from "../../server/store/deployment-store.js";
 import { FakeClock } from "./fake-clock.js";
 import { FakeRegistry } from "./fake-registry.js";
 import { FakeSwarm } from "./fake-swarm.js";
@@ -157,15 +159,28 @@ export function dockerHubPush(opts: { repoName: string; tag: string; pushedAt?: 
   };
 }
 
-/** Waits until the deployment reached a final status and returns it. */
-export async function waitForFinal(server: TestServer, id: string, timeoutMs = 5000) {
-  const started = Date.now();
-  for (;;) {
+/** Waits until the deployment reached a final status (the deployer announces each one) and returns it. */
+export async function waitForFinal(server: TestServer, id: string, timeoutMs = 5000): Promise<DeploymentRecord> {
+  const finalOrUndefined = () => {
     const dep = server.store.getDeployment(id);
-    if (!["queued", "running"].includes(dep.status)) return dep;
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(`deployment ${id} still ${dep.status} after ${timeoutMs} ms: ${JSON.stringify(server.store.listEvents(id))}`);
-    }
-    await new Promise((r) => setTimeout(r, 5));
+    return isTerminal(dep.status) ? dep : undefined;
+  };
+  const already = finalOrUndefined();
+  if (already) return already;
+  let unsubscribe = () => {};
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<DeploymentRecord>((resolve, reject) => {
+      unsubscribe = server.deployer.onFinished((done) => {
+        if (done.id === id) resolve(server.store.getDeployment(id));
+      });
+      timer = setTimeout(() => {
+        const dep = server.store.getDeployment(id);
+        reject(new Error(`deployment ${id} still ${dep.status} after ${timeoutMs} ms: ${JSON.stringify(server.store.listEvents(id))}`));
+      }, timeoutMs);
+    });
+  } finally {
+    unsubscribe();
+    clearTimeout(timer);
   }
 }
