@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { api, deployThroughWebhook } from "../helpers/api-client.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 import { createTestServer, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
@@ -99,14 +100,14 @@ describe("POST /api/services/:name/rollback", () => {
   });
 
   it("queues a rollback behind a running deployment, one writer per service", async () => {
-    const server = createTestServer({}, { autoTickMs: 0 });
+    const server = createTestServer({}, { clock: new FakeClock() });
     server.swarm.addService({ name: "web", image: `${repo}:live` });
     const updates = () => server.swarm.callsOf("updateService").length;
     const first = deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(1) });
     await expect.poll(updates).toBe(1);
     await server.swarm.settle();
     await first;
-    // v2's rollout hangs (the fake swarm is not ticked) while the rollback arrives.
+    // v2's rollout hangs (time stands still and the fake swarm is not ticked) while the rollback arrives.
     const slow = deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(2) });
     await expect.poll(updates).toBe(2);
     const rollback = await api(server, "POST", "/api/services/web/rollback", { json: {} });

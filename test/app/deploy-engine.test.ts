@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { RegistryError } from "../../server/registry/registry-port.js";
 import { FakeClock } from "../helpers/fake-clock.js";
+import { FakeSwarm } from "../helpers/fake-swarm.js";
 import { countRows, createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
@@ -23,11 +24,11 @@ const timeline = (server: TestServer, id: string) => server.store.listEvents(id)
 
 describe("the deploy engine", () => {
   it("lets a newer push replace the queued one, which ends superseded", async () => {
-    const server = createTestServer({}, { autoTickMs: 0 });
+    const server = createTestServer({}, { clock: new FakeClock() });
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
     server.registry.push(ref("v1"), sha(1));
     const first = await push(server, "v1", sha(1));
-    // The first rollout hangs until the fake swarm is ticked, so the next two wait behind it.
+    // Time stands still, so the first rollout hangs until the fake swarm is ticked and the next two wait behind it.
     server.registry.push(ref("v1"), sha(2));
     const second = await push(server, "v1", sha(2));
     server.registry.push(ref("v1"), sha(3));
@@ -44,10 +45,10 @@ describe("the deploy engine", () => {
   });
 
   it("has superseded the queued deployment, on disk, by the time the newer push is answered", async () => {
-    const server = createTestServer({}, { autoTickMs: 0 });
+    const server = createTestServer({}, { clock: new FakeClock() });
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
     server.registry.push(ref("v1"), sha(1));
-    await push(server, "v1", sha(1)); // running; the fake swarm holds it until ticked
+    await push(server, "v1", sha(1)); // running; the fake swarm holds it until ticked, as time stands still
     // Another connection sees only what was committed.
     const reader = new Database(server.dbPath, { readonly: true });
     try {
@@ -64,7 +65,7 @@ describe("the deploy engine", () => {
   });
 
   it("skips a push of the digest already being deployed or already queued", async () => {
-    const server = createTestServer({}, { autoTickMs: 0 });
+    const server = createTestServer({}, { clock: new FakeClock() });
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
     server.registry.push(ref("v1"), sha(1));
     const first = await push(server, "v1", sha(1));
@@ -135,7 +136,8 @@ describe("the deploy engine", () => {
 
   it("fails a rollout that does not finish within TIMEOUT, on the server's clock", async () => {
     const clock = new FakeClock();
-    const server = createTestServer({ TIMEOUT: "1" }, { autoTickMs: 0, clock });
+    // A swarm off the clock: advancing time moves no rollout step, so this one never finishes.
+    const server = createTestServer({ TIMEOUT: "1" }, { clock, swarm: new FakeSwarm() });
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
     server.registry.push(ref("v1"), sha(9));
     const id = (await push(server, "v1", sha(9))).deployments[0]!.id;
@@ -231,19 +233,22 @@ describe("the deploy engine", () => {
 
 describe("restart", () => {
   it("finishes deployments a crash left queued or running", async () => {
-    const first = createTestServer({}, { autoTickMs: 0 });
-    first.swarm.addService({ name: "web", image: `${repo}:v1` });
+    // The first server's clock stands still and the swarm moves only when ticked.
+    const clock = new FakeClock();
+    const swarm = new FakeSwarm();
+    const first = createTestServer({}, { clock, swarm });
+    swarm.addService({ name: "web", image: `${repo}:v1` });
     first.registry.push(ref("v1"), sha(20));
     const id = (await push(first, "v1", sha(20))).deployments[0]!.id;
-    // Wait for the update to be sent, then "crash": stop the engine without letting the rollout finish.
-    for (let i = 0; i < 200 && !first.store.getDeployment(id).updateSentAt; i++) await new Promise((r) => setTimeout(r, 5));
+    // The rollout waits for its first poll once the update is sent; then "crash": that wait never ends.
+    await clock.sleepCount(1);
     first.deployer.stop();
-    expect(first.store.getDeployment(id).status).toBe("running");
+    expect(first.store.getDeployment(id)).toMatchObject({ status: "running", updateSentAt: expect.any(Number) });
 
     // The swarm outlives the server: the restarted server sees the same one.
-    const second = createTestServer({}, { dbPath: first.dbPath, swarm: first.swarm });
+    const second = createTestServer({}, { dbPath: first.dbPath, swarm });
     const restarted = second.deployer.reconcile();
-    await first.swarm.settle();
+    await swarm.settle();
     expect(restarted).toBe(1);
     const done = await waitForFinal(second, id);
     expect(done.status, timeline(second, id).join("\n")).toBe("succeeded");

@@ -5,8 +5,6 @@
  * poller off and across a restart.
  */
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../helpers/fake-clock.js";
-import { FakeSwarm } from "../helpers/fake-swarm.js";
 import { countRows, createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 import { tempDir } from "../helpers/temp-dir.js";
 
@@ -27,8 +25,8 @@ async function push(server: TestServer, digest: string, opts: { services?: strin
 
 describe("an engine that hangs", () => {
   it("does not hold a webhook: the push is recorded, answered engine_unavailable, and deployed once the engine answers", async () => {
-    const swarm = new FakeSwarm({ autoTickMs: 2 });
-    const server = createTestServer({ DEPLOYER_POLL: "false" }, { swarm });
+    const server = createTestServer({ DEPLOYER_POLL: "false" });
+    const swarm = server.swarm;
     swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
     server.registry.push(ref("live"), sha(2));
     swarm.setHanging(true);
@@ -92,9 +90,9 @@ describe("a push recorded while the engine is down", () => {
     first.deployer.stop();
 
     // A new process on the same database; the engine answers again.
-    const swarm = new FakeSwarm({ autoTickMs: 2 });
+    const second = createTestServer({ DEPLOYER_POLL: "false" }, { dbPath });
+    const swarm = second.swarm;
     swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
-    const second = createTestServer({ DEPLOYER_POLL: "false" }, { dbPath, swarm, clock: new FakeClock(undefined, { realSleepsUpToMs: 2 }) });
     second.registry.push(ref("live"), sha(3));
     expect(await second.unmatched.runOnce()).toBe(2);
     await second.deployer.idle();
@@ -119,8 +117,8 @@ describe("a push recorded while the engine is down", () => {
   });
 
   it("is matched by the server's own loop when it runs, on its clock", async () => {
-    const clock = new FakeClock(undefined, { realSleepsUpToMs: 2 });
-    const server = createTestServer({ DEPLOYER_POLL: "false" }, { clock });
+    const server = createTestServer({ DEPLOYER_POLL: "false" });
+    const clock = server.clock;
     server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
     server.registry.push(ref("live"), sha(2));
     server.swarm.setUnavailable(true);

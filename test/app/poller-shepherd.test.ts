@@ -19,7 +19,7 @@ const ref = (tag: string) => ({ registry: host, repository: "acme/web", tag });
 async function appriseServer(env: Record<string, string> = {}) {
   const apprise = await startCallbackReceiver();
   onTestFinished(() => apprise.close());
-  const clock = new FakeClock(Date.UTC(2023, 10, 7, 9, 2, 12), { realSleepsUpToMs: ROLLOUT_POLL_MS });
+  const clock = new FakeClock(Date.UTC(2023, 10, 7, 9, 2, 12), { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
   const server = createTestServer(
     { APPRISE_SIDECAR_URL: `127.0.0.1:${apprise.port}/notify`, HOSTNAME: "swarm-1", TZ: "America/New_York", ...env },
     { clock },
@@ -107,10 +107,7 @@ describe("Apprise notifications", () => {
 
   it("logs and counts a sidecar that does not answer, and deploys all the same", async () => {
     const port = await freePortOnLoopback();
-    const server = createTestServer(
-      { APPRISE_SIDECAR_URL: `http://127.0.0.1:${port}/` },
-      { clock: new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS }) },
-    );
+    const server = createTestServer({ APPRISE_SIDECAR_URL: `http://127.0.0.1:${port}/` });
     server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
     server.registry.push(ref("live"), sha(2));
     const { deployments } = await server.poller.runOnce();
@@ -124,10 +121,7 @@ describe("Apprise notifications", () => {
 
 describe("UPDATE_OPTIONS and ROLLBACK_OPTIONS", () => {
   it("lay their flags over the poller's update request; webhook deploys keep the service's own config", async () => {
-    const server = createTestServer(
-      { UPDATE_OPTIONS: "--update-parallelism 2 --update-delay 5s", ROLLBACK_OPTIONS: "--rollback-order start-first" },
-      { clock: new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS }) },
-    );
+    const server = createTestServer({ UPDATE_OPTIONS: "--update-parallelism 2 --update-delay 5s", ROLLBACK_OPTIONS: "--rollback-order start-first" });
     server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
     await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(2) });
     server.registry.push(ref("live"), sha(3));
@@ -142,7 +136,7 @@ describe("UPDATE_OPTIONS and ROLLBACK_OPTIONS", () => {
 
 describe("IMAGE_AUTOCLEAN_LIMIT", () => {
   it("after a deploy, removes this repository's old images beyond the limit that no container uses", async () => {
-    const server = createTestServer({ IMAGE_AUTOCLEAN_LIMIT: "2" }, { clock: new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS }) });
+    const server = createTestServer({ IMAGE_AUTOCLEAN_LIMIT: "2" });
     const old = (n: number) => ({ id: `sha256:${String(n).repeat(64)}`, references: [`${repo}:v${n}`], created: 1_700_000_000 + n });
     for (const n of [1, 2, 3]) server.swarm.addImage(old(n));
     server.swarm.addImage({ id: `sha256:${"9".repeat(64)}`, references: [`${host}/acme/other:v9`], created: 1_600_000_000 });

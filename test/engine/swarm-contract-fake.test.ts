@@ -1,5 +1,6 @@
 import { describe, expect, it, onTestFinished } from "vitest";
 import { SwarmConflictError, SwarmUnavailableError } from "../../server/engine/swarm-port.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
 import { runSwarmContract } from "./swarm-contract.js";
 
@@ -100,6 +101,29 @@ describe("FakeSwarm test controls", () => {
     expect(tasks[0]).toMatchObject({ image: "web:bad", state: "failed", error: "starting container failed: boom" });
     expect((await fake.findService("agent"))?.replicas).toBeUndefined();
     expect((await fake.listTasks(agent.id)).map((t) => t.slot)).toEqual([undefined]);
+  });
+
+  it("on a clock, takes one rollout step per stepMs of its time, and a tick is that much time", async () => {
+    const clock = new FakeClock();
+    const fake = new FakeSwarm({ clock, stepMs: 10 });
+    onTestFinished(() => fake.stop());
+    const { id, version } = fake.addService({ name: "web", image: "web:1" });
+    clock.advance(1_000);
+    await fake.updateService(id, version, { image: "web:2" });
+    const state = async () => (await fake.findService(id))?.updateStatus?.state;
+    clock.advance(9);
+    expect(await state(), "no step before stepMs has passed").toBeUndefined();
+    clock.advance(1);
+    expect(await state()).toBe("updating");
+    const started = clock.now();
+    await fake.tick();
+    expect(clock.now() - started).toBe(10);
+    const [newest] = await fake.listTasks(id);
+    expect(newest?.image).toBe("web:2");
+    // The clock's time, give or take the millisecond that keeps task timestamps apart.
+    expect(Math.abs(Date.parse(newest!.timestamp) - clock.now())).toBeLessThan(5);
+    clock.advance(10);
+    expect(await state()).toBe("completed");
   });
 
   it("advances rollouts on its own with autoTickMs", async () => {

@@ -1,8 +1,9 @@
 /**
  * An in-memory swarm for in-process tests of the deploy engine. It records
- * every call and plays rollouts step by step (`await fake.tick()`), the way
- * swarmkit's updater does, so it passes the same contract suite as the real
- * engine (test/engine/swarm-contract.ts).
+ * every call and plays rollouts step by step, the way swarmkit's updater
+ * does, so it passes the same contract suite as the real engine
+ * (test/engine/swarm-contract.ts). The steps come from `await fake.tick()`,
+ * or, on a FakeClock, from that clock's time moving.
  */
 import { parseImageRef, repoKey } from "../../server/domain/image-ref.js";
 import {
@@ -17,6 +18,7 @@ import {
   type UpdatePolicy,
   type UpdateStatus,
 } from "../../server/engine/swarm-port.js";
+import type { FakeClock } from "./fake-clock.js";
 
 export interface FakeServiceOptions {
   name: string;
@@ -80,25 +82,46 @@ export class FakeSwarm implements SwarmPort {
   private ids = 0;
   private lastTime = 0;
   private timer?: NodeJS.Timeout;
+  private readonly clock?: FakeClock;
+  private readonly stepMs: number;
+  /** Fake time that passed during a rollout and has not yet made a step. */
+  private unsteppedMs = 0;
+  private unsubscribe?: () => void;
   private readonly taskHistoryLimit?: number;
   private readonly keepCalls: boolean;
   private readonly onCall?: (call: FakeCall) => void;
 
   /**
-   * With `autoTickMs`, rollouts advance on their own; otherwise call `tick()`.
-   * Long runs (the benchmarks) set `taskHistoryLimit` (swarm's
-   * TaskHistoryRetentionLimit, 5 by default there) and `keepCalls: false` with
-   * an `onCall` observer, so the fake's own memory does not grow with every call.
+   * With a `clock`, each rollout step takes `stepMs` (1 by default) of that
+   * clock's time, and tasks carry its timestamps: rollouts move as fake time
+   * moves. With `autoTickMs` (the benchmarks, which need the load of real
+   * time), they step on a real timer. Otherwise only `tick()` moves them.
+   * Long runs set `taskHistoryLimit` (swarm's TaskHistoryRetentionLimit, 5 by
+   * default there) and `keepCalls: false` with an `onCall` observer, so the
+   * fake's own memory does not grow with every call.
    */
-  constructor(options: { autoTickMs?: number; taskHistoryLimit?: number; keepCalls?: boolean; onCall?: (call: FakeCall) => void } = {}) {
+  constructor(
+    options: {
+      clock?: FakeClock;
+      stepMs?: number;
+      autoTickMs?: number;
+      taskHistoryLimit?: number;
+      keepCalls?: boolean;
+      onCall?: (call: FakeCall) => void;
+    } = {},
+  ) {
     this.taskHistoryLimit = options.taskHistoryLimit;
     this.keepCalls = options.keepCalls ?? true;
     this.onCall = options.onCall;
+    this.clock = options.clock;
+    this.stepMs = options.stepMs ?? 1;
+    this.unsubscribe = this.clock?.onAdvance((elapsedMs) => this.elapse(elapsedMs));
     if (options.autoTickMs) this.timer = setInterval(() => void this.tick(), options.autoTickMs).unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
+    this.unsubscribe?.();
   }
 
   addService(opts: FakeServiceOptions): SwarmService {
@@ -158,14 +181,39 @@ export class FakeSwarm implements SwarmPort {
     return this.calls.filter((c) => c.method === method).map((c) => c.args);
   }
 
-  /** Moves every running rollout one step. */
+  /**
+   * Moves every running rollout one step. On a clock, a step is `stepMs` of
+   * its time: the clock moves, so whatever sleeps on it and is due wakes too,
+   * and the tick resolves once they have had the turn to look.
+   */
   async tick(): Promise<void> {
+    if (!this.clock) return this.stepAll();
+    this.clock.advance(this.stepMs);
+    await nextTurn();
+  }
+
+  /** Ticks until no rollout is in progress (on a clock, after a turn for whatever was about to start one). */
+  async settle(maxTicks = 20): Promise<void> {
+    if (this.clock) await nextTurn();
+    for (let i = 0; i < maxTicks && this.rolling(); i++) await this.tick();
+  }
+
+  private rolling(): boolean {
+    return [...this.services.values()].some((s) => s.rollout);
+  }
+
+  private stepAll(): void {
     for (const s of this.services.values()) this.step(s);
   }
 
-  /** Ticks until no rollout is in progress. */
-  async settle(maxTicks = 20): Promise<void> {
-    for (let i = 0; i < maxTicks && [...this.services.values()].some((s) => s.rollout); i++) await this.tick();
+  /** The clock moved: one step per `stepMs` that passed while a rollout was under way. */
+  private elapse(elapsedMs: number): void {
+    this.unsteppedMs += elapsedMs;
+    while (this.unsteppedMs >= this.stepMs && this.rolling()) {
+      this.stepAll();
+      this.unsteppedMs -= this.stepMs;
+    }
+    if (!this.rolling()) this.unsteppedMs = 0;
   }
 
   async ping(): Promise<void> {
@@ -234,7 +282,7 @@ export class FakeSwarm implements SwarmPort {
 
   /** Puts an image into the fake node's store (what a pull or a build would do). */
   addImage(image: { id: string; references: string[]; created?: number }): void {
-    this.images.set(image.id, { references: new Set(image.references), created: image.created ?? Math.floor(Date.now() / 1000) });
+    this.images.set(image.id, { references: new Set(image.references), created: image.created ?? Math.floor(this.nowMs() / 1000) });
   }
 
   /** Like `docker tag`: one more reference to an image that has `existing`. */
@@ -433,12 +481,18 @@ export class FakeSwarm implements SwarmPort {
     return `${prefix}${String(++this.ids).padStart(6, "0")}`;
   }
 
-  /** Real clock, but strictly increasing, so "newest first" is never a tie. */
+  private nowMs(): number {
+    return this.clock?.now() ?? Date.now();
+  }
+
+  /** The clock's time (the real one without a clock), but strictly increasing, so "newest first" is never a tie. */
   private now(): string {
-    this.lastTime = Math.max(Date.now(), this.lastTime + 1);
+    this.lastTime = Math.max(this.nowMs(), this.lastTime + 1);
     return new Date(this.lastTime).toISOString();
   }
 }
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function overlay(current: UpdatePolicy, patch: UpdatePolicy | undefined): UpdatePolicy {
   if (!patch) return current;

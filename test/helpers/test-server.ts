@@ -5,29 +5,37 @@ import { Writable } from "node:stream";
 import { onTestFinished } from "vitest";
 import { composeServer, type ComposeOptions } from "../../server/compose.js";
 import { loadConfig } from "../../server/config/config.js";
+import { isTerminal } from "../../server/domain/deployment.js";
 import { createLogger } from "../../server/logger.js";
-import type { Clock } from "../../server/domain/clock.js";
 import { openDatabase } from "../../server/store/database.js";
+import type { DeploymentRecord } from "../../server/store/deployment-store.js";
+import { FakeClock } from "./fake-clock.js";
 import { FakeRegistry } from "./fake-registry.js";
 import { FakeSwarm } from "./fake-swarm.js";
 
 export const testSecret = "test-secret-that-is-long-enough-for-hs256-0123456789";
 
-/**
- * The real app over a real SQLite file built by the real migrations, with
- * recording fakes at the swarm and registry ports. Torn down when the test ends.
- */
-/** How often the test server polls a rollout (the fake swarm moves every 2 ms too). */
+/** How often the test server polls a rollout, in fake time; the fake swarm takes as long for a step. */
 export const ROLLOUT_POLL_MS = 2;
 
+/**
+ * The real app over a real SQLite file built by the real migrations, with
+ * recording fakes at the swarm, registry and clock ports. Torn down when the
+ * test ends.
+ *
+ * Time is fake: by default a clock on which a rollout's poll passes on its own
+ * (and the swarm steps as it does) while the longer waits, SLEEP_TIME and
+ * TIMEOUT, wait for `clock.advance`. A test that passes a clock of its own
+ * gets the swarm on that clock: with a plain `new FakeClock()` nothing moves
+ * until the test ticks the swarm or advances the clock.
+ */
 export function createTestServer(
   env: Record<string, string> = {},
   opts: {
     fetch?: typeof fetch;
-    autoTickMs?: number;
     dbPath?: string;
     swarm?: FakeSwarm;
-    clock?: Clock;
+    clock?: FakeClock;
     /** Registry access per login (shepherd.auth.config), as main.ts wires it. */
     access?: Pick<ComposeOptions, "registryFor" | "registryAuthFor">;
   } = {},
@@ -44,7 +52,8 @@ export function createTestServer(
     },
   });
   const log = createLogger("debug", sink);
-  const swarm = opts.swarm ?? new FakeSwarm({ autoTickMs: opts.autoTickMs ?? 2 });
+  const clock = opts.clock ?? new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+  const swarm = opts.swarm ?? new FakeSwarm({ clock, stepMs: ROLLOUT_POLL_MS });
   const registry = new FakeRegistry();
   const server = composeServer({
     config,
@@ -57,7 +66,7 @@ export function createTestServer(
     fetch: opts.fetch,
     rolloutPollMs: ROLLOUT_POLL_MS,
     readyDeadlineMs: 50,
-    clock: opts.clock,
+    clock,
     ...opts.access,
   });
   onTestFinished(async () => {
@@ -76,7 +85,7 @@ export function createTestServer(
     return server.app.request(path, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body });
   };
 
-  return { ...server, config, database, dbPath, swarm, registry, logLines, request };
+  return { ...server, config, database, dbPath, swarm, registry, clock, logLines, request };
 }
 
 export type TestServer = ReturnType<typeof createTestServer>;
@@ -150,15 +159,28 @@ export function dockerHubPush(opts: { repoName: string; tag: string; pushedAt?: 
   };
 }
 
-/** Waits until the deployment reached a final status and returns it. */
-export async function waitForFinal(server: TestServer, id: string, timeoutMs = 5000) {
-  const started = Date.now();
-  for (;;) {
+/** Waits until the deployment reached a final status (the deployer announces each one) and returns it. */
+export async function waitForFinal(server: TestServer, id: string, timeoutMs = 5000): Promise<DeploymentRecord> {
+  const finalOrUndefined = () => {
     const dep = server.store.getDeployment(id);
-    if (!["queued", "running"].includes(dep.status)) return dep;
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(`deployment ${id} still ${dep.status} after ${timeoutMs} ms: ${JSON.stringify(server.store.listEvents(id))}`);
-    }
-    await new Promise((r) => setTimeout(r, 5));
+    return isTerminal(dep.status) ? dep : undefined;
+  };
+  const already = finalOrUndefined();
+  if (already) return already;
+  let unsubscribe = () => {};
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<DeploymentRecord>((resolve, reject) => {
+      unsubscribe = server.deployer.onFinished((done) => {
+        if (done.id === id) resolve(server.store.getDeployment(id));
+      });
+      timer = setTimeout(() => {
+        const dep = server.store.getDeployment(id);
+        reject(new Error(`deployment ${id} still ${dep.status} after ${timeoutMs} ms: ${JSON.stringify(server.store.listEvents(id))}`));
+      }, timeoutMs);
+    });
+  } finally {
+    unsubscribe();
+    clearTimeout(timer);
   }
 }

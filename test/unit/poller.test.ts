@@ -7,16 +7,15 @@ import { RegistryError } from "../../server/registry/registry-port.js";
 import { deployThroughWebhook } from "../helpers/api-client.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
-import { ROLLOUT_POLL_MS, createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+import { createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const host = "127.0.0.1:5000";
 const repo = `${host}/acme/web`;
 const ref = (tag: string, repository = "acme/web") => ({ registry: host, repository, tag });
 
-function pollServer(env: Record<string, string> = {}, opts: { autoTickMs?: number } = {}) {
-  const clock = new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS });
-  const server = createTestServer({ SLEEP_TIME: "30s", ...env }, { clock, ...opts });
-  return { server, clock };
+function pollServer(env: Record<string, string> = {}, opts: { clock?: FakeClock } = {}) {
+  const server = createTestServer({ SLEEP_TIME: "30s", ...env }, opts);
+  return { server, clock: server.clock };
 }
 
 const deploymentsOf = (server: TestServer, service: string) => server.history.list({ service, limit: 50 }).items;
@@ -144,7 +143,7 @@ describe("a poll cycle", () => {
   });
 
   it("does not queue a second deployment while one for the service is under way", async () => {
-    const { server } = pollServer({}, { autoTickMs: 0 });
+    const { server } = pollServer({}, { clock: new FakeClock() });
     server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
     server.registry.push(ref("live"), sha(2));
     expect((await server.poller.runOnce()).deployments).toHaveLength(1);
@@ -214,8 +213,7 @@ describe("a poll cycle", () => {
   });
 
   it("shrugs off a service removed while the cycle looked its tag up", async () => {
-    const clock = new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS });
-    const server = createTestServer({}, { clock });
+    const server = createTestServer();
     const registry = server.registry as FakeRegistry;
     const resolve = registry.resolveDigest.bind(registry);
     registry.resolveDigest = async (r) => {

@@ -2,9 +2,8 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../server/logger.js";
 import { createRegistryAccess } from "../../server/registry/registry-access.js";
-import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
-import { ROLLOUT_POLL_MS, createTestServer, sha, waitForFinal } from "../helpers/test-server.js";
+import { createTestServer, sha, waitForFinal } from "../helpers/test-server.js";
 
 const decode = (header: string | undefined) => header && JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
 
@@ -50,7 +49,6 @@ describe("shepherd.auth.config", () => {
     const server = createTestServer(
       {},
       {
-        clock: new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS }),
         access: {
           registryFor: (id) => (id === "team-a" ? teamA : new FakeRegistry()),
           registryAuthFor: (registry, id) => `${registry}/${id ?? "default"}`,
