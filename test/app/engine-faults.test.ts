@@ -54,8 +54,8 @@ describe("an engine that hangs", () => {
 
 describe("webhooks during a hang", () => {
   it("wait on the engine once: later webhooks do not wait on the call it never answered, and the first after it answers lists again", async () => {
-    const swarm = new FakeSwarm({ autoTickMs: 2 });
-    const server = createTestServer({ DEPLOYER_POLL: "false" }, { swarm });
+    const server = createTestServer({ DEPLOYER_POLL: "false" });
+    const swarm = server.swarm;
     swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
     server.registry.push(ref("live"), sha(4));
     swarm.setHanging(true);

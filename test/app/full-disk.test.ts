@@ -63,7 +63,7 @@ async function until(what: string, ok: () => boolean) {
 describe("a database that cannot be written (disk full or failing)", () => {
   it("answers writes 503 in the envelope, writes nothing, keeps the deployment under way, and finishes it once space returns", async () => {
     const swarm = new FakeSwarm(); // rollouts move only when the test ticks
-    const clock = new FakeClock(undefined, { realSleepsUpToMs: ROLLOUT_POLL_MS });
+    const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
     const server = createTestServer({}, { swarm, clock });
     swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 1 });
 

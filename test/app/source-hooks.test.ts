@@ -159,7 +159,7 @@ describe("POST /hooks/github/:sourceId", () => {
   });
 
   it("accepts the old secret during the rotation's grace and refuses it after", async () => {
-    const clock = new FakeClock(Date.UTC(2026, 0, 1), { realSleepsUpToMs: 50 });
+    const clock = new FakeClock(Date.UTC(2026, 0, 1), { autoAdvanceUpToMs: 50 });
     const server = createTestServer({}, { clock });
     const { id, secret: old } = addSource(server, "github", ["ghcr.io/acme/*"]);
     const { secret: fresh } = server.sourceOperations.rotate(id, 60 * 60 * 1000);
