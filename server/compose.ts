@@ -71,6 +71,7 @@ export function composeServer(opts: ComposeOptions) {
     registryAuthFor: opts.registryAuthFor ?? (() => undefined),
     pollUpdate: { updateConfig: rollout.updateConfig, rollbackConfig: rollout.rollbackConfig },
     pollMs: opts.rolloutPollMs,
+    registryRetryMs: opts.config.registry.retryMs,
     clock,
   });
   const notifier = notify.appriseUrl

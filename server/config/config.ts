@@ -1,7 +1,19 @@
 import { z } from "zod";
 import type { ServiceFilter } from "../domain/service-filter.js";
 import type { UpdatePolicy } from "../domain/update-policy.js";
-import { appriseUrl, flag, hostList, hostPort, optionalText, positiveInt, serviceFilter, sleepTime, timeZone, updateOptions } from "./fields.js";
+import {
+  appriseUrl,
+  durationOrZero,
+  flag,
+  hostList,
+  hostPort,
+  optionalText,
+  positiveInt,
+  serviceFilter,
+  sleepTime,
+  timeZone,
+  updateOptions,
+} from "./fields.js";
 
 /**
  * Every setting the server reads, resolved once from the environment. The
@@ -32,6 +44,7 @@ const envSchema = z.object({
   DEPLOYER_INSECURE_REGISTRIES: hostList,
   DEPLOYER_CALLBACK_HOSTS: hostList.transform((v) => (v.length ? v : ["registry.hub.docker.com"])),
   DEPLOYER_POLL: flag(true),
+  DEPLOYER_REGISTRY_RETRY: durationOrZero("5m"),
   LOG_LEVEL: z
     .string()
     .optional()
@@ -85,6 +98,8 @@ export interface Config {
     registriesFile?: string;
     /** WITH_NO_RESOLVE_IMAGE: accepted for Shepherd's sake; platform constraints are never rewritten anyway. */
     noResolveImage: boolean;
+    /** DEPLOYER_REGISTRY_RETRY: how long a deployment keeps trying a registry that does not answer before it fails (0: fail at once). */
+    retryMs: number;
   };
   /** Which services the server manages, for webhooks, the API and the poller alike. */
   selection: { filter?: ServiceFilter; ignoreList: string[] };
@@ -142,6 +157,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     docker: { host: e.DOCKER_HOST },
     registry: {
       dockerHub: e.DEPLOYER_DOCKERHUB_REGISTRY,
+      retryMs: e.DEPLOYER_REGISTRY_RETRY,
       insecure: e.DEPLOYER_INSECURE_REGISTRIES,
       fallbackToHttp: e.WITH_INSECURE_REGISTRY,
       passAuthToNodes: e.WITH_REGISTRY_AUTH,

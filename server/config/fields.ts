@@ -51,6 +51,20 @@ export const sleepTime = z
     return ms;
   });
 
+/** A duration such as 30s or 5m, `0` for none; `fallback` when unset. */
+export const durationOrZero = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const ms = parseSleepTime(v && v.trim() !== "" ? v : fallback);
+      if (ms === undefined) {
+        ctx.addIssue({ code: "custom", message: "expected a duration such as 30s, 5m, 1h, or 0 for none" });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
 export const serviceFilter = z
   .string()
   .optional()

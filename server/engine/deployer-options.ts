@@ -22,6 +22,8 @@ export interface DeployerOptions {
   registryAuthFor(registry: string, authConfig?: string): string | undefined;
   /** UPDATE_OPTIONS / ROLLBACK_OPTIONS: laid over the spec by the poller's deploys, as Shepherd did with its own. */
   pollUpdate?: Pick<ServiceUpdate, "updateConfig" | "rollbackConfig">;
+  /** DEPLOYER_REGISTRY_RETRY: how long a tag that cannot be resolved because the registry does not answer is tried again (0: not). */
+  registryRetryMs?: number;
   /** How often a rollout is polled. */
   pollMs?: number;
   /** The one source of time: timestamps, the rollout's polling and its TIMEOUT. */

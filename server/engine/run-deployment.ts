@@ -9,6 +9,8 @@ import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
 import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmService } from "./swarm-port.js";
 
 const conflictRetries = 5;
+const REGISTRY_RETRY_FIRST_MS = 1000;
+const REGISTRY_RETRY_MAX_MS = 10_000;
 
 class DeployFailure extends Error {
   constructor(
@@ -87,13 +89,28 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     }
   }
 
+  /**
+   * The tag's digest now. A registry that does not answer is tried again,
+   * waiting 1 s, then twice as long each time up to 10 s, for
+   * DEPLOYER_REGISTRY_RETRY: a push made while its registry is down (or the
+   * way to it is) still ends on its service, poller or not. Any other answer
+   * (not found, refused credentials) fails at once.
+   */
   async function resolve(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>): Promise<string> {
     let digest: string;
-    try {
-      digest = (await opts.registry.resolveDigest(ref)).digest;
-    } catch (err) {
-      if (err instanceof RegistryError) throw new DeployFailure(`could not resolve ${dep.image} on its registry: ${err.message}`, "error");
-      throw err;
+    const giveUpAt = now() + (opts.registryRetryMs ?? 0);
+    for (let waitMs = REGISTRY_RETRY_FIRST_MS; ; waitMs = Math.min(REGISTRY_RETRY_MAX_MS, waitMs * 2)) {
+      try {
+        digest = (await opts.registry.resolveDigest(ref)).digest;
+        break;
+      } catch (err) {
+        if (!(err instanceof RegistryError)) throw err;
+        if (err.kind !== "unreachable" || now() + waitMs > giveUpAt) {
+          throw new DeployFailure(`could not resolve ${dep.image} on its registry: ${err.message}`, "error");
+        }
+        opts.store.addEvent(dep.id, `could not reach the registry of ${dep.image} (${err.message}); trying again in ${waitMs / 1000} s`);
+        await sleep(waitMs);
+      }
     }
     const note =
       dep.digestHint && dep.digestHint !== digest

@@ -20,6 +20,12 @@ async function push(server: TestServer, tag: string, digest: string) {
   return body as { deployments: Array<{ id: string; service: string; status: string }>; ignored: Array<{ reason: string }> };
 }
 
+/** Resolves once the server asked its fake clock for the `n`th wait of `ms`. */
+async function untilSlept(server: TestServer, ms: number, n: number) {
+  for (let i = 0; i < 1000 && server.clock.sleeps.filter((s) => s === ms).length < n; i++) await new Promise((r) => setTimeout(r, 2));
+  expect(server.clock.sleeps.filter((s) => s === ms).length, `waits of ${ms} ms`).toBeGreaterThanOrEqual(n);
+}
+
 const timeline = (server: TestServer, id: string) => server.store.listEvents(id).map((e) => `${e.status}: ${e.message}`);
 
 describe("the deploy engine", () => {
@@ -166,8 +172,41 @@ describe("the deploy engine", () => {
   it("fails with the registry's reason when the tag cannot be resolved, touching nothing", async () => {
     const server = createTestServer();
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
-    server.registry.failWith(new RegistryError("unreachable", "connect ECONNREFUSED 127.0.0.1:5000"));
+    server.registry.failWith(new RegistryError("not_found", "manifest unknown"));
     const done = await waitForFinal(server, (await push(server, "v1", sha(11))).deployments[0]!.id);
+    expect(done.status).toBe("failed");
+    expect(done.message).toContain("manifest unknown");
+    expect(server.swarm.callsOf("updateService")).toEqual([]);
+  });
+
+  it("keeps trying a registry that does not answer, and deploys once it does", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1`, replicas: 1 });
+    server.registry.push(ref("v1"), sha(11));
+    server.registry.failWith(new RegistryError("unreachable", "connect ECONNREFUSED 127.0.0.1:5000"));
+    const id = (await push(server, "v1", sha(11))).deployments[0]!.id;
+    await untilSlept(server, 1000, 1);
+    server.clock.advance(1000);
+    await untilSlept(server, 2000, 1);
+    expect(server.store.getDeployment(id).status).toBe("running");
+    server.registry.failWith(undefined);
+    server.clock.advance(2000);
+    const done = await waitForFinal(server, id);
+    expect(done).toMatchObject({ status: "succeeded", digest: sha(11) });
+    expect(timeline(server, id).join("\n")).toMatch(/could not reach the registry .*ECONNREFUSED.*trying again in 1 s[\s\S]*trying again in 2 s/);
+  });
+
+  it("gives up on a registry that does not answer after DEPLOYER_REGISTRY_RETRY, with its reason", async () => {
+    const server = createTestServer({ DEPLOYER_REGISTRY_RETRY: "5s" });
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.failWith(new RegistryError("unreachable", "connect ECONNREFUSED 127.0.0.1:5000"));
+    const id = (await push(server, "v1", sha(12))).deployments[0]!.id;
+    // 1 s, 2 s, then 4 s would pass the 5 s: it fails instead of waiting again.
+    for (const ms of [1000, 2000]) {
+      await untilSlept(server, ms, 1);
+      server.clock.advance(ms);
+    }
+    const done = await waitForFinal(server, id);
     expect(done.status).toBe("failed");
     expect(done.message).toContain("ECONNREFUSED");
     expect(server.swarm.callsOf("updateService")).toEqual([]);

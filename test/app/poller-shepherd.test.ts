@@ -76,7 +76,8 @@ describe("Apprise notifications", () => {
   });
 
   it("does not repeat a failure when the same digest fails again on the same service", async () => {
-    const { apprise, server, quiet } = await appriseServer();
+    // A registry that does not answer fails the deployment at once, as Shepherd's update would.
+    const { apprise, server, quiet } = await appriseServer({ DEPLOYER_REGISTRY_RETRY: "0" });
     server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
     server.registry.failWith(new RegistryError("unreachable", "down"));
     await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(5) });

@@ -115,3 +115,12 @@ describe("the other Shepherd settings", () => {
     expect(configProblems({ RUN_ONCE_AND_EXIT: "true", DEPLOYER_POLL: "false" }).join()).toMatch(/RUN_ONCE_AND_EXIT: .*DEPLOYER_POLL/);
   });
 });
+
+describe("DEPLOYER_REGISTRY_RETRY", () => {
+  it("is a duration, 5 minutes by default, 0 for none, and anything else is named", () => {
+    expect(loadConfig(base).registry.retryMs).toBe(300_000);
+    expect(loadConfig({ ...base, DEPLOYER_REGISTRY_RETRY: "30s" }).registry.retryMs).toBe(30_000);
+    expect(loadConfig({ ...base, DEPLOYER_REGISTRY_RETRY: "0" }).registry.retryMs).toBe(0);
+    expect(configProblems({ DEPLOYER_REGISTRY_RETRY: "soon" }).join("\n")).toMatch(/DEPLOYER_REGISTRY_RETRY.*duration/);
+  });
+});
