@@ -102,21 +102,21 @@ describe("POST /api/services/:name/rollback", () => {
   it("queues a rollback behind a running deployment, one writer per service", async () => {
     const server = createTestServer({}, { clock: new FakeClock() });
     server.swarm.addService({ name: "web", image: `${repo}:live` });
-    const updates = () => server.swarm.callsOf("updateService").length;
+    const updates = (count: number) => server.swarm.callCount("updateService", count);
     const first = deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(1) });
-    await expect.poll(updates).toBe(1);
+    await updates(1);
     await server.swarm.settle();
     await first;
     // v2's rollout hangs (time stands still and the fake swarm is not ticked) while the rollback arrives.
     const slow = deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(2) });
-    await expect.poll(updates).toBe(2);
+    await updates(2);
     const rollback = await api(server, "POST", "/api/services/web/rollback", { json: {} });
     expect(rollback.status, rollback.text).toBe(202);
     expect(rollback.body.deployment.status).toBe("queued");
     expect(rollback.body.deployment.digest).toBe(sha(1));
     await server.swarm.settle();
     expect((await slow)[0]!.status).toBe("succeeded");
-    await expect.poll(updates).toBe(3);
+    await updates(3);
     await server.swarm.settle();
     const done = await waitForFinal(server, rollback.body.deployment.id);
     expect(done.status).toBe("succeeded");

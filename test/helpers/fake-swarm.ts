@@ -90,6 +90,7 @@ export class FakeSwarm implements SwarmPort {
   private readonly taskHistoryLimit?: number;
   private readonly keepCalls: boolean;
   private readonly onCall?: (call: FakeCall) => void;
+  private readonly callWaiters = new Set<() => void>();
 
   /**
    * With a `clock`, each rollout step takes `stepMs` (1 by default) of that
@@ -179,6 +180,25 @@ export class FakeSwarm implements SwarmPort {
 
   callsOf(method: keyof SwarmPort): unknown[][] {
     return this.calls.filter((c) => c.method === method).map((c) => c.args);
+  }
+
+  /** Resolves once `method` has been called `count` times in all. */
+  async callCount(method: keyof SwarmPort, count: number, timeoutMs = 5000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let waiter = () => {};
+    try {
+      await new Promise<void>((resolve, reject) => {
+        waiter = () => {
+          if (this.callsOf(method).length >= count) resolve();
+        };
+        this.callWaiters.add(waiter);
+        waiter();
+        timer = setTimeout(() => reject(new Error(`expected ${count} calls of ${method}, got ${this.callsOf(method).length}`)), timeoutMs);
+      });
+    } finally {
+      this.callWaiters.delete(waiter);
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -458,6 +478,7 @@ export class FakeSwarm implements SwarmPort {
     const call = { method, args };
     if (this.keepCalls) this.calls.push(call);
     this.onCall?.(call);
+    for (const waiter of this.callWaiters) waiter();
     if (this.unavailable) throw new SwarmUnavailableError("cannot reach the Docker engine (FakeSwarm set unavailable)");
   }
 
