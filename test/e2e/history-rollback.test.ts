@@ -28,7 +28,7 @@ describeDocker(
       const ids: Record<string, string> = {};
 
       // The service starts on v0, pushed before it existed; v1, v2 and v3 then arrive through the registry's notifications.
-      await env.publish("v0", repo);
+      digests.v0 = await env.publish("v0", repo);
       await env.createService(name, repo, port, "v0");
       for (const v of ["v1", "v2", "v3"]) {
         digests[v] = await env.publish(v, repo);
@@ -40,7 +40,9 @@ describeDocker(
 
       const history = await env.apiCall("GET", `/api/deployments?service=${name}&status=succeeded`);
       expect(history.status, history.text).toBe(200);
-      expect(history.body.items.map((d: { id: string }) => d.id)).toEqual([ids.v3, ids.v2, ids.v1]);
+      // v0's own notification may reach the server after the service exists, and then deploys v0 too: not part of this story.
+      const pushed = history.body.items.filter((d: { digest: string }) => d.digest !== digests.v0);
+      expect(pushed.map((d: { id: string }) => d.id)).toEqual([ids.v3, ids.v2, ids.v1]);
 
       const rollback = await env.apiCall("POST", `/api/services/${name}/rollback`, { to: ids.v1 });
       expect(rollback.status, rollback.text).toBe(202);
