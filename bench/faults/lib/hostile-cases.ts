@@ -1,3 +1,4 @@
+import { registryPush } from "../../../test/helpers/test-server.js";
 import { httpBytes, type RawRequest } from "./raw-http.js";
 
 /** Everything a hostile request may carry: the tokens it can pick from and the repository a push names. */
@@ -69,23 +70,8 @@ const EVIL_NAMES = [
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 function pushEnvelope(kit: HostileKit): Record<string, unknown> {
-  return {
-    events: [
-      {
-        id: "evt-hostile",
-        timestamp: "2026-12-01T00:00:00Z",
-        action: "push",
-        target: {
-          mediaType: "application/vnd.docker.distribution.manifest.v2+json",
-          digest: kit.digest,
-          repository: kit.repository.split("/").slice(1).join("/"),
-          url: `http://${kit.repository.split("/")[0]}/v2/x/manifests/${kit.digest}`,
-          tag: "hostile",
-        },
-        request: { host: kit.repository.split("/")[0], method: "PUT" },
-      },
-    ],
-  };
+  const [host, ...path] = kit.repository.split("/");
+  return registryPush({ id: "evt-hostile", host, repository: path.join("/"), tag: "hostile", digest: kit.digest });
 }
 
 const WRONG = [0, -1, 1e308, true, null, [], [1, 2], {}, { $ne: 1 }, "", "\u0000", "x".repeat(5000)];

@@ -7,12 +7,14 @@
  * digest differs while the image is the same, and a rollout costs no build.
  */
 import Database from "better-sqlite3";
+import { createHash } from "node:crypto";
 import type Docker from "dockerode";
 import { join } from "node:path";
 import { fetchManifest, loadDockerHelpers, putTag, type DockerHelpers } from "../../lib/docker-world.js";
 import type { BenchContext, Row } from "../../lib/scenario.js";
 import { sleep, summarize } from "../../lib/stats.js";
 import type { ServerProcess } from "../../../test/helpers/server-process.js";
+import { registryPush } from "../../../test/helpers/test-server.js";
 import { isEnvelope } from "./raw-http.js";
 
 export interface World {
@@ -65,7 +67,6 @@ export async function buildWorld(
   await h.pushImage(local);
   const manifest = await fetchManifest(reg.host, repo, "base");
   const variant = (n: number) => ({ body: Buffer.concat([manifest.body, Buffer.from(" ".repeat(n))]), type: manifest.type });
-  const { createHash } = await import("node:crypto");
   const digestOfVariant = (n: number) => `sha256:${createHash("sha256").update(variant(n).body).digest("hex")}`;
   const repository = `${imageHost}/${repo}`;
 
@@ -187,23 +188,7 @@ export async function sendPush(
   timeoutMs = 10_000,
 ): Promise<{ ms: number; status: number; envelope: boolean }> {
   const [host, ...path] = world.repository.split("/");
-  const body = {
-    events: [
-      {
-        id: crypto.randomUUID(),
-        timestamp: new Date().toISOString(),
-        action: "push",
-        target: {
-          mediaType: "application/vnd.docker.distribution.manifest.v2+json",
-          digest,
-          repository: path.join("/"),
-          url: `http://${host}/v2/${path.join("/")}/manifests/${digest}`,
-          tag: "live",
-        },
-        request: { id: crypto.randomUUID(), host, method: "PUT" },
-      },
-    ],
-  };
+  const body = registryPush({ host, repository: path.join("/"), tag: "live", digest });
   const started = performance.now();
   try {
     const res = await fetch(`${server.url}/hooks/registry`, {
