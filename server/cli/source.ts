@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { HelpRequested, parseCommandLine, UsageError } from "./command-line.js";
 import { createSourceSecrets } from "../auth/source-secrets.js";
 import { loadConfig } from "../config/config.js";
 import { AppError } from "../domain/app-error.js";
@@ -36,9 +36,6 @@ The secret is printed once: only its hash (or, for github and gitea, a form seal
 with the server's key) is stored. URLs start with DEPLOYER_URL (default http://localhost:PORT).
 `;
 
-class UsageError extends Error {}
-class HelpRequested extends Error {}
-
 const options = {
   kind: { type: "string" },
   repo: { type: "string", multiple: true },
@@ -57,14 +54,7 @@ function describe(source: SourceRecord): string {
 }
 
 function main(argv: string[]): string {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) throw new HelpRequested();
+  const { values, positionals } = parseCommandLine(argv, options);
   const [verb, id, ...extra] = positionals;
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (!verb || !["add", "list", "rotate", "remove"].includes(verb)) throw new UsageError(verb ? `unknown command "${verb}"` : "name a command");

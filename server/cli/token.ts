@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { HelpRequested, parseCommandLine, UsageError } from "./command-line.js";
 import { createTokenService, parseScopes, TokenInputError } from "../auth/tokens.js";
 import { loadConfig } from "../config/config.js";
 import { resolveSecret } from "../secret.js";
@@ -23,9 +23,6 @@ const USAGE = `usage:
 The key is DEPLOYER_SECRET, DEPLOYER_SECRET_FILE, or the one generated beside DEPLOYER_DB.
 `;
 
-class UsageError extends Error {}
-class HelpRequested extends Error {}
-
 const options = {
   repo: { type: "string", multiple: true },
   service: { type: "string", multiple: true },
@@ -36,14 +33,7 @@ const options = {
 } as const;
 
 async function main(argv: string[]): Promise<string> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) throw new HelpRequested();
+  const { values, positionals } = parseCommandLine(argv, options);
   const [kind, ...extra] = positionals;
   if (kind !== "webhook" && kind !== "api") throw new UsageError(kind ? `unknown token kind "${kind}"` : "name the token kind: webhook or api");
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);

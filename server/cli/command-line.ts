@@ -1,0 +1,18 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** A command line the CLI cannot run: the message, then the usage, exit code 2. */
+export class UsageError extends Error {}
+/** `--help` / `-h`: the usage on stdout, exit code 0. */
+export class HelpRequested extends Error {}
+
+/** parseArgs, strict and with positionals, for the CLIs: a parse error is a UsageError, `--help` a HelpRequested. */
+export function parseCommandLine<O extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: O) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if ((parsed.values as { help?: unknown }).help) throw new HelpRequested();
+  return parsed;
+}
