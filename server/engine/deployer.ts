@@ -4,6 +4,10 @@ import { TransitionRefusedError, type DeploymentPatch, type DeploymentRecord } f
 import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
 
+/** How long a deployment waits before trying again a write the database refused, doubling up to the max. */
+const STORAGE_RETRY_MS = 1000;
+const STORAGE_RETRY_MAX_MS = 30_000;
+
 export interface Admitted {
   /** The deployment as admit() left it: queued, or skipped. */
   record: DeploymentRecord;
@@ -19,10 +23,6 @@ export interface Admitted {
  * (`superseded`), and a request for the digest already running or waiting
  * ends `skipped` without touching the service.
  */
-/** How long a deployment waits before trying again a write the database refused, doubling up to the max. */
-const STORAGE_RETRY_MS = 1000;
-const STORAGE_RETRY_MAX_MS = 30_000;
-
 export function createDeployer(opts: DeployerOptions) {
   const now = () => opts.clock.now();
   const sleep = (ms: number) => opts.clock.sleep(ms);
