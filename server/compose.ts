@@ -113,6 +113,7 @@ export function composeServer(opts: ComposeOptions) {
     store,
     deployer,
     callbacks,
+    metrics,
     log: opts.log,
     ...selection,
   };

@@ -54,5 +54,22 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     labelNames: ["source", "kind", "reason"] as const,
     registers: [registry],
   });
-  return { registry, deployments, webhookRequests, sourceRejections, rolloutDuration, pollCycles, pollLookups, missedWebhooks, notifications };
+  const coalescedEvents = new Counter({
+    name: "deployer_coalesced_events_total",
+    help: "Push events recorded as coalesced into a deployment that already covered them (a burst's later events), by trigger.",
+    labelNames: ["trigger"] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    deployments,
+    webhookRequests,
+    sourceRejections,
+    coalescedEvents,
+    rolloutDuration,
+    pollCycles,
+    pollLookups,
+    missedWebhooks,
+    notifications,
+  };
 }

@@ -1,6 +1,7 @@
 import { isTerminal } from "../domain/deployment.js";
 import { isStorageFailure } from "../store/database.js";
 import { TransitionRefusedError, type DeploymentPatch, type DeploymentRecord } from "../store/deployment-store.js";
+import { createCoalescing } from "./coalesce.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
 
@@ -82,6 +83,7 @@ export function createDeployer(opts: DeployerOptions) {
   }
 
   const run = createDeploymentRunner({ opts, now, sleep, pollMs });
+  const coalesceTarget = createCoalescing(opts.store, lanes);
 
   /**
    * Places a recorded deployment in its service's lane: skipped when its
@@ -194,6 +196,7 @@ export function createDeployer(opts: DeployerOptions) {
 
   return {
     admit,
+    coalesceTarget,
     enqueue,
     /** Calls `listener` with every deployment that reaches a final status; returns the unsubscribe. */
     onFinished(listener: (done: DeploymentRecord) => void | Promise<void>): () => void {

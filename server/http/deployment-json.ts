@@ -1,4 +1,4 @@
-import type { DeploymentEventRecord, DeploymentRecord } from "../store/deployment-store.js";
+import type { DeploymentEventRecord, DeploymentRecord, DeploymentStore } from "../store/deployment-store.js";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const isoAlways = (ms: number) => new Date(ms).toISOString();
@@ -27,3 +27,9 @@ export function toEventJson(e: DeploymentEventRecord) {
 }
 
 export const deploymentUrl = (id: string) => `/api/deployments/${id}`;
+
+/** How many pushes were coalesced into a deployment, and the latest of them. */
+export function coalescedJson(store: Pick<DeploymentStore, "coalescedInto">, id: string) {
+  const { count, latest } = store.coalescedInto(id, 20);
+  return { count, latest: latest.map((c) => ({ triggerId: c.triggerId, trigger: c.kind, at: isoAlways(c.at) })) };
+}

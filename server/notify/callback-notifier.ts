@@ -91,20 +91,29 @@ export function createCallbackNotifier(opts: CallbackNotifierOptions) {
   }
 
   return {
-    /** Call when a deployment reached a final status; sends once all of its trigger's deployments did. */
+    /**
+     * Call when a deployment reached a final status; each trigger it served
+     * (its own, and those coalesced into it) is answered once all of that
+     * trigger's deployments are final.
+     */
     async deploymentFinished(deployment: DeploymentRecord): Promise<void> {
-      if (!deployment.triggerId) return;
-      const trigger = opts.store.getTrigger(deployment.triggerId);
-      if (!trigger?.callbackUrl || trigger.callbackState) return;
-      const siblings = opts.store.findByTrigger(trigger.id);
-      if (siblings.some((d) => d.status === "queued" || d.status === "running")) return;
-      await send(trigger, siblings);
+      const served = opts.store.triggersCoalescedInto(deployment.id);
+      const own = deployment.triggerId ? opts.store.getTrigger(deployment.triggerId) : undefined;
+      if (own) served.unshift(own);
+      for (const trigger of served) await settle(trigger);
     },
-    /** A trigger that matched no service still answers its callback. */
+    /** A trigger that got no deployment of its own (no service, or coalesced into others) still answers its callback. */
     async triggerHadNothingToDo(trigger: TriggerRecord): Promise<void> {
-      await send(trigger, []);
+      await settle(trigger);
     },
   };
+
+  async function settle(trigger: TriggerRecord): Promise<void> {
+    if (!trigger.callbackUrl || trigger.callbackState) return;
+    const served = opts.store.findByTrigger(trigger.id);
+    if (served.some((d) => d.status === "queued" || d.status === "running")) return;
+    await send(trigger, served);
+  }
 }
 
 export type CallbackNotifier = ReturnType<typeof createCallbackNotifier>;

@@ -6,6 +6,7 @@ import type { ServiceFilter } from "../domain/service-filter.js";
 import { exclusionReason, servicesRunning } from "../domain/service-selection.js";
 import type { DeploymentRecord, DeploymentStore, NewDeployment } from "../store/deployment-store.js";
 import type { CallbackNotifier } from "../notify/callback-notifier.js";
+import type { Metrics } from "../metrics.js";
 import { requestDeploymentsGrouped } from "./request-deployment.js";
 import type { Deployer } from "../engine/deployer.js";
 import { withDeadline } from "../engine/deadline.js";
@@ -16,6 +17,7 @@ export interface IngestDeps {
   store: DeploymentStore;
   deployer: Deployer;
   callbacks: CallbackNotifier;
+  metrics: Pick<Metrics, "coalescedEvents">;
   log: Logger;
   filter?: ServiceFilter;
   ignoreList: string[];
@@ -132,10 +134,15 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
         { kind: request.kind, requestedBy: request.requestedBy, imageKey, image, digestHint: event.digestHint },
         `received ${request.kind} push of ${image}${hint}; queued`,
       ),
+      { coalesce: true },
     );
     if (recorded.duplicate) {
       result.ignored.push({ reason: "duplicate", eventKey: event.eventKey, image });
       continue;
+    }
+    if (recorded.coalesced.length) deps.metrics.coalescedEvents.inc({ trigger: request.kind }, recorded.coalesced.length);
+    for (const c of recorded.coalesced) {
+      result.ignored.push({ reason: "coalesced", service: c.service, image, deployment: c.deploymentId });
     }
     if (engineProblem) {
       result.ignored.push({

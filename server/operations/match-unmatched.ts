@@ -41,7 +41,7 @@ export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock }) {
       const allowed = trigger.allowedServices ? (JSON.parse(trigger.allowedServices) as string[]) : undefined;
       const selected = servicesRunning(services, trigger.imageKey).filter((s) => exclusionReason(s, deps, allowed) === undefined);
       const image = familiarRepoTag(parseImageRef(trigger.imageKey));
-      const rows = requestMatchedDeployments(
+      const matched = requestMatchedDeployments(
         deps,
         trigger.id,
         deploymentsFor(
@@ -49,8 +49,10 @@ export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock }) {
           { ...trigger, image },
           `${trigger.kind} push of ${image} received while the engine did not answer, matched now; queued`,
         ),
+        { coalesce: true },
       );
-      if (!rows) continue;
+      if (!matched) continue;
+      const rows = matched.deployments;
       if (rows.length === 0) {
         void deps.callbacks.triggerHadNothingToDo(trigger).catch((err) => deps.log.error({ err }, "callback failed"));
       }

@@ -11,22 +11,44 @@
  * deployment that was never committed.
  */
 import type { Admitted, Deployer } from "../engine/deployer.js";
-import type { DeploymentRecord, DeploymentStore, NewDeployment, NewTrigger, TriggerRecord } from "../store/deployment-store.js";
+import type {
+  Coalesced,
+  DeploymentRecord,
+  DeploymentStore,
+  NewDeployment,
+  NewTrigger,
+  RecordHooks,
+  TriggerRecord,
+} from "../store/deployment-store.js";
 
 export interface RequestDeps {
   store: DeploymentStore;
   deployer: Deployer;
 }
 
-type Recorded = { duplicate: false; trigger: TriggerRecord; deployments: DeploymentRecord[] } | { duplicate: true; trigger: TriggerRecord };
+type Recorded =
+  { duplicate: false; trigger: TriggerRecord; deployments: DeploymentRecord[]; coalesced: Coalesced[] } | { duplicate: true; trigger: TriggerRecord };
 
 /** Runs inside the transaction once the deployments exist (to hold the service, say). */
 type Alongside = (deployments: DeploymentRecord[]) => void;
 
-function admitting(deps: RequestDeps, admitted: Admitted[], alongside?: Alongside): Alongside {
-  return (rows) => {
-    alongside?.(rows);
-    for (const row of rows) admitted.push(deps.deployer.admit(row.id));
+/**
+ * Pushes only: a later event of a burst (one per manifest, a retry, the same
+ * push announced twice) whose deployment on a service is already covered by
+ * one there is recorded on its trigger as coalesced into it, not as a
+ * deployment of its own (deployer.ts coalesceTarget()).
+ */
+export interface PushOptions {
+  coalesce: boolean;
+}
+
+function admitting(deps: RequestDeps, admitted: Admitted[], alongside?: Alongside, push?: PushOptions): RecordHooks {
+  return {
+    ...(push?.coalesce ? { coalesce: (d: NewDeployment) => deps.deployer.coalesceTarget(d) } : {}),
+    alongside: (rows) => {
+      alongside?.(rows);
+      for (const row of rows) admitted.push(deps.deployer.admit(row.id));
+    },
   };
 }
 
@@ -54,22 +76,32 @@ export function requestDeployments(deps: RequestDeps, trigger: NewTrigger, deplo
 }
 
 /** The same, committed with the other webhooks of this turn of the event loop (store/group-commit.ts). */
-export async function requestDeploymentsGrouped(deps: RequestDeps, trigger: NewTrigger, deployments: NewDeployment[]): Promise<Recorded> {
+export async function requestDeploymentsGrouped(
+  deps: RequestDeps,
+  trigger: NewTrigger,
+  deployments: NewDeployment[],
+  push?: PushOptions,
+): Promise<Recorded> {
   const admitted: Admitted[] = [];
   const recorded = await deps.store
-    .recordTriggerGrouped(trigger, deployments, admitting(deps, admitted))
+    .recordTriggerGrouped(trigger, deployments, admitting(deps, admitted, undefined, push))
     .catch((err: unknown) => undone(admitted, err));
   return started(recorded, admitted);
 }
 
 /** The deployments of a push recorded earlier and matched now; undefined when another pass matched it first. */
-export function requestMatchedDeployments(deps: RequestDeps, triggerId: string, deployments: NewDeployment[]): DeploymentRecord[] | undefined {
+export function requestMatchedDeployments(
+  deps: RequestDeps,
+  triggerId: string,
+  deployments: NewDeployment[],
+  push?: PushOptions,
+): { deployments: DeploymentRecord[]; coalesced: Coalesced[] } | undefined {
   const admitted: Admitted[] = [];
-  let rows: DeploymentRecord[] | undefined;
+  let matched: { coalesced: Coalesced[] } | undefined;
   try {
-    rows = deps.store.recordMatch(triggerId, deployments, admitting(deps, admitted));
+    matched = deps.store.recordMatch(triggerId, deployments, admitting(deps, admitted, undefined, push));
   } catch (err) {
     undone(admitted, err);
   }
-  return rows && admitted.map((a) => a.after());
+  return matched && { deployments: admitted.map((a) => a.after()), coalesced: matched.coalesced };
 }

@@ -1,15 +1,19 @@
-import { and, asc, eq, inArray, isNotNull, sql } from "drizzle-orm";
-import { canTransition, type DeploymentStatus, type TriggerKind } from "../domain/deployment.js";
+import { asc, desc, eq, inArray, sql } from "drizzle-orm";
+import { canTransition, type DeploymentStatus } from "../domain/deployment.js";
 import {
   TransitionRefusedError,
   type DeploymentEventRecord,
   type DeploymentRecord,
   type NewDeployment,
   type NewTrigger,
+  type RecordHooks,
+  type Coalesced,
   type TriggerRecord,
 } from "./records.js";
 import type { Db } from "./database.js";
 import { deploymentEvents, deployments, triggers } from "./schema.js";
+import { createCoalescedEvents } from "./coalesced-events.js";
+import { createTriggerQueries } from "./trigger-queries.js";
 import { createGroupCommit } from "./group-commit.js";
 import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
 
@@ -33,6 +37,8 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
   const asDeployment = (row: typeof deployments.$inferSelect) => row as DeploymentRecord;
   const p = sql.placeholder;
   const cached = createStatementCache();
+  const coalesced_ = createCoalescedEvents(db);
+  const triggerQueries = createTriggerQueries(db);
   const groupCommit = createGroupCommit((batch) => db.transaction(batch));
   const byId = db
     .select()
@@ -44,28 +50,12 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     .from(deployments)
     .where(eq(deployments.id, p("id")))
     .prepare();
-  const triggerByKey = db
+  const latestOfService = db
     .select()
-    .from(triggers)
-    .where(and(eq(triggers.kind, p("kind")), eq(triggers.eventKey, p("eventKey"))))
-    .prepare();
-  const triggerById = db
-    .select()
-    .from(triggers)
-    .where(eq(triggers.id, p("id")))
-    .prepare();
-  const unmatched = db
-    .select()
-    .from(triggers)
-    .where(isNotNull(triggers.unmatchedSince))
-    .orderBy(asc(triggers.unmatchedSince), asc(triggers.id))
-    .limit(p("limit"))
-    .prepare();
-  const clearUnmatched = db
-    .update(triggers)
-    .set({ unmatchedSince: null })
-    .where(and(eq(triggers.id, p("id")), isNotNull(triggers.unmatchedSince)))
-    .returning({ id: triggers.id })
+    .from(deployments)
+    .where(eq(deployments.service, p("service")))
+    .orderBy(desc(deployments.id))
+    .limit(1)
     .prepare();
   const insertEvent = db
     .insert(deploymentEvents)
@@ -89,6 +79,24 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       return (ignoreConflict ? insert.onConflictDoNothing() : insert).returning().prepare();
     });
     return statement.get(values) as T | undefined;
+  }
+
+  /** The deployments of a trigger, less those coalesced into one already there; then `alongside`. */
+  function insertForTrigger(triggerId: string, newDeployments: NewDeployment[], at: number, hooks: RecordHooks) {
+    const coalesced: Coalesced[] = [];
+    const written: NewDeployment[] = [];
+    for (const d of newDeployments) {
+      const into = hooks.coalesce?.(d);
+      if (into === undefined) {
+        written.push(d);
+        continue;
+      }
+      coalesced_.record(triggerId, into, at);
+      coalesced.push({ service: d.service, deploymentId: into });
+    }
+    const rows = insertDeployments(triggerId, written, at);
+    hooks.alongside?.(rows);
+    return { rows, coalesced };
   }
 
   function insertDeployments(triggerId: string, newDeployments: NewDeployment[], at: number): DeploymentRecord[] {
@@ -116,13 +124,8 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     findDeployment,
     getDeployment,
 
-    findTriggerByKey(kind: TriggerKind, eventKey: string): TriggerRecord | undefined {
-      return triggerByKey.get({ kind, eventKey }) as TriggerRecord | undefined;
-    },
-
-    getTrigger(id: string): TriggerRecord | undefined {
-      return triggerById.get({ id }) as TriggerRecord | undefined;
-    },
+    findTriggerByKey: triggerQueries.findByKey,
+    getTrigger: triggerQueries.get,
 
     /**
      * Commits the trigger and its queued deployments in one transaction,
@@ -132,9 +135,10 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     recordTrigger(
       trigger: NewTrigger,
       newDeployments: NewDeployment[],
-      /** Runs inside the same transaction once the deployments exist (e.g. to hold the service). */
-      alongside?: (deployments: DeploymentRecord[]) => void,
-    ): { duplicate: false; trigger: TriggerRecord; deployments: DeploymentRecord[] } | { duplicate: true; trigger: TriggerRecord } {
+      hooks: RecordHooks = {},
+    ):
+      | { duplicate: false; trigger: TriggerRecord; deployments: DeploymentRecord[]; coalesced: Coalesced[] }
+      | { duplicate: true; trigger: TriggerRecord } {
       // The prepared statements run on the same connection, so inside this transaction.
       return db.transaction(() => {
         const at = clock.now();
@@ -146,31 +150,25 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
           true,
         );
         if (!inserted) {
-          const existing = triggerByKey.get({ kind: trigger.kind, eventKey: trigger.eventKey }) as TriggerRecord;
+          const existing = triggerQueries.findByKey(trigger.kind, trigger.eventKey)!;
           return { duplicate: true as const, trigger: existing };
         }
-        const rows = insertDeployments(inserted.id, newDeployments, at);
-        alongside?.(rows);
-        return { duplicate: false as const, trigger: inserted, deployments: rows };
+        const { rows, coalesced } = insertForTrigger(inserted.id, newDeployments, at, hooks);
+        return { duplicate: false as const, trigger: inserted, deployments: rows, coalesced };
       });
     },
 
-    /** Pushes recorded while the engine did not answer, oldest first. */
-    listUnmatched(limit: number): TriggerRecord[] {
-      return unmatched.all({ limit }) as TriggerRecord[];
-    },
+    listUnmatched: triggerQueries.listUnmatched,
 
     /**
      * The deployments of a push matched after it was recorded, in one
-     * transaction with the end of its wait; `alongside` as in recordTrigger.
+     * transaction with the end of its wait; `hooks` as in recordTrigger.
      * Returns undefined when it was matched already (by another caller).
      */
-    recordMatch(triggerId: string, newDeployments: NewDeployment[], alongside?: (deployments: DeploymentRecord[]) => void) {
+    recordMatch(triggerId: string, newDeployments: NewDeployment[], hooks: RecordHooks = {}) {
       return db.transaction(() => {
-        if (!clearUnmatched.get({ id: triggerId })) return undefined;
-        const rows = insertDeployments(triggerId, newDeployments, clock.now());
-        alongside?.(rows);
-        return rows;
+        if (!triggerQueries.clearUnmatched(triggerId)) return undefined;
+        return insertForTrigger(triggerId, newDeployments, clock.now(), hooks);
       });
     },
 
@@ -179,8 +177,8 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
      * same turn of the event loop (store/group-commit.ts): what concurrent
      * webhooks use. Settles once the transaction has committed.
      */
-    recordTriggerGrouped(trigger: NewTrigger, newDeployments: NewDeployment[], alongside?: (deployments: DeploymentRecord[]) => void) {
-      return groupCommit(() => store.recordTrigger(trigger, newDeployments, alongside));
+    recordTriggerGrouped(trigger: NewTrigger, newDeployments: NewDeployment[], hooks: RecordHooks = {}) {
+      return groupCommit(() => store.recordTrigger(trigger, newDeployments, hooks));
     },
 
     /** Applies a patch and appends the timeline entry that explains it, atomically. */
@@ -228,13 +226,29 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
         .map(asDeployment);
     },
 
+    /** The deployments a trigger asked for: its own, and those it was coalesced into. */
     findByTrigger(triggerId: string): DeploymentRecord[] {
-      return db.select().from(deployments).where(eq(deployments.triggerId, triggerId)).orderBy(asc(deployments.id)).all().map(asDeployment);
+      const into = coalesced_.targetsOf(triggerId);
+      return db
+        .select()
+        .from(deployments)
+        .where(sql`${deployments.triggerId} = ${triggerId} or ${deployments.id} in ${into}`)
+        .orderBy(asc(deployments.id))
+        .all()
+        .map(asDeployment);
     },
 
-    setCallbackState(triggerId: string, state: string): void {
-      db.update(triggers).set({ callbackState: state }).where(eq(triggers.id, triggerId)).run();
+    /** The service's most recent deployment. */
+    latestOf(service: string): DeploymentRecord | undefined {
+      return latestOfService.get({ service }) as DeploymentRecord | undefined;
     },
+
+    /** The pushes coalesced into a deployment: how many, and the latest `limit` of them. */
+    coalescedInto: coalesced_.countAndLatest,
+    /** Triggers coalesced into a deployment (their callbacks follow its end). */
+    triggersCoalescedInto: coalesced_.triggersInto,
+
+    setCallbackState: triggerQueries.setCallbackState,
   };
   return store;
 }

@@ -52,3 +52,21 @@ export interface NewDeployment {
   /** First timeline entry, e.g. "received registry push of …". */
   message: string;
 }
+
+/** What a caller runs inside the transaction that records a push. */
+export interface RecordHooks {
+  /**
+   * Asked for each deployment before it is written: the id of a deployment
+   * that already covers it, to record the push as coalesced into, or
+   * undefined to write it.
+   */
+  coalesce?: (deployment: NewDeployment) => string | undefined;
+  /** Runs once the deployments exist (to admit them, to hold the service). */
+  alongside?: (deployments: DeploymentRecord[]) => void;
+}
+
+/** A push recorded as coalesced into a deployment of one service. */
+export interface Coalesced {
+  service: string;
+  deploymentId: string;
+}

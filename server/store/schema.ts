@@ -69,6 +69,26 @@ export const deploymentEvents = sqliteTable(
   (t) => [index("deployment_events_deployment").on(t.deploymentId, t.id)],
 );
 
+/**
+ * A push that needed no deployment of its own: a later event of a burst (one
+ * per manifest, a late retry, the same push announced twice) for a `repo:tag`
+ * whose deployment on that service already covers it, because it resolves the
+ * tag after this event came or already deployed the digest this event names.
+ */
+export const coalescedEvents = sqliteTable(
+  "coalesced_events",
+  {
+    triggerId: text("trigger_id")
+      .notNull()
+      .references(() => triggers.id),
+    deploymentId: text("deployment_id")
+      .notNull()
+      .references(() => deployments.id),
+    at: integer("at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.triggerId, t.deploymentId] }), index("coalesced_events_deployment").on(t.deploymentId, t.at)],
+);
+
 /** A digest that failed or was rolled back on a service is not deployed there again automatically. */
 export const quarantinedDigests = sqliteTable(
   "quarantined_digests",

@@ -26,67 +26,128 @@ async function untilSlept(server: TestServer, ms: number, n: number) {
   expect(server.clock.sleeps.filter((s) => s === ms).length, `waits of ${ms} ms`).toBeGreaterThanOrEqual(n);
 }
 
+/** Resolves once the deployment resolved its tag (time stands still, so its rollout then waits for the fake swarm). */
+async function untilResolved(server: TestServer, id: string) {
+  for (let i = 0; i < 1000 && !server.store.getDeployment(id).digest; i++) await new Promise((r) => setTimeout(r, 2));
+  expect(server.store.getDeployment(id).digest).not.toBeNull();
+}
+
 const timeline = (server: TestServer, id: string) => server.store.listEvents(id).map((e) => `${e.status}: ${e.message}`);
 
 describe("the deploy engine", () => {
-  it("lets a newer push replace the queued one, which ends superseded", async () => {
+  it("coalesces a push into the deployment that waits for the same tag, which deploys the newest digest", async () => {
     const server = createTestServer({}, { clock: new FakeClock() });
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
     server.registry.push(ref("v1"), sha(1));
     const first = await push(server, "v1", sha(1));
-    // Time stands still, so the first rollout hangs until the fake swarm is ticked and the next two wait behind it.
+    // Time stands still, so the first rollout hangs until the fake swarm is ticked and the next pushes wait behind it.
     server.registry.push(ref("v1"), sha(2));
     const second = await push(server, "v1", sha(2));
+    expect(second.deployments[0]!.status).toBe("queued");
     server.registry.push(ref("v1"), sha(3));
     const third = await push(server, "v1", sha(3));
-    expect(server.store.getDeployment(second.deployments[0]!.id).status).toBe("superseded");
+    // The waiting deployment resolves the tag when it starts, after this push: it covers it.
+    expect(third.deployments).toEqual([]);
+    expect(third.ignored).toEqual([{ reason: "coalesced", service: "web", image: `${repo}:v1`, deployment: second.deployments[0]!.id }]);
     await server.swarm.settle();
-    const one = await waitForFinal(server, first.deployments[0]!.id);
-    expect(one.status).toBe("succeeded");
+    expect((await waitForFinal(server, first.deployments[0]!.id)).status).toBe("succeeded");
     await server.swarm.settle();
-    const three = await waitForFinal(server, third.deployments[0]!.id);
-    expect(three.status, timeline(server, three.id).join("\n")).toBe("succeeded");
+    const two = await waitForFinal(server, second.deployments[0]!.id);
+    expect(two.status, timeline(server, two.id).join("\n")).toBe("succeeded");
+    expect(two.digest).toBe(sha(3));
+    expect(timeline(server, two.id).join("\n")).toContain(`the payload named ${sha(2)}, which the tag no longer points to`);
     expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(3)}`);
     expect(server.swarm.callsOf("updateService")).toHaveLength(2);
+    expect(countRows(server, "deployments")).toBe(2);
   });
 
-  it("has superseded the queued deployment, on disk, by the time the newer push is answered", async () => {
+  it("lets a deploy by hand replace the waiting deployment, which ends superseded, on disk by the time it is answered", async () => {
     const server = createTestServer({}, { clock: new FakeClock() });
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
     server.registry.push(ref("v1"), sha(1));
-    await push(server, "v1", sha(1)); // running; the fake swarm holds it until ticked, as time stands still
-    // Another connection sees only what was committed.
+    const first = await push(server, "v1", sha(1)); // running; the fake swarm holds it until ticked, as time stands still
+    server.registry.push(ref("v1"), sha(2));
+    const waiting = await push(server, "v1", sha(2));
+    const token = await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:write"] });
     const reader = new Database(server.dbPath, { readonly: true });
     try {
-      const statusOnDisk = (id: string) => (reader.prepare("select status from deployments where id = ?").get(id) as { status: string }).status;
-      const [a, b, c] = await Promise.all([push(server, "v1", sha(2)), push(server, "v1", sha(3)), push(server, "v1", sha(4))]);
-      // Concurrent requests commit in whatever order they reach the store; ids are time-ordered,
-      // so sorted they are the order the deployments were admitted in.
-      const ids = [a, b, c].map((r) => r.deployments[0]!.id).sort();
-      expect(ids.map(statusOnDisk)).toEqual(["superseded", "superseded", "queued"]);
-      expect(server.store.getDeployment(ids[0]!).message).toBe(`superseded by ${ids[1]}, a newer request for this service`);
+      const res = await server.request("/api/services/web/deploy", {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+        json: { digest: sha(5) },
+      });
+      expect(res.status).toBe(202);
+      const byHand = ((await res.json()) as { deployment: { id: string } }).deployment.id;
+      // Another connection sees only what was committed.
+      const onDisk = reader.prepare("select status, message from deployments where id = ?").get(waiting.deployments[0]!.id);
+      expect(onDisk).toEqual({ status: "superseded", message: `superseded by ${byHand}, a newer request for this service` });
+      await server.swarm.settle();
+      await waitForFinal(server, first.deployments[0]!.id);
+      await server.swarm.settle();
+      expect((await waitForFinal(server, byHand)).status).toBe("succeeded");
     } finally {
       reader.close();
     }
   });
 
-  it("skips a push of the digest already being deployed or already queued", async () => {
+  it("records concurrent pushes of a tag as coalesced, on disk, by the time they are answered", async () => {
+    const server = createTestServer({}, { clock: new FakeClock() });
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push(ref("v1"), sha(1));
+    await push(server, "v1", sha(1)); // running
+    const reader = new Database(server.dbPath, { readonly: true });
+    try {
+      server.registry.push(ref("v1"), sha(4));
+      const answers = await Promise.all([push(server, "v1", sha(2)), push(server, "v1", sha(3)), push(server, "v1", sha(4))]);
+      const queued = answers.flatMap((a) => a.deployments);
+      expect(queued.map((d) => d.status)).toEqual(["queued"]);
+      const coalesced = answers.flatMap((a) => a.ignored);
+      expect(coalesced).toHaveLength(2);
+      for (const c of coalesced) expect(c).toMatchObject({ reason: "coalesced", deployment: queued[0]!.id });
+      const rows = reader.prepare("select deployment_id as id from coalesced_events").all();
+      expect(rows).toEqual([{ id: queued[0]!.id }, { id: queued[0]!.id }]);
+      expect(countRows(server, "deployments")).toBe(2);
+      expect(countRows(server, "triggers")).toBe(4);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it("coalesces a push of the digest already being deployed, already queued or already deployed", async () => {
     const server = createTestServer({}, { clock: new FakeClock() });
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
     server.registry.push(ref("v1"), sha(1));
     const first = await push(server, "v1", sha(1));
+    await untilResolved(server, first.deployments[0]!.id);
     const again = await push(server, "v1", sha(1));
-    expect(again.deployments[0]!.status).toBe("skipped");
+    expect(again.deployments).toEqual([]);
+    expect(again.ignored).toEqual([{ reason: "coalesced", service: "web", image: `${repo}:v1`, deployment: first.deployments[0]!.id }]);
     server.registry.push(ref("v1"), sha(2));
     const queued = await push(server, "v1", sha(2));
     const queuedAgain = await push(server, "v1", sha(2));
     expect(queued.deployments[0]!.status).toBe("queued");
-    expect(queuedAgain.deployments[0]!.status).toBe("skipped");
-    expect(server.store.getDeployment(queuedAgain.deployments[0]!.id).message).toContain("already queued");
+    expect(queuedAgain.ignored).toMatchObject([{ reason: "coalesced", deployment: queued.deployments[0]!.id }]);
     await server.swarm.settle();
     await waitForFinal(server, first.deployments[0]!.id);
     await server.swarm.settle();
     expect((await waitForFinal(server, queued.deployments[0]!.id)).status).toBe("succeeded");
+    // Done and still running on the service: a late retry of that push is coalesced into it too.
+    const late = await push(server, "v1", sha(2));
+    expect(late.ignored).toMatchObject([{ reason: "coalesced", deployment: queued.deployments[0]!.id }]);
+    expect(countRows(server, "deployments")).toBe(2);
+    // A push naming no digest while nothing waits gets a deployment of its own: only the tag can tell.
+    const ciToken = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+    const ci = await server.request("/hooks/ci", { method: "POST", headers: { authorization: `Bearer ${ciToken}` }, json: { image: `${repo}:v1` } });
+    const [own] = ((await ci.json()) as { deployments: Array<{ id: string }> }).deployments;
+    const skipped = await waitForFinal(server, own!.id);
+    expect([skipped.status, skipped.message]).toEqual(["skipped", `the service already runs ${sha(2)}`]);
+    const token = await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read"] });
+    const detail = await server.request(`/api/deployments/${queued.deployments[0]!.id}`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await detail.json()) as { coalesced: { count: number; latest: Array<{ trigger: string }> } };
+    expect(body.coalesced.count).toBe(2);
+    expect(countRows(server, "deployments")).toBe(3);
+    expect(body.coalesced.latest.map((c) => c.trigger)).toEqual(["registry", "registry"]);
+    expect(server.swarm.callsOf("updateService")).toHaveLength(2);
   });
 
   it("skips without an update when the service already runs the resolved digest", async () => {

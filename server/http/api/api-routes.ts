@@ -9,7 +9,7 @@ import type { OperationsDeps } from "../../operations/operations-deps.js";
 import { resumeService } from "../../operations/resume-service.js";
 import { rollbackService } from "../../operations/rollback-service.js";
 import { asUnauthorized, bearerToken } from "../bearer.js";
-import { toDeploymentJson, toEventJson } from "../deployment-json.js";
+import { coalescedJson, toDeploymentJson, toEventJson } from "../deployment-json.js";
 import { assertJsonDepth, bodyLimitBytes } from "../read-json.js";
 import * as s from "./schemas.js";
 import { registerSourceRoutes, requireSourcesAdmin, type SourceAdminDeps } from "./source-routes.js";
@@ -126,7 +126,10 @@ export function createApiRoutes(deps: ApiDeps) {
       const { id } = c.req.valid("param");
       const found = deps.store.findDeployment(id);
       if (!found) throw new AppError("NOT_FOUND", `no deployment with id ${JSON.stringify(id)}`);
-      return c.json({ ...toDeploymentJson(found), events: deps.store.listEvents(id).map(toEventJson) }, 200);
+      return c.json(
+        { ...toDeploymentJson(found), events: deps.store.listEvents(id).map(toEventJson), coalesced: coalescedJson(deps.store, id) },
+        200,
+      );
     },
   );
 

@@ -42,7 +42,18 @@ export const DeploymentEventSchema = z
   .object({ at: z.string().openapi({ format: "date-time" }), status: z.enum(deploymentStatuses), message: z.string() })
   .openapi("DeploymentEvent");
 
-export const DeploymentDetailSchema = DeploymentSchema.extend({ events: z.array(DeploymentEventSchema) }).openapi("DeploymentDetail");
+export const CoalescedSchema = z
+  .object({
+    count: z.number().int().openapi({ description: "push events recorded as coalesced into this deployment instead of deployments of their own" }),
+    latest: z
+      .array(z.object({ triggerId: z.string(), trigger: z.enum(triggerKinds), at: z.string() }))
+      .openapi({ description: "the latest 20 of them" }),
+  })
+  .openapi("Coalesced");
+
+export const DeploymentDetailSchema = DeploymentSchema.extend({ events: z.array(DeploymentEventSchema), coalesced: CoalescedSchema }).openapi(
+  "DeploymentDetail",
+);
 
 export const DeploymentPageSchema = z.object({ items: z.array(DeploymentSchema), nextCursor: z.string().nullable() }).openapi("DeploymentPage");
 

@@ -1,0 +1,41 @@
+import { automaticTriggers, isTerminal } from "../domain/deployment.js";
+import { tryParseImageRef } from "../domain/image-ref.js";
+import type { DeploymentRecord, DeploymentStore, NewDeployment } from "../store/deployment-store.js";
+
+/** What the deployer's lanes hold per service: the deployment under way and the one waiting behind it. */
+export interface LaneView {
+  active?: string;
+  pending?: string;
+}
+
+export function createCoalescing(store: Pick<DeploymentStore, "findDeployment" | "latestOf">, lanes: ReadonlyMap<string, LaneView>) {
+  /** A deployment a push of `d`'s `repo:tag` may be coalesced into: a push's or the poller's, for that `repo:tag`. */
+  const sameTag = (other: DeploymentRecord | undefined, d: NewDeployment): other is DeploymentRecord =>
+    !!other && other.imageKey === d.imageKey && automaticTriggers.has(other.trigger);
+
+  /**
+   * The deployment a push's event can be coalesced into instead of being a
+   * deployment of its own, on the same service and `repo:tag`: first one that
+   * resolved the tag to the very digest the event names (under way, waiting,
+   * or, as the service's latest, done and still running there); else one that
+   * has not resolved the tag yet, as it resolves it after this event came and
+   * so deploys what the event announced or something newer. An event naming
+   * no digest, or another one, while a rollout is under way gets a deployment
+   * of its own, queued behind it: only resolving the tag again can tell
+   * whether it announced a newer push. Read inside the transaction that
+   * records the event, so the lanes cannot move in between.
+   */
+  function coalesceTarget(d: NewDeployment): string | undefined {
+    const lane = lanes.get(d.service);
+    if (!lane) {
+      if (!d.digestHint || tryParseImageRef(d.previousImage ?? "")?.digest !== d.digestHint) return undefined;
+      const latest = store.latestOf(d.service);
+      return sameTag(latest, d) && latest.status === "succeeded" && latest.digest === d.digestHint ? latest.id : undefined;
+    }
+    const inLane = [lane.active, lane.pending].map((id) => (id ? store.findDeployment(id) : undefined)).filter((o) => sameTag(o, d));
+    const sameDigest = inLane.find((o) => !!d.digestHint && o.digest === d.digestHint && !isTerminal(o.status));
+    return (sameDigest ?? inLane.find((o) => o.status === "queued" && !o.digest))?.id;
+  }
+
+  return coalesceTarget;
+}
