@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -130,4 +130,19 @@ describe("scripts/ci/announce.sh", () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("POST http://127.0.0.1:9/hooks/ci");
   }, 30_000);
+});
+
+describe("the two pipelines", () => {
+  /** The scripts/ci stages a pipeline file runs, each once, in the order it first names them. */
+  function stages(file: string): string[] {
+    const text = readFileSync(join(repoRoot, file), "utf8").replace(/^\s*#.*$/gm, "");
+    return [...new Set([...text.matchAll(/\bbash scripts\/ci\/([\w-]+)\.sh/g)].map((m) => String(m[1])))];
+  }
+
+  it("run the same scripts/ci stages in the same order, and every one exists", () => {
+    const travis = stages(".travis.yml");
+    expect(travis).toEqual(["install", "test", "build", "smoke", "tag", "push", "announce"]);
+    expect(stages(".github/workflows/ship.yml")).toEqual(travis);
+    for (const stage of travis) expect(existsSync(join(repoRoot, "scripts/ci", `${stage}.sh`)), stage).toBe(true);
+  });
 });
