@@ -8,7 +8,9 @@ ci_image
 bash "$PREPARE"
 args=(build --network none --file "$DOCKERFILE" --tag "$CANDIDATE"
   --build-arg "APP_VERSION=${APP_VERSION:-$BUILD_NUMBER}"
-  --label "org.opencontainers.image.revision=${TRAVIS_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}")
+  --label "org.opencontainers.image.revision=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}")
+# ghcr.io links a package to the repository this label names; GitHub then sends that repository's webhooks its pushes.
+if [[ -n "${SOURCE_URL:-}" ]]; then args+=(--label "org.opencontainers.image.source=$SOURCE_URL"); fi
 if [[ -n "${BASE_IMAGE:-}" ]]; then args+=(--build-arg "BASE=$BASE_IMAGE"); fi
 started=$SECONDS
 docker "${args[@]}" .

@@ -1,12 +1,16 @@
 # Shared by the scripts/ci stages; sourced, not run. Every input comes from the
-# environment, so Travis and the end-to-end test (against a local registry) run
-# the same commands:
+# environment, so Travis, GitHub Actions and the end-to-end test (against a
+# local registry) run the same commands:
 #   COMPONENT     web-app | server
 #   IMAGE         repository to publish to, with its registry: docker.io/acme/web-app, 127.0.0.1:5000/acme/web-app
 #   BUILD_NUMBER  defaults to $TRAVIS_BUILD_NUMBER
 #   BRANCH, DEFAULT_BRANCH (main), PULL_REQUEST: default to Travis's variables; decide the `latest` tag
+#   COMMIT        the image's revision label; defaults to $TRAVIS_COMMIT, then git's HEAD
+#   SOURCE_URL    the image's org.opencontainers.image.source label (the repository's URL) when set
 #   REGISTRY_USER, REGISTRY_PASSWORD: log in before pushing when set
 #   BASE_IMAGE    base image for both Dockerfiles (default node:20-bookworm-slim)
+#   CI_OUTPUT     a file push.sh appends image= and digest= lines to (GitHub's $GITHUB_OUTPUT)
+#   DEPLOYER_URL, DEPLOYER_WEBHOOK_TOKEN: where announce.sh reports the push (it does nothing without them)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -23,6 +27,7 @@ BUILD_NUMBER="${BUILD_NUMBER:-${TRAVIS_BUILD_NUMBER:-}}"
 BRANCH="${BRANCH:-${TRAVIS_BRANCH:-}}"
 DEFAULT_BRANCH="${DEFAULT_BRANCH:-main}"
 PULL_REQUEST="${PULL_REQUEST:-${TRAVIS_PULL_REQUEST:-false}}"
+COMMIT="${COMMIT:-${TRAVIS_COMMIT:-}}"
 
 ci_component() {
   ci_require COMPONENT
@@ -51,6 +56,21 @@ ci_on_default_branch() {
 ci_tags() {
   echo "$IMAGE:$BUILD_NUMBER"
   if ci_on_default_branch; then echo "$IMAGE:latest"; fi
+}
+
+# The digest the registry answered for the build-number tag, as the engine
+# recorded it after the push (it drops docker.io/ and library/ from the names
+# it keeps); empty when it has none.
+ci_pushed_digest() {
+  local short="${IMAGE#docker.io/}" line
+  short="${short#library/}"
+  while read -r line; do
+    case "$line" in "$IMAGE@"* | "$short@"*)
+      echo "${line#*@}"
+      return 0
+      ;;
+    esac
+  done < <(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$IMAGE:$BUILD_NUMBER" 2>/dev/null || true)
 }
 
 # A docker CLI without the buildx plugin refuses to build while BuildKit is the
