@@ -8,48 +8,9 @@
 import type Docker from "dockerode";
 import { serviceSegment } from "./docker-client.js";
 import { createDockerodeImages } from "./dockerode-images.js";
-import { overlayPolicy, toPolicy, type EngineUpdateConfig } from "./dockerode-policy.js";
-import {
-  SwarmConflictError,
-  SwarmNotFoundError,
-  SwarmUnavailableError,
-  type SwarmPort,
-  type SwarmService,
-  type SwarmTask,
-  type TaskState,
-  type UpdateStatus,
-} from "./swarm-port.js";
-
-/** What `GET /services/{id}` returns, as far as this adapter reads it. */
-interface ServiceSpec {
-  Name?: string;
-  Labels?: Record<string, string>;
-  TaskTemplate?: { ContainerSpec?: { Image?: string }; ForceUpdate?: number };
-  Mode?: { Replicated?: { Replicas?: number }; Global?: object; ReplicatedJob?: object; GlobalJob?: object };
-  UpdateConfig?: EngineUpdateConfig;
-  RollbackConfig?: EngineUpdateConfig;
-  [key: string]: unknown;
-}
-interface ServiceInspect {
-  ID: string;
-  Version: { Index: number };
-  Spec: ServiceSpec;
-  PreviousSpec?: ServiceSpec;
-  UpdateStatus?: { State?: string; Message?: string; StartedAt?: string; CompletedAt?: string };
-}
-interface TaskInspect {
-  ID: string;
-  ServiceID: string;
-  Slot?: number;
-  NodeID?: string;
-  CreatedAt?: string;
-  UpdatedAt?: string;
-  Spec?: { ContainerSpec?: { Image?: string } };
-  DesiredState: string;
-  Status?: { State?: string; Err?: string; Message?: string; Timestamp?: string };
-}
-
-const SWARM_DEFAULT_MONITOR_MS = 5000;
+import { overlayPolicy } from "./dockerode-policy.js";
+import { timeKey, toService, toTask, type ServiceInspect, type TaskInspect } from "./dockerode-shapes.js";
+import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmPort } from "./swarm-port.js";
 
 export interface DockerodeSwarmOptions {
   /** A ceiling on every Engine API call's deadline (tests shorten it). */
@@ -162,66 +123,6 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
 
     ...createDockerodeImages(docker, call),
   };
-}
-
-function toService(s: ServiceInspect): SwarmService {
-  const spec = s.Spec;
-  const update = spec.UpdateConfig;
-  const global = spec.Mode?.Global !== undefined || spec.Mode?.GlobalJob !== undefined;
-  const failureAction = update?.FailureAction;
-  return {
-    id: s.ID,
-    name: spec.Name ?? "",
-    version: s.Version.Index,
-    image: spec.TaskTemplate?.ContainerSpec?.Image ?? "",
-    labels: spec.Labels ?? {},
-    mode: global ? "global" : "replicated",
-    replicas: global ? undefined : (spec.Mode?.Replicated?.Replicas ?? 1),
-    forceUpdate: spec.TaskTemplate?.ForceUpdate ?? 0,
-    // Durations are integer nanoseconds. The daemon stores a 0 Monitor as unset
-    // (convert/service.go), and swarmkit then watches for its default 5 s.
-    monitorMs: update?.Monitor ? Math.round(update.Monitor / 1e6) : SWARM_DEFAULT_MONITOR_MS,
-    failureAction: failureAction === "continue" || failureAction === "rollback" ? failureAction : "pause",
-    previousImage: s.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image,
-    updateStatus: s.UpdateStatus?.State ? toUpdateStatus(s.UpdateStatus) : undefined,
-    updatePolicy: toPolicy(spec.UpdateConfig),
-    rollbackPolicy: toPolicy(spec.RollbackConfig),
-  };
-}
-
-function toUpdateStatus(u: NonNullable<ServiceInspect["UpdateStatus"]>): UpdateStatus {
-  return {
-    state: u.State as UpdateStatus["state"],
-    message: u.Message || undefined,
-    startedAt: u.StartedAt,
-    // Go zero times ("0001-01-01T00:00:00Z") mean "not yet".
-    completedAt: u.CompletedAt && !u.CompletedAt.startsWith("0001-") ? u.CompletedAt : undefined,
-  };
-}
-
-function toTask(t: TaskInspect): SwarmTask {
-  return {
-    id: t.ID,
-    serviceId: t.ServiceID,
-    slot: t.Slot || undefined,
-    nodeId: t.NodeID || undefined,
-    image: t.Spec?.ContainerSpec?.Image ?? "",
-    desiredState: t.DesiredState as TaskState,
-    state: (t.Status?.State ?? "new") as TaskState,
-    error: t.Status?.Err || undefined,
-    message: t.Status?.Message || undefined,
-    timestamp: t.Status?.Timestamp ?? t.UpdatedAt ?? t.CreatedAt ?? "",
-  };
-}
-
-/**
- * Go prints RFC 3339 with trailing zeros of the fraction cut ("…:06.5965Z"),
- * so plain string order is wrong; padding the fraction to nanoseconds fixes it
- * without losing the precision Date.parse would drop. The engine answers in UTC.
- */
-function timeKey(timestamp: string): string {
-  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(timestamp);
-  return m ? `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}` : timestamp;
 }
 
 const CONNECTION_ERRORS = new Set([
