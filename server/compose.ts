@@ -21,6 +21,7 @@ import { createDeploymentStore } from "./store/deployment-store.js";
 import { createServiceHolds } from "./store/service-holds.js";
 import { createSourceStore } from "./store/source-store.js";
 import { createSourceSecrets } from "./auth/source-secrets.js";
+import { createOidcVerifier } from "./auth/oidc-verifier.js";
 import { createSourceOperations } from "./operations/manage-sources.js";
 import { createRejectionLog } from "./http/rejection-log.js";
 
@@ -120,6 +121,12 @@ export function composeServer(opts: ComposeOptions) {
   const sources = createSourceStore(opts.db, now);
   const secrets = createSourceSecrets({ serverSecret: opts.secret, previousServerSecret: auth.secretPrevious });
   const rejections = createRejectionLog(now);
+  const oidc = createOidcVerifier({
+    timeoutMs: opts.config.oidc.jwksTimeoutMs,
+    cooldownMs: opts.config.oidc.jwksCooldownMs,
+    cacheMaxAgeMs: opts.config.oidc.jwksMaxAgeMs,
+    now,
+  });
   const sourceOperations = createSourceOperations({ sources, secrets, dockerHubRegistry: registry.dockerHub, now, newId: createIdGenerator(now) });
   // Started by main.ts; in-process tests call runOnce() themselves.
   const unmatched = createUnmatchedPushes({ ...ingest, clock });
@@ -131,7 +138,7 @@ export function composeServer(opts: ComposeOptions) {
     metrics,
     log: opts.log,
     dockerHubRegistry: registry.dockerHub,
-    sourceHooks: { sources, secrets, rejections, tokens, ingest, metrics, log: opts.log, now },
+    sourceHooks: { sources, secrets, rejections, oidc, tokens, ingest, metrics, log: opts.log, now },
     readiness: {
       database: () => pingDatabase(opts.sqlite),
       // A hung engine must not hold the probe: 503 within 2 s.

@@ -45,6 +45,9 @@ const envSchema = z.object({
   DEPLOYER_CALLBACK_HOSTS: hostList.transform((v) => (v.length ? v : ["registry.hub.docker.com"])),
   DEPLOYER_POLL: flag(true),
   DEPLOYER_REGISTRY_RETRY: durationOrZero("5m"),
+  DEPLOYER_OIDC_JWKS_TIMEOUT: durationOrZero("5s").pipe(z.number().min(1, "expected a duration above 0, such as 5s")),
+  DEPLOYER_OIDC_JWKS_COOLDOWN: durationOrZero("30s"),
+  DEPLOYER_OIDC_JWKS_MAX_AGE: durationOrZero("10m"),
   LOG_LEVEL: z
     .string()
     .optional()
@@ -101,6 +104,8 @@ export interface Config {
     /** DEPLOYER_REGISTRY_RETRY: how long a deployment keeps trying a registry that does not answer before it fails (0: fail at once). */
     retryMs: number;
   };
+  /** How the OIDC sources' issuer keys (JWKS) are fetched: per fetch, between refetches for an unknown key id, and how long they are kept. */
+  oidc: { jwksTimeoutMs: number; jwksCooldownMs: number; jwksMaxAgeMs: number };
   /** Which services the server manages, for webhooks, the API and the poller alike. */
   selection: { filter?: ServiceFilter; ignoreList: string[] };
   rollout: {
@@ -167,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       registriesFile: e.REGISTRIES_FILE,
       noResolveImage: e.WITH_NO_RESOLVE_IMAGE,
     },
+    oidc: { jwksTimeoutMs: e.DEPLOYER_OIDC_JWKS_TIMEOUT, jwksCooldownMs: e.DEPLOYER_OIDC_JWKS_COOLDOWN, jwksMaxAgeMs: e.DEPLOYER_OIDC_JWKS_MAX_AGE },
     selection: { filter: e.FILTER_SERVICES, ignoreList: e.IGNORELIST_SERVICES },
     rollout: {
       timeoutSeconds: e.TIMEOUT,

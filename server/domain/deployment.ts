@@ -2,7 +2,21 @@ export const deploymentStatuses = ["queued", "running", "succeeded", "failed", "
 export type DeploymentStatus = (typeof deploymentStatuses)[number];
 
 /** Then the push sources' kinds (domain/source.ts), the trigger naming the sender, and `ci`: a job's own call to /hooks/ci. */
-export const triggerKinds = ["dockerhub", "registry", "poll", "manual", "rollback", "github", "gitea", "harbor", "quay", "ecr", "acr", "ci"] as const;
+export const triggerKinds = [
+  "dockerhub",
+  "registry",
+  "poll",
+  "manual",
+  "rollback",
+  "github",
+  "gitea",
+  "harbor",
+  "quay",
+  "ecr",
+  "acr",
+  "gar",
+  "ci",
+] as const;
 export type TriggerKind = (typeof triggerKinds)[number];
 
 /**
@@ -35,7 +49,7 @@ export function canTransition(from: DeploymentStatus, to: DeploymentStatus): boo
 }
 
 /** Triggers that are a registry announcing a push. */
-export const webhookTriggers: readonly TriggerKind[] = ["dockerhub", "registry", "github", "gitea", "harbor", "quay", "ecr", "acr", "ci"];
+export const webhookTriggers: readonly TriggerKind[] = ["dockerhub", "registry", "github", "gitea", "harbor", "quay", "ecr", "acr", "gar", "ci"];
 
 /** Triggers nobody chose by hand: they respect holds and the quarantine of a digest that failed. */
 export const automaticTriggers: ReadonlySet<TriggerKind> = new Set([...webhookTriggers, "poll"]);

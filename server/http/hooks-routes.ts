@@ -10,6 +10,7 @@ import { parseDistributionEnvelope } from "../webhooks/distribution.js";
 import { parseDockerHubPush } from "../webhooks/docker-hub.js";
 import { parseCiPush } from "../webhooks/ci.js";
 import { asUnauthorized, bearerToken } from "./bearer.js";
+import { acceptCiOidc } from "./ci-oidc.js";
 import { deploymentUrl } from "./deployment-json.js";
 import { readJson } from "./read-json.js";
 import { createSourceHooks, type SourceHooksDeps } from "./source-hooks.js";
@@ -73,15 +74,18 @@ export function createHooksRoutes(deps: HooksDeps) {
     ),
   );
 
-  // A CI job after its push, with a webhook token (an OIDC token from the job is a later kind of source).
-  app.post("/ci", (c) =>
-    accept(
+  // A CI job after its push: a webhook token (ours, no issuer), or an OIDC token of an issuer an oidc source trusts.
+  app.post("/ci", (c) => {
+    const token = bearerToken(c);
+    const issuer = deps.sourceHooks.oidc.peekIssuer(token);
+    if (issuer !== undefined) return acceptCiOidc(c, { ...deps.sourceHooks, dockerHubRegistry: deps.dockerHubRegistry }, token, issuer);
+    return accept(
       c,
       "ci",
-      () => bearerToken(c),
+      () => token,
       (body) => parseCiPush(body, { dockerHubRegistry: deps.dockerHubRegistry, idempotencyKey: c.req.header("idempotency-key") }),
-    ),
-  );
+    );
+  });
 
   app.route("/", createSourceHooks(deps.sourceHooks));
 

@@ -3,22 +3,26 @@ import { Hono, type Context } from "hono";
 import type { Logger } from "pino";
 import type { SourceSecrets } from "../auth/source-secrets.js";
 import type { TokenService } from "../auth/tokens.js";
-import { AppError, type ErrorCode } from "../domain/app-error.js";
+import type { OidcVerifier } from "../auth/oidc-verifier.js";
+import { AppError } from "../domain/app-error.js";
 import { familiarName } from "../domain/image-ref.js";
 import type { ParsedWebhook } from "../domain/push-event.js";
-import { SOURCE_ID, secretUseOf, type RejectionReason, type SourceKind } from "../domain/source.js";
+import { proofOf, SOURCE_ID } from "../domain/source.js";
 import type { Metrics } from "../metrics.js";
 import { ingestPushes, type IngestDeps } from "../operations/ingest-push.js";
 import type { SourceRecord, SourceStore } from "../store/source-store.js";
 import { deploymentUrl } from "./deployment-json.js";
 import { assertJsonContentType, decodeUtf8, parseJsonText, readBodyBytes } from "./read-json.js";
+import { proveGarToken } from "./oidc-proof.js";
 import type { RejectionLog } from "./rejection-log.js";
-import { SOURCE_KINDS, type Delivery } from "./source-kinds.js";
+import { SOURCE_KINDS, type Delivery, type HookKind } from "./source-kinds.js";
+import { recordRefusal, Rejected } from "./source-refusals.js";
 
 export interface SourceHooksDeps {
   sources: SourceStore;
   secrets: SourceSecrets;
   rejections: RejectionLog;
+  oidc: OidcVerifier;
   tokens: TokenService;
   ingest: IngestDeps;
   metrics: Metrics;
@@ -28,40 +32,22 @@ export interface SourceHooksDeps {
 
 type Env = { Variables: { requestId: string } };
 
-/** A refused delivery, with the reason it is counted under. */
-class Rejected extends AppError {
-  constructor(
-    readonly reason: RejectionReason,
-    code: ErrorCode,
-    message: string,
-  ) {
-    super(code, message);
-  }
-}
-
-function reasonOf(err: unknown): RejectionReason | undefined {
-  if (err instanceof Rejected) return err.reason;
-  if (!(err instanceof AppError)) return undefined;
-  if (err.code === "PAYLOAD_TOO_LARGE") return "payload_too_large";
-  if (err.code === "UNSUPPORTED_MEDIA_TYPE") return "unsupported_media_type";
-  if (err.code === "BAD_REQUEST" || err.code === "VALIDATION_FAILED") return "invalid_payload";
-  return undefined;
-}
-
 /**
  * The push sources' endpoints (CONTRACT §9). Order of checks: the source
- * (401), the proof (401; an HMAC needs the raw body first, 413 past 1 MiB),
+ * (401), the proof (401; an HMAC needs the raw body first, 413 past 1 MiB;
+ * an OIDC token needs its issuer's keys, 503 when they cannot be fetched),
  * content type (415), JSON and shape (400), repositories (403). Only then is
  * anything written, so a refused delivery leaves nothing but its count.
  */
 export function createSourceHooks(deps: SourceHooksDeps) {
   const app = new Hono<Env>();
 
-  function findSource(kind: SourceKind, id: string): SourceRecord {
+  function findSource(kind: HookKind, id: string): SourceRecord {
     const source = SOURCE_ID.test(id) ? deps.sources.find(id) : undefined;
     // One answer for "no such id" and "an id of another kind": the endpoint does not tell which ids exist.
     if (!source || source.kind !== kind) throw new Rejected("unknown_source", "UNAUTHORIZED", `no ${kind} source with this id`);
-    if (source.revokedAt !== null || !source.secret) throw new Rejected("revoked", "UNAUTHORIZED", "this source is revoked");
+    if (source.revokedAt !== null || (proofOf(kind) !== "oidc" && !source.secret))
+      throw new Rejected("revoked", "UNAUTHORIZED", "this source is revoked");
     return source;
   }
 
@@ -72,11 +58,16 @@ export function createSourceHooks(deps: SourceHooksDeps) {
   }
 
   async function prove(c: Context<Env>, source: SourceRecord): Promise<Buffer | undefined> {
-    const spec = SOURCE_KINDS[source.kind];
+    const spec = SOURCE_KINDS[source.kind as HookKind];
     const presented = spec.proof(c, source);
     if (presented.length === 0) throw new Rejected("missing_proof", "UNAUTHORIZED", spec.missingProof);
+    const use = proofOf(source.kind);
+    if (use === "oidc") {
+      await proveGarToken(deps.oidc, source, presented[0]!);
+      return undefined;
+    }
     const secrets = validSecrets(source);
-    if (secretUseOf(source.kind) === "hmac") {
+    if (use === "hmac") {
       const bytes = await readBodyBytes(c);
       const ok = secrets.some((stored) => presented.some((sig) => deps.secrets.matchesHmac(stored, source.id, bytes, sig)));
       if (!ok) throw new Rejected("bad_proof", "UNAUTHORIZED", "the signature does not match this source's secret and the raw body");
@@ -96,7 +87,7 @@ export function createSourceHooks(deps: SourceHooksDeps) {
     }
   }
 
-  async function accept(c: Context<Env>, kind: SourceKind) {
+  async function accept(c: Context<Env>, kind: HookKind) {
     let source: SourceRecord | undefined;
     try {
       source = findSource(kind, c.req.param("sourceId") ?? "");
@@ -119,19 +110,12 @@ export function createSourceHooks(deps: SourceHooksDeps) {
       );
     } catch (err) {
       deps.metrics.webhookRequests.inc({ endpoint: kind, result: err instanceof AppError ? err.code : "INTERNAL" });
-      const reason = reasonOf(err);
-      if (reason) {
-        // An unknown id is not a source: counting it under the id would let anyone grow the label set.
-        const known = source && reason !== "unknown_source" ? source.id : "unknown";
-        deps.metrics.sourceRejections.inc({ source: known, kind, reason });
-        if (source) deps.rejections.record(source.id, reason, (err as Error).message);
-        deps.log.info({ source: known, kind, reason, requestId: c.get("requestId") }, "push source delivery refused");
-      }
+      recordRefusal(deps, err, { kind, source, requestId: c.get("requestId") });
       throw err;
     }
   }
 
-  for (const kind of Object.keys(SOURCE_KINDS) as SourceKind[]) {
+  for (const kind of Object.keys(SOURCE_KINDS) as HookKind[]) {
     app.post(`/${kind}/:sourceId`, (c) => accept(c, kind));
   }
   // Quay sends no header: its secret is the last path segment.

@@ -5,6 +5,7 @@ import { DEFAULT_ECR_HEADER, type SourceKind } from "../domain/source.js";
 import type { SourceRecord } from "../store/source-store.js";
 import { parseAcrEvent } from "../webhooks/acr.js";
 import { parseEcrEvent } from "../webhooks/ecr.js";
+import { parseGarPush } from "../webhooks/gar.js";
 import { parseGiteaPackage } from "../webhooks/gitea.js";
 import { parseGitHubPackage } from "../webhooks/github.js";
 import { parseHarborEvent } from "../webhooks/harbor.js";
@@ -20,7 +21,7 @@ export interface Delivery {
 }
 
 interface KindSpec {
-  /** The proofs the request presents (signatures in hex, or secrets); empty when it presents none. */
+  /** The proofs the request presents (signatures in hex, secrets, or a token); empty when it presents none. */
   proof(c: Context, source: SourceRecord): string[];
   missingProof: string;
   parse(body: unknown, delivery: Delivery): ParsedWebhook;
@@ -47,7 +48,15 @@ function authorization(c: Context): string[] {
   return present(value, bearer);
 }
 
-export const SOURCE_KINDS: Record<SourceKind, KindSpec> = {
+/** The bearer token of `Authorization: Bearer <token>`, the form Pub/Sub sends its OIDC token in. */
+function bearer(c: Context): string[] {
+  return present(/^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1]);
+}
+
+/** The kinds with an endpoint of their own; an `oidc` source's tokens go to /hooks/ci. */
+export type HookKind = Exclude<SourceKind, "oidc">;
+
+export const SOURCE_KINDS: Record<HookKind, KindSpec> = {
   github: {
     proof: (c) => present(hubSignature(c.req.header("x-hub-signature-256"))),
     missingProof: "missing X-Hub-Signature-256; set the webhook's secret to this source's secret",
@@ -76,6 +85,11 @@ export const SOURCE_KINDS: Record<SourceKind, KindSpec> = {
     proof: (c, source) => present(c.req.header(source.headerName ?? DEFAULT_ECR_HEADER)),
     missingProof: "missing the API key header the connection sends; see the source's header",
     parse: (body, d) => parseEcrEvent(body, d),
+  },
+  gar: {
+    proof: bearer,
+    missingProof: "missing Authorization: Bearer <token>; enable authentication on the push subscription",
+    parse: (body, d) => parseGarPush(body, d),
   },
   quay: {
     proof: (c) => present(c.req.param("secret")),

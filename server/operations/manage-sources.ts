@@ -2,8 +2,9 @@ import { compileRepoPattern, parseExpiresIn, TokenInputError } from "../auth/tok
 import type { SourceSecrets } from "../auth/source-secrets.js";
 import { AppError } from "../domain/app-error.js";
 import { isServiceRef, SERVICE_REF_RULE } from "../domain/service-ref.js";
-import { DEFAULT_ECR_HEADER, isSourceKind, secretUseOf, sourceKinds, type SourceKind } from "../domain/source.js";
-import type { SourceRecord, SourceStore } from "../store/source-store.js";
+import { DEFAULT_ECR_HEADER, isOidcKind, isSourceKind, secretUseOf, sourceKinds, type SourceKind } from "../domain/source.js";
+import type { OidcRules, SourceRecord, SourceStore } from "../store/source-store.js";
+import { checkOidcInput, type OidcInput } from "./oidc-source-input.js";
 
 /**
  * Adding, rotating and revoking push sources: the same verbs for the API
@@ -19,7 +20,7 @@ export interface SourceDeps {
   newId: (prefix: string) => string;
 }
 
-export interface NewSourceInput {
+export interface NewSourceInput extends OidcInput {
   kind: string;
   repos: string[];
   services?: string[];
@@ -47,7 +48,7 @@ export function parseGrace(text: string): number {
   return seconds * 1000;
 }
 
-function checkInput(input: NewSourceInput): { kind: SourceKind; headerName?: string } {
+function checkInput(input: NewSourceInput): { kind: SourceKind; headerName?: string; oidc?: OidcRules } {
   if (!isSourceKind(input.kind)) throw invalid(`kind: expected one of ${sourceKinds.join(", ")}, got ${JSON.stringify(input.kind)}`);
   if (input.repos.length === 0) throw invalid("repos: expected at least one repository pattern");
   if (input.repos.length > 100) throw invalid("repos: at most 100 patterns");
@@ -59,7 +60,11 @@ function checkInput(input: NewSourceInput): { kind: SourceKind; headerName?: str
     if (input.kind !== "ecr") throw invalid("header: only an ecr source names its header");
     if (!HEADER_NAME.test(input.header)) throw invalid("header: expected an HTTP header name (letters, digits and -)");
   }
-  return { kind: input.kind, ...(input.kind === "ecr" ? { headerName: (input.header ?? DEFAULT_ECR_HEADER).toLowerCase() } : {}) };
+  return {
+    kind: input.kind,
+    ...(input.kind === "ecr" ? { headerName: (input.header ?? DEFAULT_ECR_HEADER).toLowerCase() } : {}),
+    ...checkOidcInput(input.kind, input),
+  };
 }
 
 export function createSourceOperations(deps: SourceDeps) {
@@ -73,8 +78,9 @@ export function createSourceOperations(deps: SourceDeps) {
     get,
     list: () => deps.sources.list(),
 
-    add(input: NewSourceInput): { source: SourceRecord; secret: string } {
-      const { kind, headerName } = checkInput(input);
+    /** The new source, and its secret (shown this once) unless it is an OIDC source, which has none. */
+    add(input: NewSourceInput): { source: SourceRecord; secret?: string } {
+      const { kind, headerName, oidc } = checkInput(input);
       input.repos.forEach((pattern, i) => {
         try {
           compileRepoPattern(pattern, deps.dockerHubRegistry);
@@ -84,20 +90,23 @@ export function createSourceOperations(deps: SourceDeps) {
         }
       });
       const id = deps.newId("src");
-      const secret = deps.secrets.generate();
+      const secret = isOidcKind(kind) ? undefined : deps.secrets.generate();
       const source = deps.sources.insert({
         id,
         kind,
         repos: [...new Set(input.repos)],
         ...(input.services ? { services: [...new Set(input.services)] } : {}),
         ...(headerName ? { headerName } : {}),
-        secret: deps.secrets.store(secret, secretUseOf(kind), id),
+        ...(secret === undefined ? { oidc } : { secret: deps.secrets.store(secret, secretUseOf(kind), id) }),
       });
-      return { source, secret };
+      return { source, ...(secret === undefined ? {} : { secret }) };
     },
 
     rotate(id: string, graceMs: number): { source: SourceRecord; secret: string } {
       const current = get(id);
+      if (isOidcKind(current.kind)) {
+        throw new AppError("CONFLICT", `source ${id} is a ${current.kind} source: its issuer's tokens prove it, and it has no secret to rotate`);
+      }
       if (current.revokedAt !== null) throw new AppError("CONFLICT", `source ${id} is revoked; add a new one`);
       const secret = deps.secrets.generate();
       const source = deps.sources.rotate(id, deps.secrets.store(secret, secretUseOf(current.kind), id), deps.now() + graceMs);

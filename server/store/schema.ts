@@ -133,6 +133,14 @@ export const sources = sqliteTable("sources", {
   /** ECR: the header the API destination sends the key in. */
   headerName: text("header_name"),
   secret: text("secret"),
+  /** OIDC kinds (gar, oidc): the issuer whose tokens prove the sender, and where its keys are. */
+  issuer: text("issuer"),
+  jwksUrl: text("jwks_url"),
+  audience: text("audience"),
+  /** gar: the service account the push subscription's token must name (email_verified too). */
+  email: text("email"),
+  /** oidc: JSON object of claim name to patterns, every claim to match (domain/claim-rules.ts). */
+  claims: text("claims"),
   previousSecret: text("previous_secret"),
   previousUntil: integer("previous_until"),
   createdAt: integer("created_at").notNull(),

@@ -1,7 +1,19 @@
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
+import type { ClaimRules } from "../domain/claim-rules.js";
 import type { SourceKind } from "../domain/source.js";
 import type { Db } from "./database.js";
 import { sources } from "./schema.js";
+
+/** What an OIDC source (gar, oidc) checks a token against instead of a secret. */
+export interface OidcRules {
+  issuer: string;
+  jwksUrl: string;
+  audience: string;
+  /** gar: the service account the token must name, with email_verified. */
+  email?: string;
+  /** oidc: claim name → patterns, every one to match. */
+  claims?: ClaimRules;
+}
 
 /** A push source as the rest of the server sees it: arrays parsed, the stored secrets opaque. */
 export interface SourceRecord {
@@ -10,8 +22,9 @@ export interface SourceRecord {
   repos: string[];
   services?: string[];
   headerName?: string;
-  /** The stored form (hash or sealed value); null once revoked. */
+  /** The stored form (hash or sealed value); null once revoked, and always for an OIDC source. */
   secret: string | null;
+  oidc?: OidcRules;
   previousSecret: string | null;
   previousUntil: number | null;
   createdAt: number;
@@ -25,7 +38,8 @@ export interface NewSource {
   repos: string[];
   services?: string[];
   headerName?: string;
-  secret: string;
+  secret?: string;
+  oidc?: OidcRules;
 }
 
 function toRecord(row: typeof sources.$inferSelect): SourceRecord {
@@ -36,6 +50,17 @@ function toRecord(row: typeof sources.$inferSelect): SourceRecord {
     ...(row.services ? { services: JSON.parse(row.services) as string[] } : {}),
     ...(row.headerName ? { headerName: row.headerName } : {}),
     secret: row.secret,
+    ...(row.issuer && row.jwksUrl && row.audience
+      ? {
+          oidc: {
+            issuer: row.issuer,
+            jwksUrl: row.jwksUrl,
+            audience: row.audience,
+            ...(row.email ? { email: row.email } : {}),
+            ...(row.claims ? { claims: JSON.parse(row.claims) as ClaimRules } : {}),
+          },
+        }
+      : {}),
     previousSecret: row.previousSecret,
     previousUntil: row.previousUntil,
     createdAt: row.createdAt,
@@ -61,7 +86,12 @@ export function createSourceStore(db: Db, now: () => number) {
           repos: JSON.stringify(source.repos),
           services: source.services ? JSON.stringify(source.services) : null,
           headerName: source.headerName ?? null,
-          secret: source.secret,
+          secret: source.secret ?? null,
+          issuer: source.oidc?.issuer ?? null,
+          jwksUrl: source.oidc?.jwksUrl ?? null,
+          audience: source.oidc?.audience ?? null,
+          email: source.oidc?.email ?? null,
+          claims: source.oidc?.claims ? JSON.stringify(source.oidc.claims) : null,
           createdAt: now(),
         })
         .returning()
@@ -76,6 +106,17 @@ export function createSourceStore(db: Db, now: () => number) {
 
     list(): SourceRecord[] {
       return db.select().from(sources).orderBy(asc(sources.id)).all().map(toRecord);
+    },
+
+    /** The sources whose tokens come from this issuer, revoked ones too, oldest first. */
+    byIssuer(kind: SourceKind, issuer: string): SourceRecord[] {
+      return db
+        .select()
+        .from(sources)
+        .where(and(eq(sources.kind, kind), eq(sources.issuer, issuer)))
+        .orderBy(asc(sources.id))
+        .all()
+        .map(toRecord);
     },
 
     /**
@@ -99,7 +140,7 @@ export function createSourceStore(db: Db, now: () => number) {
       });
     },
 
-    /** Revoked sources keep their row (the audit and the history refer to the id), without any secret. */
+    /** Revoked sources keep their row (the audit and the history refer to the id), without any secret; an OIDC source keeps its rules, which prove nothing. */
     revoke(id: string): SourceRecord | undefined {
       const row = db
         .update(sources)

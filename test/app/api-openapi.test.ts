@@ -86,5 +86,14 @@ describe("GET /api/openapi.json", () => {
     check("/sources/{id}", "delete", removed.status, removed.body);
     const badKind = await api(server, "POST", "/api/sources", { ...admin, json: { kind: "svn", repos: ["acme/web"] } });
     check("/sources", "post", badKind.status, badKind.body);
+    const oidc = await api(server, "POST", "/api/sources", {
+      ...admin,
+      json: { kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "deployer", claims: { repository: "acme/*" } },
+    });
+    check("/sources", "post", oidc.status, oidc.body);
+    const noRotate = await api(server, "POST", `/api/sources/${oidc.body.source.id}/rotate`, admin);
+    check("/sources/{id}/rotate", "post", noRotate.status, noRotate.body);
+    const withOidc = await api(server, "GET", "/api/sources", admin);
+    check("/sources", "get", withOidc.status, withOidc.body);
   });
 });

@@ -37,9 +37,9 @@ describe("/api/sources", () => {
     const quay = server.sourceOperations.add({ kind: "quay", repos: ["quay.io/acme/*"] });
     const github = server.sourceOperations.add({ kind: "github", repos: ["ghcr.io/acme/*"] });
     const stored = (id: string) => (server.database.sqlite.prepare("select secret from sources where id = ?").get(id) as { secret: string }).secret;
-    expect(stored(quay.source.id)).toBe(`sha256:${createHash("sha256").update(quay.secret).digest("hex")}`);
+    expect(stored(quay.source.id)).toBe(`sha256:${createHash("sha256").update(quay.secret!).digest("hex")}`);
     expect(stored(github.source.id)).toMatch(/^aes256gcm:[\w-]+\.[\w-]+\.[\w-]+$/);
-    expect(stored(github.source.id)).not.toContain(github.secret);
+    expect(stored(github.source.id)).not.toContain(github.secret!);
   });
 
   it("rotates with a grace: the answer says until when the old secret is valid, and a revoked source cannot rotate", async () => {
@@ -105,5 +105,73 @@ describe("/api/sources", () => {
     expect(deployments.status, deployments.text).toBe(403);
     expect(deployments.body.error.message).toContain("sources:admin");
     expect((await api(server, "GET", "/api/deployments", admin)).status).toBe(403);
+  });
+
+  it("adds gar and oidc sources with their issuer, audience, email or claims and no secret; rotate does not apply to them", async () => {
+    const server = createTestServer();
+    const gar = await api(server, "POST", "/api/sources", {
+      ...admin,
+      json: { kind: "gar", repos: ["us-east1-docker.pkg.dev/p/r/*"], audience: "deployer", email: "pusher@p.iam.gserviceaccount.com" },
+    });
+    expect(gar.status, gar.text).toBe(201);
+    expect(gar.body).toMatchObject({
+      secret: null,
+      source: {
+        kind: "gar",
+        issuer: "https://accounts.google.com",
+        jwksUrl: "https://www.googleapis.com/oauth2/v3/certs",
+        audience: "deployer",
+        email: "pusher@p.iam.gserviceaccount.com",
+        claims: null,
+        path: `/hooks/gar/${gar.body.source.id}`,
+      },
+    });
+    const oidc = await api(server, "POST", "/api/sources", {
+      ...admin,
+      json: {
+        kind: "oidc",
+        repos: ["ghcr.io/acme/*"],
+        audience: "https://deployer.example.com",
+        claims: { repository: "acme/*", ref: ["refs/heads/main"] },
+      },
+    });
+    expect(oidc.status, oidc.text).toBe(201);
+    expect(oidc.body).toMatchObject({
+      secret: null,
+      url: "http://localhost/hooks/ci",
+      source: {
+        issuer: "https://token.actions.githubusercontent.com",
+        jwksUrl: "https://token.actions.githubusercontent.com/.well-known/jwks",
+        claims: { repository: ["acme/*"], ref: ["refs/heads/main"] },
+        path: "/hooks/ci",
+      },
+    });
+    const rotate = await api(server, "POST", `/api/sources/${oidc.body.source.id}/rotate`, { ...admin, json: {} });
+    expect(rotate.status, rotate.text).toBe(409);
+    expect(rotate.body.error.message).toContain("no secret to rotate");
+    expect((await api(server, "GET", "/api/sources", admin)).body.items).toHaveLength(2);
+    const rows = server.database.sqlite.prepare("select secret from sources").all() as Array<{ secret: string | null }>;
+    expect(rows).toEqual([{ secret: null }, { secret: null }]);
+    const removed = await api(server, "DELETE", `/api/sources/${gar.body.source.id}`, admin);
+    expect(removed.body.source.status).toBe("revoked");
+  });
+
+  it.each([
+    [{ kind: "gar", repos: ["a.dev/p/*"], email: "x@p.iam.gserviceaccount.com" }, "audience"],
+    [{ kind: "gar", repos: ["a.dev/p/*"], audience: "d" }, "email"],
+    [{ kind: "gar", repos: ["a.dev/p/*"], audience: "d", email: "x@y.z", claims: { sub: "1" } }, "claims"],
+    [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d" }, "claims"],
+    [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { ref: "refs/heads/main" } }, "claims"],
+    [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "*" } }, "claims.repository"],
+    [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "acme/*" }, email: "x@y.z" }, "email"],
+    [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "acme/*" }, jwksUrl: "http://10.0.0.1/jwks" }, "jwksUrl"],
+    [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "acme/*" }, issuer: "token.actions.example.com" }, "issuer"],
+    [{ kind: "github", repos: ["ghcr.io/acme/*"], audience: "d" }, "audience"],
+  ])("refuses the OIDC source %j naming %s", async (json, field) => {
+    const server = createTestServer();
+    const res = await api(server, "POST", "/api/sources", { ...admin, json });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.error.message, res.text).toMatch(new RegExp(`^${field}`));
+    expect(countRows(server, "sources")).toBe(0);
   });
 });

@@ -12,7 +12,7 @@ const hmac = (secret: string, body: string) => createHmac("sha256", secret).upda
 
 function addSource(server: TestServer, kind: SourceKind, repos: string[], extra: { services?: string[]; header?: string } = {}) {
   const { source, secret } = server.sourceOperations.add({ kind, repos, ...extra });
-  return { id: source.id, secret };
+  return { id: source.id, secret: secret! };
 }
 
 async function post(server: TestServer, path: string, body: unknown, headers: Record<string, string> = {}) {

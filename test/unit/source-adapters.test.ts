@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { AppError } from "../../server/domain/app-error.js";
 import { parseAcrEvent } from "../../server/webhooks/acr.js";
 import { parseEcrEvent } from "../../server/webhooks/ecr.js";
+import { parseGarPush } from "../../server/webhooks/gar.js";
 import { parseGiteaPackage } from "../../server/webhooks/gitea.js";
 import { parseGitHubPackage } from "../../server/webhooks/github.js";
 import { parseHarborEvent } from "../../server/webhooks/harbor.js";
@@ -199,5 +200,49 @@ describe("acr adapter", () => {
       "not_a_manifest",
     );
     expect(acr({ ...base, target: { ...base.target, tag: undefined } }).ignored[0]!.reason).toBe("untagged");
+  });
+});
+
+describe("gar adapter", () => {
+  const gar = (body: unknown) => parseGarPush(body, { sourceKey: "gar:src" });
+  const HELLO = "us-east1-docker.pkg.dev/my-project/my-repo/hello-world";
+  const withData = (data: unknown, messageId = "1") => {
+    const body = fixture("gar-pubsub-insert.json");
+    body.message.data = typeof data === "string" ? data : Buffer.from(JSON.stringify(data)).toString("base64");
+    body.message.messageId = messageId;
+    return body;
+  };
+
+  it("deploys the docs' INSERT, keyed by the messageId, with the digest as hint", () => {
+    expect(gar(fixture("gar-pubsub-insert.json"))).toEqual({
+      events: [
+        {
+          eventKey: "gar:src:2070443601311540",
+          image: { registry: "us-east1-docker.pkg.dev", repository: "my-project/my-repo/hello-world", tag: "1.1" },
+          digestHint: "sha256:6ec128e26cd5f1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a",
+        },
+      ],
+      ignored: [],
+    });
+  });
+
+  it("ignores a DELETE and an untagged INSERT, and drops a digest of another image as hint", () => {
+    expect(gar(withData({ action: "DELETE", tag: `${HELLO}:1.1` })).ignored).toEqual([{ reason: "not_a_push", action: "DELETE" }]);
+    expect(gar(withData({ action: "INSERT", digest: `${HELLO}@${DIGEST}` })).ignored).toEqual([
+      { reason: "untagged", repository: "my-project/my-repo/hello-world" },
+    ]);
+    const other = gar(withData({ action: "INSERT", tag: `${HELLO}:1.1`, digest: `us-east1-docker.pkg.dev/p/r/other@${DIGEST}` }));
+    expect(other.events[0]).not.toHaveProperty("digestHint");
+  });
+
+  it("names the field of a hostile message", () => {
+    invalid(() => gar(withData("not base64!")), "message.data");
+    invalid(() => gar(withData(Buffer.from([0xff, 0xfe, 0x7b]).toString("base64"))), "message.data");
+    invalid(() => gar(withData(Buffer.from("{").toString("base64"))), "message.data");
+    invalid(() => gar(withData({ tag: `${HELLO}:1.1` })), "message.data.action");
+    invalid(() => gar(withData({ action: "INSERT", tag: "hello-world:1.1" })), "message.data.tag");
+    invalid(() => gar(withData({ action: "INSERT", tag: `${HELLO}:-bad` })), "message.data.tag");
+    invalid(() => gar(withData({ action: "INSERT", tag: `${HELLO}:1.1` }, "../../x")), "message.messageId");
+    invalid(() => gar({ subscription: "projects/p/subscriptions/s" }), "message");
   });
 });

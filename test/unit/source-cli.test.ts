@@ -82,6 +82,27 @@ describe("npm run source", { timeout: 60_000 }, () => {
     expect(JSON.parse((await run(["list", "--json"], db)).stdout).items[0]).toMatchObject({ id, status: "revoked" });
   });
 
+  it("adds an oidc source with claim rules and no secret, lists its rules, and refuses to rotate it", async () => {
+    const db = path.join(dataDir, "oidc", "deployer.db");
+    const args = ["add", "--kind", "oidc", "--repo", "ghcr.io/acme/*", "--audience", "deployer", "--claim", "repository=acme/*"];
+    const added = await run([...args, "--claim", "ref=refs/heads/main", "--claim", "ref=refs/tags/*", "--json"], db);
+    expect(added.code, show(added)).toBe(0);
+    const { source, secret, url } = JSON.parse(added.stdout);
+    expect(secret).toBeNull();
+    expect(url).toBe("http://localhost:8080/hooks/ci");
+    expect(source).toMatchObject({ kind: "oidc", audience: "deployer", claims: { repository: ["acme/*"], ref: ["refs/heads/main", "refs/tags/*"] } });
+    const text = await run(["list"], db);
+    expect(text.stdout).toContain(
+      "issuer=https://token.actions.githubusercontent.com audience=deployer repository=acme/* ref=refs/heads/main|refs/tags/*",
+    );
+    const rotate = await run(["rotate", source.id], db);
+    expect(rotate.code, show(rotate)).toBe(2);
+    expect(rotate.stderr).toContain("no secret to rotate");
+    const bad = await run(["add", "--kind", "oidc", "--repo", "ghcr.io/acme/*", "--audience", "deployer", "--claim", "repository"], db);
+    expect(bad.code, show(bad)).toBe(2);
+    expect(bad.stderr).toContain("NAME=PATTERN");
+  });
+
   it("refuses bad input with exit 2 and writes nothing, and an unknown id with exit 1", async () => {
     const db = path.join(dataDir, "bad", "deployer.db");
     for (const args of [

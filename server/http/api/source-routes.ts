@@ -25,6 +25,11 @@ export function toSourceJson(source: SourceRecord, secret?: string) {
     services: source.services ?? null,
     header: source.headerName ?? null,
     path: sourceHookPath(source.kind, source.id, secret),
+    issuer: source.oidc?.issuer ?? null,
+    jwksUrl: source.oidc?.jwksUrl ?? null,
+    audience: source.oidc?.audience ?? null,
+    email: source.oidc?.email ?? null,
+    claims: source.oidc?.claims ?? null,
     status: source.revokedAt === null ? ("active" as const) : ("revoked" as const),
     createdAt: new Date(source.createdAt).toISOString(),
     rotatedAt: iso(source.rotatedAt),
@@ -47,9 +52,9 @@ export function requireSourcesAdmin(tokens: TokenService): MiddlewareHandler {
   };
 }
 
-function issued(c: Context, result: { source: SourceRecord; secret: string }) {
+function issued(c: Context, result: { source: SourceRecord; secret?: string }) {
   const source = toSourceJson(result.source, result.secret);
-  return { source, secret: result.secret, url: `${new URL(c.req.url).origin}${source.path}` };
+  return { source, secret: result.secret ?? null, url: `${new URL(c.req.url).origin}${source.path}` };
 }
 
 type Env = { Variables: { requestId: string; apiClaims: ApiClaims } };
@@ -72,7 +77,10 @@ export function registerSourceRoutes(app: OpenAPIHono<Env>, deps: SourceAdminDep
       path: "/sources",
       security,
       request: { body: { content: { "application/json": { schema: s.NewSourceBody } }, required: true } },
-      responses: { 201: json(s.SourceIssuedSchema, "the source, with its secret shown this once"), ...errors(400, 401, 403, 413, 415) },
+      responses: {
+        201: json(s.SourceIssuedSchema, "the source, with its secret shown this once (none for gar and oidc sources)"),
+        ...errors(400, 401, 403, 413, 415),
+      },
     }),
     (c) => c.json(issued(c, deps.operations.add(c.req.valid("json"))), 201),
   );
@@ -100,7 +108,10 @@ export function registerSourceRoutes(app: OpenAPIHono<Env>, deps: SourceAdminDep
       security,
       request: { params: s.SourceIdParam, body: { content: { "application/json": { schema: s.RotateBody } }, required: false } },
       responses: {
-        200: json(s.SourceIssuedSchema, "the new secret; the old one stays valid for the grace"),
+        200: json(
+          s.SourceIssuedSchema,
+          "the new secret; the old one stays valid for the grace (409 for a revoked source, and for gar and oidc sources, which have no secret)",
+        ),
         ...errors(400, 401, 403, 404, 409, 413, 415),
       },
     }),
