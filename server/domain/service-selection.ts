@@ -3,6 +3,7 @@
  * rules webhooks, the poller and the API share.
  */
 import { followsTag, repoTagKey, tryParseImageRef } from "./image-ref.js";
+import { readPolicy } from "./policy.js";
 import { matchesServiceFilter, type FilterableService, type ServiceFilter } from "./service-filter.js";
 
 /** `deployer.enable=false` on a service: the server never touches it. */
@@ -26,6 +27,15 @@ export function exclusionReason(service: SelectableService, selection: Selection
   if (!matchesServiceFilter(service, selection.filter)) return "filtered_out";
   if (allowedServices && !allowedServices.includes(service.name)) return "not_in_token";
   return undefined;
+}
+
+/**
+ * exclusionReason, for what a push or the poller would deploy: a service whose
+ * policy labels cannot be read is left alone too (`invalid_policy`), rather
+ * than deployed by a guess at what they meant. A deploy by hand still may.
+ */
+export function automaticExclusion(service: SelectableService, selection: Selection, allowedServices?: string[]): string | undefined {
+  return exclusionReason(service, selection, allowedServices) ?? (readPolicy(service.labels).ok ? undefined : "invalid_policy");
 }
 
 /**

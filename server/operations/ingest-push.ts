@@ -1,9 +1,10 @@
 import type { Logger } from "pino";
 import type { TriggerKind } from "../domain/deployment.js";
 import { familiarRepoTag, repoTagKey } from "../domain/image-ref.js";
+import { readPolicy } from "../domain/policy.js";
 import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
-import { exclusionReason, servicesRunning } from "../domain/service-selection.js";
+import { automaticExclusion, servicesRunning } from "../domain/service-selection.js";
 import type { DeploymentRecord, DeploymentStore, NewDeployment } from "../store/deployment-store.js";
 import type { CallbackNotifier } from "../notify/callback-notifier.js";
 import type { Metrics } from "../metrics.js";
@@ -113,8 +114,13 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     }
     const selected: SwarmService[] = [];
     for (const service of matched) {
-      const reason = exclusionReason(service, deps, request.allowedServices);
-      if (reason) result.ignored.push({ reason, service: service.name, image });
+      const reason = automaticExclusion(service, deps, request.allowedServices);
+      if (reason === "invalid_policy") {
+        const read = readPolicy(service.labels);
+        const errors = read.ok ? [] : read.errors;
+        deps.log.warn({ service: service.name, image, errors }, "a push matched a service whose policy labels cannot be read; left alone");
+        result.ignored.push({ reason, service: service.name, image, message: errors.join("; ") });
+      } else if (reason) result.ignored.push({ reason, service: service.name, image });
       else selected.push(service);
     }
     const hint = event.digestHint ? ` (payload digest ${event.digestHint})` : "";

@@ -1,4 +1,5 @@
 import { tryParseImageRef } from "../domain/image-ref.js";
+import { readPolicy, type ServicePolicy } from "../domain/policy.js";
 import { exclusionReason } from "../domain/service-selection.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import type { ServiceHold } from "../store/service-holds.js";
@@ -14,6 +15,9 @@ export interface ManagedService {
   held: boolean;
   hold: ServiceHold | null;
   lastDeployment: DeploymentRecord | null;
+  /** The policy its labels set, or null when they cannot be read (then `policyErrors` says why, and pushes leave it alone). */
+  policy: ServicePolicy | null;
+  policyErrors: string[];
 }
 
 /** The swarm services the server manages (not disabled, ignorelisted or filtered out), by name. */
@@ -33,5 +37,11 @@ export async function listServices(deps: OperationsDeps): Promise<ManagedService
       held: holds.has(s.name),
       hold: holds.get(s.name) ?? null,
       lastDeployment: deps.history.newestOf(s.name) ?? null,
+      ...policyOf(s.labels),
     }));
+}
+
+function policyOf(labels: Record<string, string>): { policy: ServicePolicy | null; policyErrors: string[] } {
+  const read = readPolicy(labels);
+  return read.ok ? { policy: read.policy, policyErrors: [] } : { policy: null, policyErrors: read.errors };
 }

@@ -1,6 +1,6 @@
 import { followsTag, repoTagKey, tryParseImageRef, type ImageRef } from "../domain/image-ref.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
-import { exclusionReason } from "../domain/service-selection.js";
+import { automaticExclusion } from "../domain/service-selection.js";
 import type { SwarmService } from "../engine/swarm-port.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 
@@ -39,7 +39,7 @@ export function planCycle(services: SwarmService[], deps: PlanDeps): Plan {
   const groups = new Map<string, ImageGroup>();
   const left: Plan["left"] = [];
   for (const service of services) {
-    const excluded = exclusionReason(service, deps);
+    const excluded = automaticExclusion(service, deps);
     if (excluded) {
       left.push({ service: service.name, reason: excluded });
       continue;

@@ -59,6 +59,13 @@ function toServiceJson(m: ManagedService) {
       since: new Date(m.hold.createdAt).toISOString(),
     },
     lastDeployment: m.lastDeployment && toDeploymentJson(m.lastDeployment),
+    policy: m.policy && {
+      follow: m.policy.follow ?? null,
+      approve: m.policy.approve,
+      windows: m.policy.windows.map((w) => w.text),
+      minAgeSeconds: m.policy.minAgeMs / 1000,
+      mode: m.policy.mode,
+    },
   };
 }
 

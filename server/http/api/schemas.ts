@@ -83,6 +83,22 @@ export const HoldSchema = z
   .object({ deploymentId: z.string(), reason: z.string(), heldBy: z.string(), since: z.string().openapi({ format: "date-time" }) })
   .openapi("Hold");
 
+export const PolicySchema = z
+  .object({
+    follow: z
+      .union([
+        z.object({ kind: z.literal("semver"), level: z.enum(["patch", "minor", "major"]), prerelease: z.boolean() }),
+        z.object({ kind: z.literal("range"), range: z.string(), prerelease: z.boolean() }),
+        z.object({ kind: z.enum(["glob", "regex"]), pattern: z.string() }),
+      ])
+      .nullable(),
+    approve: z.boolean(),
+    windows: z.array(z.string()),
+    minAgeSeconds: z.number(),
+    mode: z.enum(["deploy", "notify"]),
+  })
+  .openapi("Policy");
+
 export const ServiceSchema = z
   .object({
     name: z.string(),
@@ -94,6 +110,8 @@ export const ServiceSchema = z
     held: z.boolean(),
     hold: HoldSchema.nullable(),
     lastDeployment: DeploymentSchema.nullable(),
+    policy: PolicySchema.nullable().openapi({ description: "what the service's deployer.* labels set; null when they cannot be read" }),
+    policyErrors: z.array(z.string()).openapi({ description: "why the labels cannot be read; pushes leave the service alone until they can" }),
   })
   .openapi("Service");
 
