@@ -73,6 +73,7 @@ export function composeServer(opts: ComposeOptions) {
     pollUpdate: { updateConfig: rollout.updateConfig, rollbackConfig: rollout.rollbackConfig },
     pollMs: opts.rolloutPollMs,
     registryRetryMs: opts.config.registry.retryMs,
+    approvalTtlMs: rollout.approvalTtlMs,
     clock,
   });
   const notifier = notify.appriseUrl

@@ -45,6 +45,7 @@ const envSchema = z.object({
   DEPLOYER_CALLBACK_HOSTS: hostList.transform((v) => (v.length ? v : ["registry.hub.docker.com"])),
   DEPLOYER_POLL: flag(true),
   DEPLOYER_REGISTRY_RETRY: durationOrZero("5m"),
+  DEPLOYER_APPROVAL_TTL: durationOrZero("24h").pipe(z.number().min(1, "expected a duration above 0, such as 24h")),
   DEPLOYER_OIDC_JWKS_TIMEOUT: durationOrZero("5s").pipe(z.number().min(1, "expected a duration above 0, such as 5s")),
   DEPLOYER_OIDC_JWKS_COOLDOWN: durationOrZero("30s"),
   DEPLOYER_OIDC_JWKS_MAX_AGE: durationOrZero("10m"),
@@ -117,6 +118,8 @@ export interface Config {
     rollbackConfig?: UpdatePolicy;
     /** IMAGE_AUTOCLEAN_LIMIT: keep this many images of a repository after each deployment. */
     imageAutocleanLimit?: number;
+    /** DEPLOYER_APPROVAL_TTL: how long a deployment waits for approval (deployer.approve=required) before it is rejected. */
+    approvalTtlMs: number;
   };
   poller: { enabled: boolean; sleepTimeMs: number; runOnceAndExit: boolean };
   notify: {
@@ -180,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       updateConfig: e.UPDATE_OPTIONS.updateConfig,
       rollbackConfig,
       imageAutocleanLimit: e.IMAGE_AUTOCLEAN_LIMIT === undefined ? undefined : Number(e.IMAGE_AUTOCLEAN_LIMIT),
+      approvalTtlMs: e.DEPLOYER_APPROVAL_TTL,
     },
     poller: { enabled: e.DEPLOYER_POLL, sleepTimeMs: e.SLEEP_TIME, runOnceAndExit: e.RUN_ONCE_AND_EXIT },
     notify: { callbackHosts: e.DEPLOYER_CALLBACK_HOSTS, appriseUrl: e.APPRISE_SIDECAR_URL, tz: e.TZ, hostname: e.HOSTNAME },

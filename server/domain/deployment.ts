@@ -1,4 +1,16 @@
-export const deploymentStatuses = ["queued", "running", "succeeded", "failed", "rolled_back", "skipped", "superseded"] as const;
+export const deploymentStatuses = [
+  "queued",
+  "running",
+  "succeeded",
+  "failed",
+  "rolled_back",
+  "skipped",
+  "superseded",
+  "cooling_down",
+  "scheduled",
+  "awaiting_approval",
+  "rejected",
+] as const;
 export type DeploymentStatus = (typeof deploymentStatuses)[number];
 
 /** Then the push sources' kinds (domain/source.ts), the trigger naming the sender, and `ci`: a job's own call to /hooks/ci. */
@@ -28,14 +40,24 @@ export type TriggerKind = (typeof triggerKinds)[number];
 export const TRANSITIONS: Readonly<Record<DeploymentStatus, readonly DeploymentStatus[]>> = {
   // failed: a run that crashed before it started; skipped, superseded: the deployer's queue.
   queued: ["running", "skipped", "superseded", "failed"],
-  // queued: requeued after a restart, when the update had not been sent.
-  running: ["queued", "succeeded", "failed", "rolled_back", "skipped"],
+  // queued: requeued after a restart, when the update had not been sent. The waiting statuses: a policy's
+  // gate (domain/gates.ts) held it before the update was sent.
+  running: ["queued", "succeeded", "failed", "rolled_back", "skipped", "cooling_down", "scheduled", "awaiting_approval"],
   succeeded: [],
   failed: [],
   rolled_back: [],
   skipped: [],
   superseded: [],
+  // Waiting for a policy (deployer.min-age, deployer.window, deployer.approve): queued again when the wait
+  // is over (or approved), superseded by a newer request for the service, rejected by a person or on expiry.
+  cooling_down: ["queued", "superseded", "failed"],
+  scheduled: ["queued", "superseded", "failed"],
+  awaiting_approval: ["queued", "superseded", "rejected", "failed"],
+  rejected: [],
 };
+
+/** Statuses a deployment waits in, outside the deployer's queue, for a policy's gate to open. */
+export const waitingStatuses: ReadonlySet<DeploymentStatus> = new Set(["cooling_down", "scheduled", "awaiting_approval"]);
 
 export const terminalStatuses: ReadonlySet<DeploymentStatus> = new Set(deploymentStatuses.filter((s) => TRANSITIONS[s].length === 0));
 

@@ -8,7 +8,14 @@ export interface LaneView {
   pending?: string;
 }
 
-export function createCoalescing(store: Pick<DeploymentStore, "findDeployment" | "latestOf">, lanes: ReadonlyMap<string, LaneView>) {
+export function createCoalescing(
+  store: Pick<DeploymentStore, "findDeployment" | "latestOf">,
+  lanes: ReadonlyMap<string, LaneView>,
+  /** The deployment a policy's gate holds on the service (engine/waiting-room.ts). */
+  parkedOf: (service: string) => string | undefined,
+  /** Deployments resolving their tag right now (engine/resolve-tag.ts), to be told of a push that came meanwhile. */
+  resolving: ReadonlyMap<string, { lateEvent: boolean }>,
+) {
   /** A deployment a push of `d`'s `repo:tag` may be coalesced into: a push's or the poller's, for that `repo:tag`. */
   const sameTag = (other: DeploymentRecord | undefined, d: NewDeployment): other is DeploymentRecord =>
     !!other && other.imageKey === d.imageKey && automaticTriggers.has(other.trigger);
@@ -27,6 +34,10 @@ export function createCoalescing(store: Pick<DeploymentStore, "findDeployment" |
    */
   function coalesceTarget(d: NewDeployment): string | undefined {
     const lane = lanes.get(d.service);
+    const parked = parkedOf(d.service);
+    const waiting = parked ? store.findDeployment(parked) : undefined;
+    // Waiting for its gate with the digest this event names: the same push, which waits with it.
+    if (sameTag(waiting, d) && !!d.digestHint && waiting.digest === d.digestHint && !isTerminal(waiting.status)) return waiting.id;
     if (!lane) {
       if (!d.digestHint || tryParseImageRef(d.previousImage ?? "")?.digest !== d.digestHint) return undefined;
       const latest = store.latestOf(d.service);
@@ -34,7 +45,12 @@ export function createCoalescing(store: Pick<DeploymentStore, "findDeployment" |
     }
     const inLane = [lane.active, lane.pending].map((id) => (id ? store.findDeployment(id) : undefined)).filter((o) => sameTag(o, d));
     const sameDigest = inLane.find((o) => !!d.digestHint && o.digest === d.digestHint && !isTerminal(o.status));
-    return (sameDigest ?? inLane.find((o) => o.status === "queued" && !o.digest))?.id;
+    const unresolved = inLane.find((o) => o.status === "queued" && !o.digest);
+    if (sameDigest ?? unresolved) return (sameDigest ?? unresolved)!.id;
+    // Resolving the tag now: it may have asked before this push moved the tag, so it is told to look once more.
+    const resolvingNow = inLane.find((o) => !o.digest && resolving.has(o.id));
+    if (resolvingNow) resolving.get(resolvingNow.id)!.lateEvent = true;
+    return resolvingNow?.id;
   }
 
   return coalesceTarget;

@@ -24,6 +24,8 @@ export interface DeployerOptions {
   pollUpdate?: Pick<ServiceUpdate, "updateConfig" | "rollbackConfig">;
   /** DEPLOYER_REGISTRY_RETRY: how long a tag that cannot be resolved because the registry does not answer is tried again (0: not). */
   registryRetryMs?: number;
+  /** DEPLOYER_APPROVAL_TTL: how long a deployment waits for approval before it is rejected. */
+  approvalTtlMs?: number;
   /** How often a rollout is polled. */
   pollMs?: number;
   /** The one source of time: timestamps, the rollout's polling and its TIMEOUT. */

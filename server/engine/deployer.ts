@@ -1,7 +1,9 @@
-import { isTerminal } from "../domain/deployment.js";
+import { isTerminal, waitingStatuses } from "../domain/deployment.js";
 import { isStorageFailure } from "../store/database.js";
-import { TransitionRefusedError, type DeploymentPatch, type DeploymentRecord } from "../store/deployment-store.js";
+import type { DeploymentRecord } from "../store/deployment-store.js";
+import { createFinalStatus } from "./final-status.js";
 import { createCoalescing } from "./coalesce.js";
+import { createWaitingRoom } from "./waiting-room.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
 
@@ -32,58 +34,26 @@ export function createDeployer(opts: DeployerOptions) {
   /** Services whose drive() loop is under way (its active deployment was committed). */
   const lanesRunning = new Set<string>();
   const idleWaiters = new Set<() => void>();
-  const finishedListeners = new Set<(done: DeploymentRecord) => void | Promise<void>>();
   const listenerRuns = new Set<Promise<void>>();
   let stopped = false;
 
   const targetOf = (d: DeploymentRecord) => ((d.digest ?? d.digestHint) ? `${d.imageKey}@${d.digest ?? d.digestHint}` : undefined);
 
-  /** Writes a final status; announce() then tells everyone else. Apart so that the write can join a caller's transaction. */
-  function recordFinal(id: string, status: DeploymentRecord["status"], message: string, extra: DeploymentPatch = {}): DeploymentRecord | undefined {
-    try {
-      return opts.store.transition(id, { status, message, finishedAt: now(), ...extra }, message);
-    } catch (err) {
-      // A second final status for one deployment is a bug; the first one stands, and the server goes on.
-      if (!(err instanceof TransitionRefusedError)) throw err;
-      opts.log.error({ err, deploymentId: id }, "refused a status change the transition table does not allow");
-      return undefined;
-    }
-  }
+  const ends = createFinalStatus(opts, listenerRuns);
+  const { recordFinal, finish, announce } = ends;
 
-  /**
-   * The one place a deployment's end is recorded: the final status, then the
-   * quarantine of a digest whose rollout failed (so no announcement can race
-   * ahead of it), then the announcement.
-   */
-  function finish(id: string, status: DeploymentRecord["status"], message: string, extra: DeploymentPatch = {}): DeploymentRecord {
-    const done = recordFinal(id, status, message, extra);
-    if (!done) return opts.store.getDeployment(id);
-    if (done.digest && done.failureKind === "rollout" && (done.status === "failed" || done.status === "rolled_back")) {
-      opts.holds.quarantine(done.service, done.digest, done.id, done.status);
-    }
-    return announce(done);
-  }
-
-  function announce(done: DeploymentRecord): DeploymentRecord {
-    const { id, status } = done;
-    opts.metrics.deployments.inc({ trigger: done.trigger, outcome: status });
-    if (done.updateSentAt && (status === "succeeded" || status === "failed" || status === "rolled_back")) {
-      opts.metrics.rolloutDuration.observe({ outcome: status }, (now() - done.updateSentAt) / 1000);
-    }
-    opts.log.info({ deploymentId: id, service: done.service, status, digest: done.digest }, "deployment finished");
-    for (const listener of finishedListeners) {
-      // A listener's trouble (a notification, a cleanup) must never break the deploy that reached its end.
-      const run = Promise.resolve()
-        .then(() => listener(done))
-        .catch((err) => opts.log.error({ err, deploymentId: id }, "a deployment-finished listener failed"))
-        .finally(() => listenerRuns.delete(run));
-      listenerRuns.add(run);
-    }
-    return done;
-  }
-
-  const run = createDeploymentRunner({ opts, now, sleep, pollMs });
-  const coalesceTarget = createCoalescing(opts.store, lanes);
+  const resolving = new Map<string, { lateEvent: boolean }>();
+  const run = createDeploymentRunner({ opts, now, sleep, pollMs, resolving });
+  const waiting = createWaitingRoom({
+    store: opts.store,
+    clock: opts.clock,
+    log: opts.log,
+    enqueue: (id) => void enqueue(id),
+    finish,
+    recordFinal,
+    announceWaiting: ends.announceWaiting,
+  });
+  const coalesceTarget = createCoalescing(opts.store, lanes, waiting.parkedOf, resolving);
 
   /**
    * Places a recorded deployment in its service's lane: skipped when its
@@ -126,10 +96,11 @@ export function createDeployer(opts: DeployerOptions) {
           : { record: dep, after: () => opts.store.getDeployment(id), undo: nothing };
       }
     }
-    let superseded: DeploymentRecord | undefined;
+    // What this one replaces: the deployment a policy's gate holds on the service, and the one queued.
+    const superseded = [waiting.supersedeFor(dep.service, id)];
     let start = false;
     if (lane.pending) {
-      superseded = recordFinal(lane.pending, "superseded", `superseded by ${id}, a newer request for this service`);
+      superseded.push(recordFinal(lane.pending, "superseded", `superseded by ${id}, a newer request for this service`));
       lane.pending = id;
     } else if (lane.active) {
       lane.pending = id;
@@ -140,7 +111,7 @@ export function createDeployer(opts: DeployerOptions) {
     return {
       record: dep,
       after: () => {
-        if (superseded) announce(superseded);
+        for (const other of superseded) if (other) announce(other);
         if (start) void drive(dep.service);
         return opts.store.getDeployment(id); // `running` once started
       },
@@ -157,7 +128,8 @@ export function createDeployer(opts: DeployerOptions) {
   async function runToEnd(id: string): Promise<void> {
     try {
       const outcome = await run(id);
-      if (outcome) finish(id, outcome.status, outcome.message, outcome.extra);
+      if (outcome && waitingStatuses.has(outcome.status)) waiting.park(id, outcome.status, outcome.message, outcome.extra!.waitUntil!);
+      else if (outcome) finish(id, outcome.status, outcome.message, outcome.extra);
     } catch (err) {
       if (isStorageFailure(err)) throw err;
       opts.log.error({ err, deploymentId: id }, "deployment crashed");
@@ -198,11 +170,12 @@ export function createDeployer(opts: DeployerOptions) {
     admit,
     coalesceTarget,
     enqueue,
+    /** Calls `listener` with every deployment that starts to wait for a policy's gate; returns the unsubscribe. */
+    onWaiting: ends.onWaiting,
+    approve: waiting.approve,
+    reject: waiting.reject,
     /** Calls `listener` with every deployment that reaches a final status; returns the unsubscribe. */
-    onFinished(listener: (done: DeploymentRecord) => void | Promise<void>): () => void {
-      finishedListeners.add(listener);
-      return () => finishedListeners.delete(listener);
-    },
+    onFinished: ends.onFinished,
     /**
      * Picks up what a crash interrupted: deployments whose update was sent are
      * followed to their end from what swarm reports now; the rest start over.
@@ -210,6 +183,10 @@ export function createDeployer(opts: DeployerOptions) {
     reconcile(): number {
       const unfinished = opts.store.findUnfinished();
       for (const dep of unfinished) {
+        if (waitingStatuses.has(dep.status)) {
+          waiting.restore(dep);
+          continue;
+        }
         if (dep.status === "running" && !dep.updateSentAt) {
           opts.store.transition(dep.id, { status: "queued" }, "requeued after a restart");
         }

@@ -1,18 +1,19 @@
 import { automaticTriggers, isTerminal } from "../domain/deployment.js";
 import { ENABLE_LABEL } from "../domain/service-selection.js";
+import { decideGates } from "../domain/gates.js";
 import { parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
+import { readPolicy } from "../domain/policy.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
-import { RegistryError } from "../registry/registry-port.js";
 import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
+import { createTagResolver, type TagResolverContext } from "./resolve-tag.js";
 import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmService } from "./swarm-port.js";
 
 const conflictRetries = 5;
-const REGISTRY_RETRY_FIRST_MS = 1000;
-const REGISTRY_RETRY_MAX_MS = 10_000;
+const DEFAULT_APPROVAL_TTL_MS = 24 * 3_600_000;
 
-class DeployFailure extends Error {
+export class DeployFailure extends Error {
   constructor(
     message: string,
     readonly failureKind: FailureKind,
@@ -23,11 +24,8 @@ class DeployFailure extends Error {
 
 class DeploySkipped extends Error {}
 
-export interface RunContext {
+export interface RunContext extends TagResolverContext {
   opts: DeployerOptions;
-  now(): number;
-  sleep(ms: number): Promise<void>;
-  pollMs: number;
 }
 
 /** How a run ended; the deployer records it (deployer.ts finish()), with all that hangs off a final status. */
@@ -45,6 +43,7 @@ export interface RunOutcome {
  */
 export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise<RunOutcome | undefined> {
   const { opts, now, sleep, pollMs } = ctx;
+  const resolveTag = createTagResolver(ctx, (message) => new DeployFailure(message, "error"));
 
   /** Undefined when the deployment had ended already. */
   async function run(id: string): Promise<RunOutcome | undefined> {
@@ -61,7 +60,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         throw new DeploySkipped(`the service is held since ${hold.deploymentId} (${hold.reason}); resume it or deploy by hand`);
       }
       const ref = parseImageRef(dep.imageKey);
-      const digest = dep.digest ?? (await resolve(dep, ref));
+      const digest = dep.digest ?? (await resolveTag(dep, ref));
       if (dep.trigger === "manual" && opts.holds.liftQuarantine(dep.service, digest)) {
         opts.store.addEvent(id, `lifted the quarantine of ${digest} on this service: deployed by hand`);
       }
@@ -73,6 +72,10 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       }
       if (tryParseImageRef(service.image)?.digest === digest) {
         throw new DeploySkipped(`the service already runs ${digest}`);
+      }
+      if (automaticTriggers.has(dep.trigger)) {
+        const held = gate(dep, service, digest);
+        if (held) return held;
       }
       const image = pinnedImage(ref, digest);
       const sent = await update(dep, service, image);
@@ -90,34 +93,24 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   }
 
   /**
-   * The tag's digest now. A registry that does not answer is tried again,
-   * waiting 1 s, then twice as long each time up to 10 s, for
-   * DEPLOYER_REGISTRY_RETRY: a push made while its registry is down (or the
-   * way to it is) still ends on its service, poller or not. Any other answer
-   * (not found, refused credentials) fails at once.
+   * The service's policy gates (domain/gates.ts) for a push or the poller's
+   * find: an outcome that ends the run here (watch only) or parks it in a
+   * waiting status, or undefined to go on and update.
    */
-  async function resolve(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>): Promise<string> {
-    let digest: string;
-    const giveUpAt = now() + (opts.registryRetryMs ?? 0);
-    for (let waitMs = REGISTRY_RETRY_FIRST_MS; ; waitMs = Math.min(REGISTRY_RETRY_MAX_MS, waitMs * 2)) {
-      try {
-        digest = (await opts.registry.resolveDigest(ref)).digest;
-        break;
-      } catch (err) {
-        if (!(err instanceof RegistryError)) throw err;
-        if (err.kind !== "unreachable" || now() + waitMs > giveUpAt) {
-          throw new DeployFailure(`could not resolve ${dep.image} on its registry: ${err.message}`, "error");
-        }
-        opts.store.addEvent(dep.id, `could not reach the registry of ${dep.image} (${err.message}); trying again in ${waitMs / 1000} s`);
-        await sleep(waitMs);
-      }
-    }
-    const note =
-      dep.digestHint && dep.digestHint !== digest
-        ? `resolved ${dep.image} to ${digest}; the payload named ${dep.digestHint}, which the tag no longer points to, so the newer digest wins`
-        : `resolved ${dep.image} to ${digest}`;
-    opts.store.transition(dep.id, { digest }, note);
-    return digest;
+  function gate(dep: DeploymentRecord, service: SwarmService, digest: string): RunOutcome | undefined {
+    const read = readPolicy(service.labels);
+    if (!read.ok) throw new DeploySkipped(`the service's policy labels cannot be read: ${read.errors.join("; ")}`);
+    const decision = decideGates(read.policy, {
+      now: now(),
+      firstSeenAt: opts.store.firstRecorded(digest) ?? dep.createdAt,
+      approved: dep.approvedAt !== null,
+      approvalTtlMs: opts.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
+      digest,
+    });
+    if (decision.kind === "go") return undefined;
+    if (decision.kind === "watch") return { status: "skipped", message: decision.message };
+    const status = decision.kind === "approval" ? "awaiting_approval" : decision.status;
+    return { status, message: decision.message, extra: { waitUntil: decision.until } };
   }
 
   async function getService(dep: DeploymentRecord): Promise<SwarmService> {

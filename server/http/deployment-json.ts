@@ -19,6 +19,9 @@ export function toDeploymentJson(d: DeploymentRecord) {
     createdAt: isoAlways(d.createdAt),
     startedAt: iso(d.startedAt),
     finishedAt: iso(d.finishedAt),
+    waitUntil: iso(d.waitUntil),
+    approvedBy: d.approvedBy,
+    approvedAt: iso(d.approvedAt),
   };
 }
 

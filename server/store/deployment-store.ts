@@ -1,5 +1,5 @@
-import { asc, desc, eq, inArray, sql } from "drizzle-orm";
-import { canTransition, type DeploymentStatus } from "../domain/deployment.js";
+import { asc, eq, inArray, sql } from "drizzle-orm";
+import { canTransition, waitingStatuses, type DeploymentStatus } from "../domain/deployment.js";
 import {
   TransitionRefusedError,
   type DeploymentEventRecord,
@@ -14,6 +14,7 @@ import type { Db } from "./database.js";
 import { deploymentEvents, deployments, triggers } from "./schema.js";
 import { createCoalescedEvents } from "./coalesced-events.js";
 import { createTriggerQueries } from "./trigger-queries.js";
+import { createDeploymentLookups } from "./deployment-lookups.js";
 import { createGroupCommit } from "./group-commit.js";
 import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
 
@@ -22,7 +23,19 @@ export * from "./records.js";
 export type DeploymentPatch = Partial<
   Pick<
     DeploymentRecord,
-    "status" | "message" | "digest" | "pinnedImage" | "previousImage" | "failureKind" | "startedAt" | "updateSentAt" | "finishedAt" | "serviceId"
+    | "status"
+    | "message"
+    | "digest"
+    | "pinnedImage"
+    | "previousImage"
+    | "failureKind"
+    | "startedAt"
+    | "updateSentAt"
+    | "finishedAt"
+    | "serviceId"
+    | "waitUntil"
+    | "approvedBy"
+    | "approvedAt"
   >
 >;
 
@@ -49,13 +62,6 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     .select({ status: deployments.status })
     .from(deployments)
     .where(eq(deployments.id, p("id")))
-    .prepare();
-  const latestOfService = db
-    .select()
-    .from(deployments)
-    .where(eq(deployments.service, p("service")))
-    .orderBy(desc(deployments.id))
-    .limit(1)
     .prepare();
   const insertEvent = db
     .insert(deploymentEvents)
@@ -215,12 +221,12 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       return eventsOf.all({ id }) as DeploymentEventRecord[];
     },
 
-    /** Deployments a crash may have interrupted, oldest first. */
+    /** Deployments not at their end yet (queued, running, or waiting for a gate): what a restart picks up, oldest first. */
     findUnfinished(): DeploymentRecord[] {
       return db
         .select()
         .from(deployments)
-        .where(inArray(deployments.status, ["queued", "running"]))
+        .where(inArray(deployments.status, ["queued", "running", ...waitingStatuses]))
         .orderBy(asc(deployments.id))
         .all()
         .map(asDeployment);
@@ -238,10 +244,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
         .map(asDeployment);
     },
 
-    /** The service's most recent deployment. */
-    latestOf(service: string): DeploymentRecord | undefined {
-      return latestOfService.get({ service }) as DeploymentRecord | undefined;
-    },
+    ...createDeploymentLookups(db),
 
     /** The pushes coalesced into a deployment: how many, and the latest `limit` of them. */
     coalescedInto: coalesced_.countAndLatest,

@@ -43,6 +43,10 @@ export const deployments = sqliteTable(
     startedAt: integer("started_at"),
     updateSentAt: integer("update_sent_at"),
     finishedAt: integer("finished_at"),
+    /** While cooling_down or scheduled: when the wait ends; while awaiting_approval: when the request expires. */
+    waitUntil: integer("wait_until"),
+    approvedBy: text("approved_by"),
+    approvedAt: integer("approved_at"),
   },
   (t) => [
     index("deployments_service_id").on(t.service, t.id),
@@ -52,6 +56,8 @@ export const deployments = sqliteTable(
     index("deployments_service_status_id").on(t.service, t.status, t.id),
     index("deployments_trigger_id").on(t.trigger, t.id),
     index("deployments_trigger_ref").on(t.triggerId),
+    // deployer.min-age: when a digest was first recorded.
+    index("deployments_digest").on(t.digest, t.createdAt),
   ],
 );
 

@@ -32,6 +32,8 @@ describe("GET /api/openapi.json", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/deployments",
       "/deployments/{id}",
+      "/deployments/{id}/approve",
+      "/deployments/{id}/reject",
       "/services",
       "/services/{name}/deploy",
       "/services/{name}/resume",
@@ -69,6 +71,12 @@ describe("GET /api/openapi.json", () => {
     check("/deployments/{id}", "get", missing.status, missing.body);
     const unknown = await api(server, "POST", "/api/services/nope/rollback", { json: {} });
     check("/services/{name}/rollback", "post", unknown.status, unknown.body);
+    const notWaiting = await api(server, "POST", `/api/deployments/${detail.body.id}/approve`);
+    expect(notWaiting.status).toBe(409);
+    check("/deployments/{id}/approve", "post", notWaiting.status, notWaiting.body);
+    const noSuch = await api(server, "POST", "/api/deployments/dep_00000000000000000000000000/reject");
+    expect(noSuch.status).toBe(404);
+    check("/deployments/{id}/reject", "post", noSuch.status, noSuch.body);
 
     const admin = { scopes: ["sources:admin" as const] };
     const added = await api(server, "POST", "/api/sources", {

@@ -1,7 +1,42 @@
 import { describe, expect, it } from "vitest";
-import { countRows, createTestServer, registryPush, sha, type TestServer } from "../helpers/test-server.js";
+import type { Scope } from "../../server/auth/tokens.js";
+import { FakeClock } from "../helpers/fake-clock.js";
+import { FakeSwarm } from "../helpers/fake-swarm.js";
+import { countRows, createTestServer, registryPush, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
+const ref = (tag: string) => ({ registry: "127.0.0.1:5000", repository: "acme/web", tag });
+/** Wednesday 2026-12-02, 06:00 UTC. */
+const WED_0600 = Date.UTC(2026, 11, 2, 6, 0);
+const MINUTE = 60_000;
+
+function server(labels: Record<string, string>, opts: { start?: number; env?: Record<string, string>; dbPath?: string; swarm?: FakeSwarm } = {}) {
+  const clock = new FakeClock(opts.start ?? WED_0600, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+  const swarm = opts.swarm ?? new FakeSwarm({ clock, stepMs: ROLLOUT_POLL_MS });
+  const s = createTestServer(opts.env ?? {}, { clock, swarm, dbPath: opts.dbPath });
+  if (!opts.swarm) s.swarm.addService({ name: "web", image: `${repo}:v1`, labels });
+  return s;
+}
+
+async function untilStatus(s: TestServer, id: string, status: string) {
+  for (let i = 0; i < 500 && s.store.getDeployment(id).status !== status; i++) await new Promise((r) => setTimeout(r, 2));
+  expect(s.store.getDeployment(id).status, timeline(s, id).join("\n")).toBe(status);
+  return s.store.getDeployment(id);
+}
+
+const timeline = (s: TestServer, id: string) => s.store.listEvents(id).map((e) => `${e.status}: ${e.message}`);
+
+async function api(s: TestServer, method: string, path: string, scopes: Scope[] = ["deployments:write", "deployments:read"]) {
+  const token = await s.tokens.signApiToken({ sub: "alice", scopes });
+  const res = await s.request(path, { method, headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
+
+async function pushed(s: TestServer, tag: string, n: number) {
+  s.registry.push(ref(tag), sha(n));
+  const answer = await push(s, tag, sha(n));
+  return answer.deployments[0]!.id;
+}
 
 async function push(server: TestServer, tag: string, digest: string) {
   const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
@@ -52,5 +87,158 @@ describe("policy labels on a service", () => {
     const [web] = await services(server);
     expect(web).toMatchObject({ policy: null, policyErrors: ['deployer.window: not days such as Mon-Fri or Sat,Sun: "Someday"'] });
     expect(server.swarm.callsOf("updateService")).toEqual([]);
+  });
+});
+
+describe("approval (deployer.approve=required)", () => {
+  it("waits for someone with deployments:write, then deploys once approved, and only once", async () => {
+    const s = server({ "deployer.approve": "required" });
+    const id = await pushed(s, "v1", 1);
+    const waiting = await untilStatus(s, id, "awaiting_approval");
+    expect(waiting.digest).toBe(sha(1));
+    expect(timeline(s, id).at(-1)).toBe(
+      "awaiting_approval: waiting for approval (deployer.approve=required) until 2026-12-03T06:00:00Z; approve or reject it with deployments:write",
+    );
+    expect(s.swarm.callsOf("updateService")).toEqual([]);
+    expect((await api(s, "POST", `/api/deployments/${id}/approve`, ["deployments:read"])).status).toBe(403);
+    const approved = await api(s, "POST", `/api/deployments/${id}/approve`);
+    expect(approved.status).toBe(200);
+    expect(approved.body.deployment).toMatchObject({ status: "queued", approvedBy: "alice" });
+    const again = await api(s, "POST", `/api/deployments/${id}/approve`);
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe("CONFLICT");
+    const done = await waitForFinal(s, id);
+    expect(done.status, timeline(s, id).join("\n")).toBe("succeeded");
+    expect((await s.swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(1)}`);
+    expect(s.swarm.callsOf("updateService")).toHaveLength(1);
+  });
+
+  it("ends rejected when someone rejects it, or when nobody answers in DEPLOYER_APPROVAL_TTL", async () => {
+    const s = server({ "deployer.approve": "required" }, { env: { DEPLOYER_APPROVAL_TTL: "2h" } });
+    const first = await pushed(s, "v1", 1);
+    await untilStatus(s, first, "awaiting_approval");
+    const rejected = await api(s, "POST", `/api/deployments/${first}/reject`);
+    expect(rejected.body.deployment).toMatchObject({ status: "rejected", message: "rejected by alice" });
+    const second = await pushed(s, "v1", 2);
+    await untilStatus(s, second, "awaiting_approval");
+    s.clock.advance(2 * 60 * MINUTE);
+    const expired = await untilStatus(s, second, "rejected");
+    expect(expired.message).toBe("nobody approved it by 2026-12-02T08:00:00.000Z: the request expired");
+    expect((await api(s, "POST", `/api/deployments/${second}/approve`)).status).toBe(409);
+    expect(s.swarm.callsOf("updateService")).toEqual([]);
+  });
+
+  it("lets a newer push supersede the waiting one, and coalesces a retry of the waiting push into it", async () => {
+    const s = server({ "deployer.approve": "required" });
+    const first = await pushed(s, "v1", 1);
+    await untilStatus(s, first, "awaiting_approval");
+    const retry = await push(s, "v1", sha(1));
+    expect(retry.ignored).toMatchObject([{ reason: "coalesced", deployment: first }]);
+    const second = await pushed(s, "v1", 2);
+    expect(s.store.getDeployment(first)).toMatchObject({
+      status: "superseded",
+      message: `superseded by ${second}, a newer request for this service`,
+    });
+    await untilStatus(s, second, "awaiting_approval");
+    expect((await api(s, "POST", `/api/deployments/${second}/approve`)).status).toBe(200);
+    expect((await waitForFinal(s, second)).status).toBe("succeeded");
+    expect((await s.swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(2)}`);
+  });
+});
+
+describe("deploy window (deployer.window)", () => {
+  it("schedules a push outside the window and deploys it when the window opens", async () => {
+    const s = server({ "deployer.window": "Mon-Fri 09:00-17:00 UTC" });
+    const id = await pushed(s, "v1", 1);
+    const scheduled = await untilStatus(s, id, "scheduled");
+    expect(scheduled.waitUntil).toBe(Date.UTC(2026, 11, 2, 9, 0));
+    expect(timeline(s, id).at(-1)).toBe(
+      "scheduled: scheduled for 2026-12-02T09:00:00Z, when the deploy window opens (deployer.window=Mon-Fri 09:00-17:00 UTC)",
+    );
+    s.clock.advance(2 * 60 * MINUTE);
+    expect(s.store.getDeployment(id).status).toBe("scheduled");
+    s.clock.advance(60 * MINUTE);
+    expect((await waitForFinal(s, id)).status).toBe("succeeded");
+    expect(timeline(s, id)).toContain("queued: the deploy window opened; queued");
+  });
+
+  it("replaces a scheduled push with a newer one, and deploys at once inside the window", async () => {
+    const s = server({ "deployer.window": "Mon-Fri 09:00-17:00 UTC" });
+    const first = await pushed(s, "v1", 1);
+    await untilStatus(s, first, "scheduled");
+    const second = await pushed(s, "v1", 2);
+    await untilStatus(s, second, "scheduled");
+    expect(s.store.getDeployment(first).status).toBe("superseded");
+    s.clock.advance(3 * 60 * MINUTE);
+    expect((await waitForFinal(s, second)).status).toBe("succeeded");
+    const third = await pushed(s, "v1", 3);
+    expect((await waitForFinal(s, third)).status).toBe("succeeded");
+    expect(s.swarm.callsOf("updateService")).toHaveLength(2);
+  });
+
+  it("deploys a scheduled push on time after a restart", async () => {
+    // The swarm outlives the server and moves only when settled; the first server's clock stands still.
+    const swarm = new FakeSwarm();
+    const first = createTestServer({}, { clock: new FakeClock(WED_0600, { autoAdvanceUpToMs: ROLLOUT_POLL_MS }), swarm });
+    swarm.addService({ name: "web", image: `${repo}:v1`, labels: { "deployer.window": "daily 09:00-10:00 UTC" } });
+    const id = await pushed(first, "v1", 1);
+    await untilStatus(first, id, "scheduled");
+    first.deployer.stop();
+    // Restarted before the window opens: it waits again, to the minute, and deploys then.
+    const later = new FakeClock(Date.UTC(2026, 11, 2, 8, 0), { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+    const second = createTestServer({}, { clock: later, swarm, dbPath: first.dbPath });
+    expect(second.deployer.reconcile()).toBe(1);
+    expect(later.sleeps).toEqual([60 * MINUTE]);
+    expect(second.store.getDeployment(id).status).toBe("scheduled");
+    later.advance(60 * MINUTE);
+    await untilStatus(second, id, "running");
+    for (let i = 0; i < 50 && second.store.getDeployment(id).status === "running"; i++) await swarm.settle();
+    expect((await waitForFinal(second, id)).status, timeline(second, id).join("\n")).toBe("succeeded");
+  });
+});
+
+describe("cool-down (deployer.min-age)", () => {
+  it("deploys an image only once it is old enough, and a newer push restarts the wait", async () => {
+    const s = server({ "deployer.min-age": "30m" });
+    const first = await pushed(s, "v1", 1);
+    const cooling = await untilStatus(s, first, "cooling_down");
+    expect(cooling.waitUntil).toBe(WED_0600 + 30 * MINUTE);
+    s.clock.advance(20 * MINUTE);
+    const second = await pushed(s, "v1", 2);
+    await untilStatus(s, second, "cooling_down");
+    expect(s.store.getDeployment(first).status).toBe("superseded");
+    expect(s.store.getDeployment(second).waitUntil).toBe(WED_0600 + 50 * MINUTE);
+    s.clock.advance(10 * MINUTE);
+    expect(s.store.getDeployment(second).status).toBe("cooling_down");
+    s.clock.advance(20 * MINUTE);
+    expect((await waitForFinal(s, second)).status).toBe("succeeded");
+    expect((await s.swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(2)}`);
+  });
+
+  it("counts from the digest's first push, so a retry of the same push does not restart it", async () => {
+    const s = server({ "deployer.min-age": "30m" });
+    const first = await pushed(s, "v1", 1);
+    await untilStatus(s, first, "cooling_down");
+    s.clock.advance(20 * MINUTE);
+    // A CI job's announcement naming no digest: a deployment of its own, which supersedes and resolves the same digest.
+    const token = await s.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+    const ci = await s.request("/hooks/ci", { method: "POST", headers: { authorization: `Bearer ${token}` }, json: { image: `${repo}:v1` } });
+    const again = ((await ci.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
+    const cooling = await untilStatus(s, again, "cooling_down");
+    expect(cooling.waitUntil).toBe(WED_0600 + 30 * MINUTE);
+  });
+});
+
+describe("watch only (deployer.mode=notify)", () => {
+  it("records what would deploy and never updates the service", async () => {
+    const s = server({ "deployer.mode": "notify" });
+    const id = await pushed(s, "v1", 1);
+    const done = await waitForFinal(s, id);
+    expect([done.status, done.digest, done.message]).toEqual([
+      "skipped",
+      sha(1),
+      `deployer.mode=notify: ${sha(1)} would be deployed; recorded and announced, the service is not updated`,
+    ]);
+    expect(s.swarm.callsOf("updateService")).toEqual([]);
   });
 });

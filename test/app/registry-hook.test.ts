@@ -58,7 +58,26 @@ describe("POST /hooks/registry", () => {
     }
   });
 
-  it("records that the newer digest wins when the payload names a digest the tag no longer points to", async () => {
+  it("looks at the tag again when it does not name the payload's digest yet, and deploys the payload's once it does", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    const tag = { registry: "127.0.0.1:5000", repository: "acme/web", tag: "v1" };
+    // A registry that announces the push before it moves the tag: the first look still finds the old digest.
+    server.registry.push(tag, sha(7));
+    const resolve = server.registry.resolveDigest.bind(server.registry);
+    let looks = 0;
+    server.registry.resolveDigest = async (ref) => {
+      const answer = await resolve(ref);
+      if (++looks === 1) server.registry.push(tag, sha(8));
+      return answer;
+    };
+    const res = await post(server, registryPush({ repository: "acme/web", tag: "v1", digest: sha(8) }), await webhookToken(server));
+    const done = await waitForFinal(server, res.json.deployments[0].id);
+    expect([done.status, done.digest]).toEqual(["succeeded", sha(8)]);
+    expect(looks).toBe(2);
+  });
+
+  it("deploys the tag's digest when the tag keeps naming another than the payload's", async () => {
     const server = createTestServer();
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
     server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v1" }, sha(9));
@@ -69,7 +88,8 @@ describe("POST /hooks/registry", () => {
       .listEvents(done.id)
       .map((e) => e.message)
       .join("\n");
-    expect(events).toContain("the newer digest wins");
+    expect(events).toContain(`the payload named ${sha(8)}, which the tag does not point to, so the tag's digest wins`);
+    expect(server.registry.lookups).toHaveLength(8);
   });
 
   it("acknowledges blob, pull and untagged events without deploying", async () => {

@@ -160,6 +160,20 @@ export function dockerHubPush(opts: { repoName: string; tag: string; pushedAt?: 
 }
 
 /** Waits until the deployment reached a final status (the deployer announces each one) and returns it. */
+/**
+ * For a test whose clock stands still: moves it on by the rollout's poll
+ * interval, settling the fake swarm each time, until the deployment ends
+ * (its tag's second looks and its rollout then pass in fake time).
+ */
+export async function runToFinal(server: TestServer, id: string, maxSteps = 500): Promise<DeploymentRecord> {
+  for (let i = 0; i < maxSteps && !isTerminal(server.store.getDeployment(id).status); i++) {
+    server.clock.advance(ROLLOUT_POLL_MS);
+    await server.swarm.settle(1);
+    await new Promise((r) => setImmediate(r));
+  }
+  return waitForFinal(server, id);
+}
+
 export async function waitForFinal(server: TestServer, id: string, timeoutMs = 5000): Promise<DeploymentRecord> {
   const finalOrUndefined = () => {
     const dep = server.store.getDeployment(id);

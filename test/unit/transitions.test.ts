@@ -28,7 +28,7 @@ describe("the deployment status machine", () => {
       expect(isTerminal(status), status).toBe(TRANSITIONS[status].length === 0);
       for (const next of TRANSITIONS[status]) expect(deploymentStatuses).toContain(next);
     }
-    expect(deploymentStatuses.filter(isTerminal)).toEqual(["succeeded", "failed", "rolled_back", "skipped", "superseded"]);
+    expect(deploymentStatuses.filter(isTerminal)).toEqual(["succeeded", "failed", "rolled_back", "skipped", "superseded", "rejected"]);
     expect(canTransition("queued", "succeeded")).toBe(false);
     expect(canTransition("running", "running")).toBe(true);
     expect(canTransition("failed", "failed")).toBe(false);

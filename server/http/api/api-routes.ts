@@ -12,6 +12,7 @@ import { asUnauthorized, bearerToken } from "../bearer.js";
 import { coalescedJson, toDeploymentJson, toEventJson } from "../deployment-json.js";
 import { assertJsonDepth, bodyLimitBytes } from "../read-json.js";
 import * as s from "./schemas.js";
+import { registerApprovalRoutes } from "./approval-routes.js";
 import { registerSourceRoutes, requireSourcesAdmin, type SourceAdminDeps } from "./source-routes.js";
 
 export interface ApiDeps extends OperationsDeps {
@@ -185,6 +186,7 @@ export function createApiRoutes(deps: ApiDeps) {
     async (c) => c.json(await resumeService(deps, { service: c.req.valid("param").name }), 200),
   );
 
+  registerApprovalRoutes(app, deps);
   registerSourceRoutes(app, deps.sourceAdmin);
 
   return app;

@@ -35,6 +35,9 @@ export const DeploymentSchema = z
     createdAt: z.string().openapi({ format: "date-time" }),
     startedAt: timestamp,
     finishedAt: timestamp,
+    waitUntil: timestamp.openapi({ description: "cooling_down, scheduled: when the wait ends; awaiting_approval: when the request expires" }),
+    approvedBy: z.string().nullable(),
+    approvedAt: timestamp,
   })
   .openapi("Deployment");
 
@@ -132,4 +135,5 @@ export const DeployBody = z
   .openapi("DeployRequest");
 
 export const DeploymentAccepted = z.object({ deployment: DeploymentSchema }).openapi("DeploymentAccepted");
+export const DeploymentResult = z.object({ deployment: DeploymentSchema }).openapi("DeploymentResult");
 export const ResumeResult = z.object({ service: z.string(), wasHeld: z.boolean() }).openapi("ResumeResult");

@@ -1,0 +1,75 @@
+import type { parseImageRef } from "../domain/image-ref.js";
+import { RegistryError } from "../registry/registry-port.js";
+import type { DeploymentRecord } from "../store/deployment-store.js";
+import type { DeployerOptions } from "./deployer-options.js";
+
+export interface TagResolverContext {
+  opts: Pick<DeployerOptions, "registry" | "store" | "registryRetryMs">;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  pollMs: number;
+  /** Deployments resolving their tag now, and whether a push of that tag came meanwhile (engine/coalesce.ts). */
+  resolving: Map<string, { lateEvent: boolean }>;
+}
+
+const REGISTRY_RETRY_FIRST_MS = 1000;
+const REGISTRY_RETRY_MAX_MS = 10_000;
+/**
+ * A registry may announce a push before its tag names the new manifest (the
+ * distribution registry sends the notification from the manifest's PUT and
+ * moves the tag after it), so a tag that still names another digest than the
+ * payload's is looked at again, at the rollout's polling pace, this many times.
+ */
+const TAG_SETTLE_LOOKS = 8;
+
+/**
+ * The tag's digest now, for one deployment. A registry that does not answer
+ * is tried again, waiting 1 s, then twice as long each time up to 10 s, for
+ * DEPLOYER_REGISTRY_RETRY: a push made while its registry is down (or the way
+ * to it is) still ends on its service, poller or not. Any other answer (not
+ * found, refused credentials) fails at once. A push of the tag that came
+ * while it was being resolved (coalesced into this deployment) makes it look
+ * once more, so what that push announced is not missed.
+ */
+export function createTagResolver(ctx: TagResolverContext, failure: (message: string) => Error) {
+  const { opts, now, sleep, pollMs, resolving } = ctx;
+
+  async function lookOnce(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>): Promise<string> {
+    const giveUpAt = now() + (opts.registryRetryMs ?? 0);
+    for (let waitMs = REGISTRY_RETRY_FIRST_MS; ; waitMs = Math.min(REGISTRY_RETRY_MAX_MS, waitMs * 2)) {
+      try {
+        return (await opts.registry.resolveDigest(ref)).digest;
+      } catch (err) {
+        if (!(err instanceof RegistryError)) throw err;
+        if (err.kind !== "unreachable" || now() + waitMs > giveUpAt) throw failure(`could not resolve ${dep.image} on its registry: ${err.message}`);
+        opts.store.addEvent(dep.id, `could not reach the registry of ${dep.image} (${err.message}); trying again in ${waitMs / 1000} s`);
+        await sleep(waitMs);
+      }
+    }
+  }
+
+  return async function resolve(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>): Promise<string> {
+    const state = { lateEvent: false };
+    resolving.set(dep.id, state);
+    try {
+      let digest = await lookOnce(dep, ref);
+      for (let look = 1; look < TAG_SETTLE_LOOKS && dep.digestHint && digest !== dep.digestHint; look++) {
+        await sleep(pollMs);
+        digest = await lookOnce(dep, ref);
+      }
+      while (state.lateEvent) {
+        state.lateEvent = false;
+        opts.store.addEvent(dep.id, `another push of ${dep.image} came while resolving it; resolving again`);
+        digest = await lookOnce(dep, ref);
+      }
+      const note =
+        dep.digestHint && dep.digestHint !== digest
+          ? `resolved ${dep.image} to ${digest}; the payload named ${dep.digestHint}, which the tag does not point to, so the tag's digest wins`
+          : `resolved ${dep.image} to ${digest}`;
+      opts.store.transition(dep.id, { digest }, note);
+      return digest;
+    } finally {
+      resolving.delete(dep.id);
+    }
+  };
+}

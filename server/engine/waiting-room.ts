@@ -1,0 +1,123 @@
+import type { Logger } from "pino";
+import type { Clock } from "../domain/clock.js";
+import { waitingStatuses, type DeploymentStatus } from "../domain/deployment.js";
+import { AppError } from "../domain/app-error.js";
+import type { DeploymentPatch, DeploymentRecord, DeploymentStore } from "../store/deployment-store.js";
+
+/**
+ * Deployments a policy's gate holds (cooling_down, scheduled,
+ * awaiting_approval), outside the deployer's queue so they never block a
+ * service: at most one per service, the newest; a newer request for the
+ * service supersedes it. A timer on the server's clock queues it again when
+ * its wait ends (or rejects an approval request that expired); a restart
+ * parks again what the record says is waiting. All state is in the record:
+ * this only holds the timers.
+ */
+export interface WaitingRoomDeps {
+  store: DeploymentStore;
+  clock: Clock;
+  log: Logger;
+  /** Into the service's lane, to run (its gates again, then the update). */
+  enqueue(id: string): void;
+  /** The deployer's final-status path (deployer.ts finish()). */
+  finish(id: string, status: DeploymentStatus, message: string, extra?: DeploymentPatch): DeploymentRecord;
+  /** The deployer's write of a final status that joins an open transaction; announce() after the commit. */
+  recordFinal(id: string, status: DeploymentStatus, message: string): DeploymentRecord | undefined;
+  /** Tells the listeners a deployment started to wait. */
+  announceWaiting(dep: DeploymentRecord): void;
+}
+
+export function createWaitingRoom(deps: WaitingRoomDeps) {
+  const parked = new Map<string, string>();
+
+  function isWaiting(id: string): DeploymentRecord | undefined {
+    const dep = deps.store.findDeployment(id);
+    return dep && waitingStatuses.has(dep.status) ? dep : undefined;
+  }
+
+  function wake(id: string): void {
+    const dep = isWaiting(id);
+    if (!dep || parked.get(dep.service) !== id) return; // approved, superseded or rejected meanwhile
+    parked.delete(dep.service);
+    if (dep.status === "awaiting_approval") {
+      deps.finish(id, "rejected", `nobody approved it by ${new Date(dep.waitUntil ?? deps.clock.now()).toISOString()}: the request expired`);
+      return;
+    }
+    deps.store.transition(
+      id,
+      { status: "queued", waitUntil: null },
+      `${dep.status === "scheduled" ? "the deploy window opened" : "cooled down"}; queued`,
+    );
+    deps.enqueue(id);
+  }
+
+  function arm(dep: DeploymentRecord): void {
+    parked.set(dep.service, dep.id);
+    const waitMs = Math.max(0, (dep.waitUntil ?? deps.clock.now()) - deps.clock.now());
+    void deps.clock
+      .sleep(waitMs)
+      .then(() => wake(dep.id))
+      .catch((err) => deps.log.error({ err, deploymentId: dep.id }, "waking a waiting deployment failed"));
+  }
+
+  return {
+    /** The deployment waiting on this service, if any. */
+    parkedOf(service: string): string | undefined {
+      return parked.get(service);
+    },
+
+    /** A run stopped at a gate: recorded as waiting (replacing, and superseding, an older one), then timed. */
+    park(id: string, status: DeploymentStatus, message: string, waitUntil: number): DeploymentRecord {
+      const dep = deps.store.transition(id, { status, waitUntil }, message);
+      const older = parked.get(dep.service);
+      if (older && older !== id && isWaiting(older)) {
+        deps.finish(older, "superseded", `superseded by ${id}, a newer request for this service`);
+      }
+      arm(dep);
+      deps.announceWaiting(dep);
+      return dep;
+    },
+
+    /**
+     * A newer request for the service was admitted: the one waiting there is
+     * superseded, in the caller's transaction; announce the returned record
+     * once it commits.
+     */
+    supersedeFor(service: string, newId: string): DeploymentRecord | undefined {
+      const older = parked.get(service);
+      if (!older || older === newId || !isWaiting(older)) return undefined;
+      parked.delete(service);
+      return deps.recordFinal(older, "superseded", `superseded by ${newId}, a newer request for this service`);
+    },
+
+    /** After a restart: waits again for what the record says is waiting (a wait already over ends at once). */
+    restore(dep: DeploymentRecord): void {
+      arm(dep);
+    },
+
+    /** deployments:write approved it: queued again, to pass the remaining gates (a window) and deploy. Once. */
+    approve(id: string, by: string): DeploymentRecord {
+      const dep = deps.store.findDeployment(id);
+      if (!dep) throw new AppError("NOT_FOUND", `no deployment ${id}`);
+      if (dep.status !== "awaiting_approval") throw new AppError("CONFLICT", `deployment ${id} is ${dep.status}, not awaiting_approval`);
+      const approved = deps.store.transition(
+        id,
+        { status: "queued", approvedBy: by, approvedAt: deps.clock.now(), waitUntil: null },
+        `approved by ${by}; queued`,
+      );
+      if (parked.get(dep.service) === id) parked.delete(dep.service);
+      deps.enqueue(id);
+      return approved;
+    },
+
+    reject(id: string, by: string): DeploymentRecord {
+      const dep = deps.store.findDeployment(id);
+      if (!dep) throw new AppError("NOT_FOUND", `no deployment ${id}`);
+      if (dep.status !== "awaiting_approval") throw new AppError("CONFLICT", `deployment ${id} is ${dep.status}, not awaiting_approval`);
+      if (parked.get(dep.service) === id) parked.delete(dep.service);
+      return deps.finish(id, "rejected", `rejected by ${by}`);
+    },
+  };
+}
+
+export type WaitingRoom = ReturnType<typeof createWaitingRoom>;

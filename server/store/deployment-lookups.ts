@@ -1,0 +1,33 @@
+import { and, desc, eq, isNotNull, sql } from "drizzle-orm";
+import type { Db } from "./database.js";
+import type { DeploymentRecord } from "./records.js";
+import { deployments } from "./schema.js";
+
+/** Single-row lookups the deployer's rules ask for: a service's latest deployment, a digest's first record. */
+export function createDeploymentLookups(db: Db) {
+  const p = sql.placeholder;
+  const latestOfService = db
+    .select()
+    .from(deployments)
+    .where(eq(deployments.service, p("service")))
+    .orderBy(desc(deployments.id))
+    .limit(1)
+    .prepare();
+  const firstOfDigest = db
+    .select({ at: sql<number | null>`min(${deployments.createdAt})` })
+    .from(deployments)
+    .where(and(isNotNull(deployments.digest), eq(deployments.digest, p("digest"))))
+    .prepare();
+
+  return {
+    /** The service's most recent deployment. */
+    latestOf(service: string): DeploymentRecord | undefined {
+      return latestOfService.get({ service }) as DeploymentRecord | undefined;
+    },
+
+    /** When a deployment (of any service) first recorded this digest: the push time deployer.min-age counts from. */
+    firstRecorded(digest: string): number | undefined {
+      return firstOfDigest.get({ digest })?.at ?? undefined;
+    },
+  };
+}
