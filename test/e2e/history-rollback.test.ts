@@ -1,10 +1,11 @@
 /**
  * Audit and undo on the real swarm: three webhook deploys, a rollback by id
  * to the first digest, a push ignored (and recorded) while the service is
- * held, then resume and a push deployed again.
+ * held, then resume and a push deployed again. One story, on a service and a
+ * repository of its own.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeDocker, freePort, waitFor } from "../helpers/docker-env.js";
+import { describeDocker, freePort, uniqueName, waitFor } from "../helpers/docker-env.js";
 import { createE2eEnvironment, type E2eEnvironment } from "../helpers/e2e-env.js";
 
 describeDocker(
@@ -21,9 +22,9 @@ describeDocker(
     });
 
     it("rolls back to v1 by id, ignores v4 while held, deploys v5 after resume", async () => {
-      const name = `${env.id}-hist`;
+      const name = uniqueName("hist");
       const port = await freePort();
-      const repo = `${env.notifying.host}/reg/app:live`;
+      const repo = `${env.notifying.host}/reg/${name}:live`;
       const digests: Record<string, string> = {};
       const ids: Record<string, string> = {};
 

@@ -6,7 +6,9 @@
  * server as a swarm service from its own image; build 2 goes through the same
  * stages, the registry notifies the deployed server, and the web app rolls to
  * it while a client checks every 50 ms that a replica answers. Build 3 fails
- * its health check and the web app stays on build 2.
+ * its health check and the web app stays on the build it serves. The stack
+ * is the shared setup; each test starts from whatever build it serves, so
+ * each can run alone (`-t`).
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
@@ -200,7 +202,7 @@ describeDocker(
       expect(report.hostnamesSeen.length).toBeGreaterThanOrEqual(4);
     });
 
-    it("keeps build 2 when build 3 fails its health check, and records rolled_back", async () => {
+    it("keeps the build it serves (build 2 after the update) when build 3 fails its health check, and records rolled_back", async () => {
       // Build 3 is a commit whose /healthz answers 503, built from a second checkout so the working tree stays intact.
       const checkout = join(work, "checkout");
       await copyCheckout(checkout, {
@@ -216,8 +218,10 @@ describeDocker(
       expect(smoke.stderr).toMatch(/smoke test of .* failed/);
       await runCiStep("tag", build3);
 
-      const before = await observe.serviceImage(web);
+      // Build 2 when the update above ran, build 1 when this test runs alone: whichever it is must stay.
       await observe.waitForIdleLane();
+      const serving = await observe.waitForReplicas(undefined, 60_000);
+      const before = await observe.serviceImage(web);
       const monitor = await startAvailabilityMonitor({ docker: api, service: web, intervalMs: 50 });
       cleanup.push(() => monitor.stop());
       await runCiStep("push", build3);
@@ -228,7 +232,7 @@ describeDocker(
       expect(record.status, JSON.stringify(record.events, null, 1)).toBe("rolled_back");
       expect(record.trigger).toBe("registry");
       expect(await observe.serviceImage(web)).toBe(before);
-      await observe.waitForReplicas("2", 60_000);
+      await observe.waitForReplicas(serving, 60_000);
       expect(report.failed, describeReport(report)).toEqual([]);
     });
   },

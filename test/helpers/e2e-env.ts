@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect } from "vitest";
+import { expect, onTestFinished } from "vitest";
 import { createTokenService } from "../../server/auth/tokens.js";
 import { startCallbackReceiver } from "./callback-receiver.js";
 import {
@@ -13,6 +13,7 @@ import {
   startRegistry,
   uniqueName,
   waitFor,
+  type TestHealthcheck,
   type TestRegistry,
 } from "./docker-env.js";
 import { buildAppImage, docker, pushImage, removeImages } from "./images.js";
@@ -24,7 +25,10 @@ const secret = "e2e-secret-e2e-secret-e2e-secret-e2e-secret";
  * One end-to-end world: a docker-registry whose notifications go to the
  * deploy server (running as its own process), a second registry standing in
  * for Docker Hub, a callback receiver, and helpers to publish builds and
- * watch services. Everything it starts is undone by `close()`.
+ * watch services. It is the expensive part a file's tests share (one
+ * beforeAll); what a test publishes and the services it creates are its own
+ * and are removed when that test ends, failed or not. Everything else it
+ * starts is undone by `close()`.
  */
 export async function createE2eEnvironment(opts: {
   builds: Record<string, { healthy?: boolean }>;
@@ -78,7 +82,7 @@ export async function createE2eEnvironment(opts: {
     );
     cleanup.push(() => server.stop());
     const apiToken = await tokens.signApiToken({ sub: "e2e-operator", scopes: ["deployments:read", "deployments:write"] });
-    return new E2eEnvironment(id, dbPath, tokens, builds, notifying, hub, callbacks, server, apiToken, cleanup, close);
+    return new E2eEnvironment(id, dbPath, tokens, builds, notifying, hub, callbacks, server, apiToken, close);
   } catch (err) {
     await close();
     throw err;
@@ -98,14 +102,13 @@ export class E2eEnvironment {
     readonly callbacks: Awaited<ReturnType<typeof startCallbackReceiver>>,
     readonly server: ServerProcess,
     readonly apiToken: string,
-    private readonly cleanup: Array<() => Promise<unknown>>,
     readonly close: () => Promise<void>,
   ) {}
 
-  /** Tags a build into a registry repository and pushes it; returns the pushed digest. */
+  /** Tags a build into a registry repository and pushes it; returns the pushed digest. The local tag goes when the test ends. */
   async publish(version: string, target: string): Promise<string> {
+    onTestFinished(() => removeImages(target));
     await docker(["tag", this.builds[version]!, target]);
-    this.cleanup.push(() => removeImages(target));
     return pushImage(target);
   }
 
@@ -124,26 +127,63 @@ export class E2eEnvironment {
     return info.Spec.TaskTemplate.ContainerSpec.Image;
   }
 
-  /** A single-replica app service on a host-mode port that rolls back on failure; waits until it answers `version`. */
-  async createService(name: string, image: string, port: number, version = "v1") {
+  /**
+   * A single-replica app service on a host-mode port that rolls back on
+   * failure; waits until it answers `version`. It is removed when the test
+   * that created it ends, failed or not. `healthcheck: { test: ["NONE"] }`
+   * spares the image's one-second probe where the story is not about health.
+   */
+  async createService(
+    name: string,
+    image: string,
+    port: number,
+    version = "v1",
+    opts: { healthcheck?: TestHealthcheck; restartCondition?: "none" | "on-failure" | "any" } = {},
+  ) {
+    onTestFinished(() => removeService(name));
     await createTestService({
       name,
       image,
       publishedPort: port,
+      healthcheck: opts.healthcheck,
+      restartCondition: opts.restartCondition,
       updateConfig: { parallelism: 1, failureAction: "rollback", monitorMs: 3000, order: "stop-first" },
       rollbackConfig: { parallelism: 1, monitorMs: 1000, order: "stop-first" },
     });
-    this.cleanup.push(() => removeService(name));
     await waitFor(async () => (await this.answer(port))?.includes(`version=${version}`), { timeoutMs: 60_000, what: `${name} answering ${version}` });
   }
 
   /** Reads the server's own SQLite file (WAL lets us read while it writes). */
   query<T>(sql: string, ...params: unknown[]): T | undefined {
+    return this.queryAll<T>(sql, ...params)[0];
+  }
+
+  queryAll<T>(sql: string, ...params: unknown[]): T[] {
     const db = new Database(this.dbPath, { readonly: true, fileMustExist: true });
     try {
-      return db.prepare(sql).get(...params) as T | undefined;
+      return db.prepare(sql).all(...params) as T[];
     } finally {
       db.close();
+    }
+  }
+
+  /** Runs a wait; when it times out, the error lists the service's deployments, so a failure says what did happen. */
+  private async explained<T>(service: string, wait: () => Promise<T>): Promise<T> {
+    try {
+      return await wait();
+    } catch (err) {
+      const rows = this.queryAll<{
+        id: string;
+        status: string;
+        trigger: string;
+        digest: string | null;
+        digest_hint: string | null;
+        message: string | null;
+      }>("select id, status, trigger, digest, digest_hint, message from deployments where service = ? order by id", service);
+      const listed = rows
+        .map((d) => `  ${d.id} ${d.trigger} ${d.status} ${d.digest ?? "-"} (hint ${d.digest_hint ?? "-"}) ${d.message ?? ""}`)
+        .join("\n");
+      throw new Error(`${(err as Error).message}; deployments of ${service}:\n${listed || "  none"}`, { cause: err });
     }
   }
 
@@ -169,8 +209,9 @@ export class E2eEnvironment {
       status: string;
       digest: string;
       trigger: string;
+      requestedBy: string;
       message: string;
-      events: Array<{ status: string; message: string }>;
+      events: Array<{ at: string; status: string; message: string }>;
     };
   }
 
@@ -181,26 +222,44 @@ export class E2eEnvironment {
    */
   async waitForDigest(service: string, digest: string, what: string, opts: { acceptSkipped?: boolean } = {}) {
     const finals = opts.acceptSkipped ? "'succeeded','failed','rolled_back','skipped'" : "'succeeded','failed','rolled_back'";
-    const dep = await waitFor(
-      async () =>
-        this.query<{ id: string }>(
-          `select id from deployments where service = ? and coalesce(digest, digest_hint) = ? and status in (${finals}) order by id desc limit 1`,
-          service,
-          digest,
-        ),
-      { timeoutMs: 90_000, intervalMs: 250, what },
+    const dep = await this.explained(service, () =>
+      waitFor(
+        async () =>
+          this.query<{ id: string }>(
+            `select id from deployments where service = ? and coalesce(digest, digest_hint) = ? and status in (${finals}) order by id desc limit 1`,
+            service,
+            digest,
+          ),
+        { timeoutMs: 90_000, intervalMs: 250, what },
+      ),
     );
     return this.getDeployment(dep.id);
   }
 
+  /** Waits for the deployment `id` (e.g. from a webhook's answer) to reach a final status. */
+  async waitForDeployment(id: string, what: string) {
+    await waitFor(
+      async () =>
+        !["queued", "running"].includes(this.query<{ status: string }>("select status from deployments where id = ?", id)?.status ?? "queued"),
+      {
+        timeoutMs: 90_000,
+        intervalMs: 250,
+        what,
+      },
+    );
+    return this.getDeployment(id);
+  }
+
   /** Waits for a deployment of `service` newer than `after` to reach a final status. */
   async waitForOutcome(service: string, after: string | undefined, what: string) {
-    const dep = await waitFor(
-      async () => {
-        const d = this.latestDeployment(service);
-        return d && d.id !== after && !["queued", "running"].includes(d.status) ? d : undefined;
-      },
-      { timeoutMs: 90_000, intervalMs: 250, what },
+    const dep = await this.explained(service, () =>
+      waitFor(
+        async () => {
+          const d = this.latestDeployment(service);
+          return d && d.id !== after && !["queued", "running"].includes(d.status) ? d : undefined;
+        },
+        { timeoutMs: 90_000, intervalMs: 250, what },
+      ),
     );
     return this.getDeployment(dep.id);
   }

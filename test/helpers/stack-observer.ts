@@ -84,17 +84,18 @@ export function createStackObserver(opts: { api: Docker; web: string; deployerUr
       }
     },
 
-    /** Waits until exactly two tasks run and both answer `version`; a timeout names what they answered. */
-    async waitForReplicas(version: string, timeoutMs: number): Promise<void> {
+    /** Waits until exactly two tasks run and both answer `version` (any one build when omitted), and returns it; a timeout names what they answered. */
+    async waitForReplicas(version: string | undefined, timeoutMs: number): Promise<string> {
       let last: Record<number, string> = {};
       try {
-        await waitFor(
+        return await waitFor(
           async () => {
             last = await webVersions();
             const v = Object.values(last);
-            return v.length === 2 && v.every((x) => x === version);
+            const build = version ?? v[0];
+            return v.length === 2 && v.every((x) => x === build) && build;
           },
-          { timeoutMs, intervalMs: 250, what: `two web tasks answering build ${version}` },
+          { timeoutMs, intervalMs: 250, what: `two web tasks answering ${version === undefined ? "one build" : `build ${version}`}` },
         );
       } catch (e) {
         throw new Error(`${(e as Error).message}; last answers: ${JSON.stringify(last)}; tasks:\n${await taskTable()}`);
