@@ -16,7 +16,7 @@ const USAGE = `usage:
   --repo     repository pattern the token may deploy, read like an image name:
              acme/web (Docker Hub), 127.0.0.1:5000/acme/*  (* stays inside one path segment)
   --service  limit the token to these swarm services (default: any service the repos reach)
-  --scope    space-separated: deployments:read, deployments:write, sources:admin
+  --scope    space-separated: deployments:read, deployments:write, sources:admin, database:backup
   --sub      who the token speaks for, recorded as requestedBy (default: webhook / api)
   --expires  lifetime such as 30m, 12h, 90d (default: no expiry)
 
