@@ -24,6 +24,8 @@ import { createSourceSecrets } from "./auth/source-secrets.js";
 import { createOidcVerifier } from "./auth/oidc-verifier.js";
 import { createSourceOperations } from "./operations/manage-sources.js";
 import { createRejectionLog } from "./http/rejection-log.js";
+import { createEventHub } from "./http/event-hub.js";
+import { snapshotDatabase } from "./store/backup.js";
 
 export interface ComposeOptions {
   config: Config;
@@ -44,7 +46,18 @@ export interface ComposeOptions {
   defaultMetrics?: boolean;
   /** The one clock of the server (timestamps, rollouts, timeouts, the poller); tests pass a fake one. */
   clock?: Clock;
+  /** The event streams' bounds (http/event-hub.ts); tests make them small. */
+  events?: Partial<EventStreamLimits>;
 }
+
+export interface EventStreamLimits {
+  maxStreams: number;
+  bufferEvents: number;
+  heartbeatMs: number;
+}
+
+/** 100 streams of at most 1,000 waiting events each; a heartbeat every 15 s. */
+export const defaultEventStreamLimits: EventStreamLimits = { maxStreams: 100, bufferEvents: 1000, heartbeatMs: 15_000 };
 
 /**
  * Wires the server from its ports. main.ts calls it with the real engine and
@@ -131,10 +144,20 @@ export function composeServer(opts: ComposeOptions) {
   const sourceOperations = createSourceOperations({ sources, secrets, dockerHubRegistry: registry.dockerHub, now, newId: createIdGenerator(now) });
   // Started by main.ts; in-process tests call runOnce() themselves.
   const unmatched = createUnmatchedPushes({ ...ingest, clock });
+  const limits = { ...defaultEventStreamLimits, ...opts.events };
+  const hub = createEventHub({ feed: store.feed, maxStreams: limits.maxStreams, bufferEvents: limits.bufferEvents });
   const app = createApp({
     tokens,
     store,
-    api: { ...ingest, tokens, history, holds, sourceAdmin: { operations: sourceOperations, rejections } },
+    api: {
+      ...ingest,
+      tokens,
+      history,
+      holds,
+      sourceAdmin: { operations: sourceOperations, rejections },
+      events: { hub, log: opts.log, heartbeatMs: limits.heartbeatMs },
+      snapshot: () => snapshotDatabase(opts.sqlite),
+    },
     ingest,
     metrics,
     log: opts.log,
@@ -146,7 +169,7 @@ export function composeServer(opts: ComposeOptions) {
       docker: () => withDeadline(opts.swarm.ping(), opts.readyDeadlineMs ?? 2000, "the Docker engine"),
     },
   });
-  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier, unmatched, sourceOperations, rejections };
+  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier, unmatched, sourceOperations, rejections, hub };
 }
 
 export type ComposedServer = ReturnType<typeof composeServer>;

@@ -10,8 +10,8 @@ import { CLOCK_TOLERANCE_S, VerifiedTokens } from "./verified-tokens.js";
  * algorithm allow-list and the audience rules live in one place.
  */
 
-export type Scope = "deployments:read" | "deployments:write" | "sources:admin";
-export const SCOPES: readonly Scope[] = ["deployments:read", "deployments:write", "sources:admin"];
+export type Scope = "deployments:read" | "deployments:write" | "sources:admin" | "database:backup";
+export const SCOPES: readonly Scope[] = ["deployments:read", "deployments:write", "sources:admin", "database:backup"];
 
 export interface WebhookClaims {
   sub: string;

@@ -1,3 +1,5 @@
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** A command line the CLI cannot run: the message, then the usage, exit code 2. */
@@ -15,4 +17,15 @@ export function parseCommandLine<O extends NonNullable<ParseArgsConfig["options"
   }
   if ((parsed.values as { help?: unknown }).help) throw new HelpRequested();
   return parsed;
+}
+
+/** Whether the module at `url` is the script node (or tsx) was started with, rather than imported by `deployer`. */
+export function isMainModule(url: string): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return pathToFileURL(realpathSync(script)).href === url;
+  } catch {
+    return false;
+  }
 }

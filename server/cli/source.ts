@@ -1,4 +1,4 @@
-import { HelpRequested, parseCommandLine, UsageError } from "./command-line.js";
+import { HelpRequested, isMainModule, parseCommandLine, UsageError } from "./command-line.js";
 import { createSourceSecrets } from "../auth/source-secrets.js";
 import { loadConfig } from "../config/config.js";
 import { AppError } from "../domain/app-error.js";
@@ -160,15 +160,20 @@ function main(argv: string[]): string {
   }
 }
 
-try {
-  process.stdout.write(`${main(process.argv.slice(2))}\n`);
-} catch (err) {
-  if (err instanceof HelpRequested) {
-    process.stdout.write(USAGE);
-  } else {
-    // A refused input is a usage problem (2), like the token CLI; an unknown id is 1.
-    process.exitCode = err instanceof AppError && err.code === "NOT_FOUND" ? 1 : 2;
-    if ((err as Error).message) process.stderr.write(`source: ${(err as Error).message}\n`);
-    if (err instanceof UsageError) process.stderr.write(USAGE);
+/** The source command (`npm run source -- …`, `deployer source …`); sets process.exitCode. */
+export function runSourceCommand(argv: string[]): void {
+  try {
+    process.stdout.write(`${main(argv)}\n`);
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(USAGE);
+    } else {
+      // A refused input is a usage problem (2), like the token CLI; an unknown id is 1.
+      process.exitCode = err instanceof AppError && err.code === "NOT_FOUND" ? 1 : 2;
+      if ((err as Error).message) process.stderr.write(`source: ${(err as Error).message}\n`);
+      if (err instanceof UsageError) process.stderr.write(USAGE);
+    }
   }
 }
+
+if (isMainModule(import.meta.url)) runSourceCommand(process.argv.slice(2));

@@ -1,4 +1,4 @@
-import { HelpRequested, parseCommandLine, UsageError } from "./command-line.js";
+import { HelpRequested, isMainModule, parseCommandLine, UsageError } from "./command-line.js";
 import { createTokenService, parseScopes, TokenInputError } from "../auth/tokens.js";
 import { loadConfig } from "../config/config.js";
 import { resolveSecret } from "../secret.js";
@@ -16,7 +16,7 @@ const USAGE = `usage:
   --repo     repository pattern the token may deploy, read like an image name:
              acme/web (Docker Hub), 127.0.0.1:5000/acme/*  (* stays inside one path segment)
   --service  limit the token to these swarm services (default: any service the repos reach)
-  --scope    space-separated: deployments:read, deployments:write, sources:admin
+  --scope    space-separated: deployments:read, deployments:write, sources:admin, database:backup
   --sub      who the token speaks for, recorded as requestedBy (default: webhook / api)
   --expires  lifetime such as 30m, 12h, 90d (default: no expiry)
 
@@ -63,15 +63,20 @@ async function main(argv: string[]): Promise<string> {
   return sign(resolved.secret);
 }
 
-try {
-  process.stdout.write(`${await main(process.argv.slice(2))}\n`);
-} catch (err) {
-  if (err instanceof HelpRequested) {
-    process.stdout.write(USAGE);
-  } else {
-    process.exitCode = 2;
-    // ConfigError and resolveSecret's errors (unreadable or short key file) are configuration problems: exit 2 like the server.
-    if ((err as Error).message) process.stderr.write(`token: ${(err as Error).message}\n`);
-    if (err instanceof UsageError || err instanceof TokenInputError) process.stderr.write(USAGE);
+/** The token command (`npm run token -- …`, `deployer token …`); sets process.exitCode. */
+export async function runTokenCommand(argv: string[]): Promise<void> {
+  try {
+    process.stdout.write(`${await main(argv)}\n`);
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(USAGE);
+    } else {
+      process.exitCode = 2;
+      // ConfigError and resolveSecret's errors (unreadable or short key file) are configuration problems: exit 2 like the server.
+      if ((err as Error).message) process.stderr.write(`token: ${(err as Error).message}\n`);
+      if (err instanceof UsageError || err instanceof TokenInputError) process.stderr.write(USAGE);
+    }
   }
 }
+
+if (isMainModule(import.meta.url)) await runTokenCommand(process.argv.slice(2));

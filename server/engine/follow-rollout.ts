@@ -1,5 +1,6 @@
 import type { SwarmPort, SwarmService, SwarmTask } from "./swarm-port.js";
 import { SwarmNotFoundError, SwarmUnavailableError } from "./swarm-port.js";
+import { formatProgress } from "../domain/rollout-progress.js";
 
 export type RolloutOutcome =
   | { status: "succeeded"; message: string }
@@ -142,5 +143,5 @@ export function describeProgress(service: SwarmService, tasks: SwarmTask[], targ
   const stale = live.filter((t) => t.image !== targetImage);
   const desired = service.mode === "replicated" ? (service.replicas ?? 0) : Math.max(live.length, 1);
   const converged = onTarget.length >= desired && stale.length === 0;
-  return { text: `${onTarget.length}/${desired} tasks running the new image`, converged };
+  return { text: formatProgress({ running: onTarget.length, desired }), converged };
 }

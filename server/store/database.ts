@@ -6,7 +6,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as schema from "./schema.js";
 
-export type Db = BetterSQLite3Database<typeof schema>;
+/** Drizzle over the connection, which stays reachable as `$client` (the event feed asks it whether a transaction is open). */
+export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 /** The raw better-sqlite3 connection, for the modules of this folder that prepare statements themselves. */
 export type Sqlite = Database.Database;
 

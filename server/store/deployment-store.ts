@@ -16,6 +16,8 @@ import { createCoalescedEvents } from "./coalesced-events.js";
 import { createTriggerQueries } from "./trigger-queries.js";
 import { createDeploymentLookups } from "./deployment-lookups.js";
 import { createGroupCommit } from "./group-commit.js";
+import { createDeploymentInserts } from "./deployment-inserts.js";
+import { createEventFeed } from "./event-feed.js";
 import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
 
 export * from "./records.js";
@@ -52,7 +54,19 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
   const cached = createStatementCache();
   const coalesced_ = createCoalescedEvents(db);
   const triggerQueries = createTriggerQueries(db);
-  const groupCommit = createGroupCommit((batch) => db.transaction(batch));
+  const feed = createEventFeed(db);
+  /** Runs a write and, once it has committed (not while a caller's transaction is still open), tells the feed. */
+  const published =
+    <A extends unknown[], R>(write: (...args: A) => R) =>
+    (...args: A): R => {
+      const result = write(...args);
+      feed.committed();
+      return result;
+    };
+  const groupCommit = createGroupCommit((batch) => {
+    db.transaction(batch);
+    feed.committed();
+  });
   const byId = db
     .select()
     .from(deployments)
@@ -63,57 +77,13 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     .from(deployments)
     .where(eq(deployments.id, p("id")))
     .prepare();
-  const insertEvent = db
-    .insert(deploymentEvents)
-    .values({ deploymentId: p("deploymentId"), at: p("at"), status: p("status"), message: p("message") })
-    .prepare();
+  const { insertEvent, insertReturning, insertForTrigger } = createDeploymentInserts(db, clock, coalesced_);
   const eventsOf = db
     .select({ at: deploymentEvents.at, status: deploymentEvents.status, message: deploymentEvents.message })
     .from(deploymentEvents)
     .where(eq(deploymentEvents.deploymentId, p("id")))
     .orderBy(asc(deploymentEvents.id))
     .prepare();
-
-  function insertReturning<T>(
-    table: typeof triggers | typeof deployments,
-    name: string,
-    values: Record<string, unknown>,
-    ignoreConflict = false,
-  ): T | undefined {
-    const statement = cached(shapeKey(name, values), () => {
-      const insert = db.insert(table).values(placeholdersFor(values) as never);
-      return (ignoreConflict ? insert.onConflictDoNothing() : insert).returning().prepare();
-    });
-    return statement.get(values) as T | undefined;
-  }
-
-  /** The deployments of a trigger, less those coalesced into one already there; then `alongside`. */
-  function insertForTrigger(triggerId: string, newDeployments: NewDeployment[], at: number, hooks: RecordHooks) {
-    const coalesced: Coalesced[] = [];
-    const written: NewDeployment[] = [];
-    for (const d of newDeployments) {
-      const into = hooks.coalesce?.(d);
-      if (into === undefined) {
-        written.push(d);
-        continue;
-      }
-      coalesced_.record(triggerId, into, at);
-      coalesced.push({ service: d.service, deploymentId: into });
-    }
-    const rows = insertDeployments(triggerId, written, at);
-    hooks.alongside?.(rows);
-    return { rows, coalesced };
-  }
-
-  function insertDeployments(triggerId: string, newDeployments: NewDeployment[], at: number): DeploymentRecord[] {
-    return newDeployments.map((d) => {
-      const { message, ...fields } = d;
-      const values = definedValues({ id: clock.newId("dep"), triggerId, status: "queued", createdAt: at, message, ...fields });
-      const row = insertReturning<typeof deployments.$inferSelect>(deployments, "deployment", values)!;
-      insertEvent.run({ deploymentId: row.id, at, status: "queued", message });
-      return asDeployment(row);
-    });
-  }
 
   function findDeployment(id: string): DeploymentRecord | undefined {
     const row = byId.get({ id });
@@ -138,7 +108,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
      * before the webhook is answered. A trigger whose event key was already
      * recorded writes nothing and returns the earlier one.
      */
-    recordTrigger(
+    recordTrigger: published(function recordTrigger(
       trigger: NewTrigger,
       newDeployments: NewDeployment[],
       hooks: RecordHooks = {},
@@ -162,7 +132,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
         const { rows, coalesced } = insertForTrigger(inserted.id, newDeployments, at, hooks);
         return { duplicate: false as const, trigger: inserted, deployments: rows, coalesced };
       });
-    },
+    }),
 
     listUnmatched: triggerQueries.listUnmatched,
 
@@ -171,12 +141,12 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
      * transaction with the end of its wait; `hooks` as in recordTrigger.
      * Returns undefined when it was matched already (by another caller).
      */
-    recordMatch(triggerId: string, newDeployments: NewDeployment[], hooks: RecordHooks = {}) {
-      return db.transaction(() => {
+    recordMatch: published((triggerId: string, newDeployments: NewDeployment[], hooks: RecordHooks = {}) =>
+      db.transaction(() => {
         if (!triggerQueries.clearUnmatched(triggerId)) return undefined;
         return insertForTrigger(triggerId, newDeployments, clock.now(), hooks);
-      });
-    },
+      }),
+    ),
 
     /**
      * recordTrigger, committed together with the others asked for in the
@@ -188,7 +158,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     },
 
     /** Applies a patch and appends the timeline entry that explains it, atomically. */
-    transition(id: string, patch: DeploymentPatch, eventMessage?: string): DeploymentRecord {
+    transition: published((id: string, patch: DeploymentPatch, eventMessage?: string): DeploymentRecord => {
       const set = definedValues({ ...patch, ...(eventMessage && patch.message === undefined && patch.status ? { message: eventMessage } : {}) });
       if (Object.keys(set).length === 0) throw new Error(`transition of ${id}: nothing to change`);
       const update = cached(shapeKey("transition", set), () =>
@@ -209,13 +179,13 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
         if (eventMessage) insertEvent.run({ deploymentId: id, at, status: row.status, message: eventMessage });
         return asDeployment(row);
       });
-    },
+    }),
 
-    addEvent(id: string, message: string): void {
+    addEvent: published((id: string, message: string): void => {
       const current = statusById.get({ id });
       if (!current) throw new Error(`deployment ${id} does not exist`);
       insertEvent.run({ deploymentId: id, at: clock.now(), status: current.status, message });
-    },
+    }),
 
     listEvents(id: string): DeploymentEventRecord[] {
       return eventsOf.all({ id }) as DeploymentEventRecord[];
@@ -252,6 +222,9 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     triggersCoalescedInto: coalesced_.triggersInto,
 
     setCallbackState: triggerQueries.setCallbackState,
+
+    /** Every timeline row as an event, read back from the record and announced after each commit (store/event-feed.ts). */
+    feed,
   };
   return store;
 }

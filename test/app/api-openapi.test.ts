@@ -1,6 +1,7 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import { api, deployThroughWebhook } from "../helpers/api-client.js";
+import { sseReader } from "../helpers/sse.js";
 import { createTestServer, sha } from "../helpers/test-server.js";
 
 type Doc = {
@@ -16,7 +17,8 @@ function checkerFor(doc: Doc) {
   return (path: string, method: string, status: number, body: unknown) => {
     const declared = doc.paths[path]?.[method]?.responses[String(status)];
     expect(declared, `the document declares ${method.toUpperCase()} ${path} → ${status}`).toBeDefined();
-    const schema = JSON.parse(JSON.stringify(declared!.content!["application/json"]!.schema).replaceAll('"#/components', '"doc#/components'));
+    const type = status === 200 && path.endsWith("/events") ? "text/event-stream" : "application/json";
+    const schema = JSON.parse(JSON.stringify(declared!.content![type]!.schema).replaceAll('"#/components', '"doc#/components'));
     const validate = ajv.compile(schema);
     expect(validate(body), `${method} ${path} ${status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body)}`).toBe(true);
   };
@@ -30,10 +32,13 @@ describe("GET /api/openapi.json", () => {
     const doc = (await docRes.json()) as Doc;
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/backup",
       "/deployments",
       "/deployments/{id}",
       "/deployments/{id}/approve",
+      "/deployments/{id}/events",
       "/deployments/{id}/reject",
+      "/events",
       "/services",
       "/services/{name}/deploy",
       "/services/{name}/resume",
@@ -103,5 +108,18 @@ describe("GET /api/openapi.json", () => {
     check("/sources/{id}/rotate", "post", noRotate.status, noRotate.body);
     const withOidc = await api(server, "GET", "/api/sources", admin);
     check("/sources", "get", withOidc.status, withOidc.body);
+
+    // Each event's data is a StreamEvent; errors are the envelope.
+    const read = await server.tokens.signApiToken({ sub: "x", scopes: ["deployments:read"] });
+    const events = await server.request(`/api/deployments/${first!.id}/events`, { headers: { authorization: `Bearer ${read}` } });
+    const messages = await sseReader(events).rest();
+    expect(messages.length).toBeGreaterThan(2);
+    for (const m of messages) check("/deployments/{id}/events", "get", 200, JSON.parse(m.data));
+    const noEvents = await api(server, "GET", "/api/deployments/dep_nope/events");
+    check("/deployments/{id}/events", "get", noEvents.status, noEvents.body);
+    const badCursor = await api(server, "GET", "/api/events?lastEventId=x");
+    check("/events", "get", badCursor.status, badCursor.body);
+    const noBackup = await api(server, "GET", "/api/backup");
+    check("/backup", "get", noBackup.status, noBackup.body);
   });
 });

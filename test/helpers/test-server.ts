@@ -38,6 +38,8 @@ export function createTestServer(
     clock?: FakeClock;
     /** Registry access per login (shepherd.auth.config), as main.ts wires it. */
     access?: Pick<ComposeOptions, "registryFor" | "registryAuthFor">;
+    /** The event streams' bounds (maxStreams, bufferEvents, heartbeatMs). */
+    events?: ComposeOptions["events"];
   } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "deployer-test-"));
@@ -67,6 +69,7 @@ export function createTestServer(
     rolloutPollMs: ROLLOUT_POLL_MS,
     readyDeadlineMs: 50,
     clock,
+    events: opts.events,
     ...opts.access,
   });
   onTestFinished(async () => {

@@ -14,10 +14,14 @@ import { assertJsonDepth, bodyLimitBytes } from "../read-json.js";
 import * as s from "./schemas.js";
 import { registerApprovalRoutes } from "./approval-routes.js";
 import { registerSourceRoutes, requireSourcesAdmin, type SourceAdminDeps } from "./source-routes.js";
+import { registerEventRoutes, type EventStreamDeps } from "./event-routes.js";
+import { registerBackupRoutes, type BackupDeps } from "./backup-routes.js";
 
 export interface ApiDeps extends OperationsDeps {
   tokens: TokenService;
   sourceAdmin: SourceAdminDeps;
+  events: Omit<EventStreamDeps, "store">;
+  snapshot: BackupDeps["snapshot"];
 }
 
 type Env = { Variables: { requestId: string; apiClaims: ApiClaims } };
@@ -87,6 +91,7 @@ export function createApiRoutes(deps: ApiDeps) {
   app.use("/deployments", requireApiToken(deps.tokens));
   app.use("/services/*", requireApiToken(deps.tokens));
   app.use("/services", requireApiToken(deps.tokens));
+  app.use("/events", requireApiToken(deps.tokens));
   // `/sources/*` covers `/sources` itself too: hono's trailing wildcard may match nothing.
   app.use("/sources/*", requireSourcesAdmin(deps.tokens));
   for (const path of ["/services/*", "/sources/*"]) {
@@ -187,7 +192,9 @@ export function createApiRoutes(deps: ApiDeps) {
   );
 
   registerApprovalRoutes(app, deps);
+  registerEventRoutes(app, { ...deps.events, store: deps.store });
   registerSourceRoutes(app, deps.sourceAdmin);
+  registerBackupRoutes(app, { tokens: deps.tokens, snapshot: deps.snapshot });
 
   return app;
 }

@@ -137,3 +137,38 @@ export const DeployBody = z
 export const DeploymentAccepted = z.object({ deployment: DeploymentSchema }).openapi("DeploymentAccepted");
 export const DeploymentResult = z.object({ deployment: DeploymentSchema }).openapi("DeploymentResult");
 export const ResumeResult = z.object({ service: z.string(), wasHeld: z.boolean() }).openapi("ResumeResult");
+
+const eventId = z
+  .string()
+  .regex(/^\d{1,15}$/, "not an event id sent by this server")
+  .optional()
+  .openapi({ description: "resume after this event id (the `id:` of the last event received)" });
+export const EventStreamQuery = z.object({ lastEventId: eventId });
+export const EventStreamHeaders = z.object({ "last-event-id": eventId });
+
+export const StreamEventSchema = z
+  .object({
+    deploymentId: z.string(),
+    service: z.string(),
+    status: z.enum(deploymentStatuses),
+    entry: DeploymentEventSchema,
+    deployment: z
+      .object({
+        id: z.string(),
+        service: z.string(),
+        image: z.string(),
+        trigger: z.enum(triggerKinds),
+        requestedBy: z.string(),
+        createdAt: z.string(),
+      })
+      .optional()
+      .openapi({ description: "on `deployment` events: the new deployment" }),
+    progress: z
+      .object({ running: z.number().int(), desired: z.number().int() })
+      .optional()
+      .openapi({ description: "on a rollout's task count: tasks running the new image, of those desired" }),
+  })
+  .openapi("StreamEvent", {
+    description:
+      "The JSON `data:` of each event. `event:` is `deployment`, `timeline` or `final`; `id:` a cursor to send back as Last-Event-ID. Comment lines (`:`) are heartbeats.",
+  });

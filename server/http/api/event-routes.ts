@@ -1,0 +1,168 @@
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { streamSSE, type SSEStreamingApi } from "hono/streaming";
+import type { Logger } from "pino";
+import type { ApiClaims } from "../../auth/tokens.js";
+import { AppError } from "../../domain/app-error.js";
+import { isTerminal } from "../../domain/deployment.js";
+import { parseProgress } from "../../domain/rollout-progress.js";
+import type { DeploymentStore } from "../../store/deployment-store.js";
+import type { FeedEvent } from "../../store/event-feed.js";
+import type { EventHub } from "../event-hub.js";
+import * as s from "./schemas.js";
+
+/**
+ * `GET /api/events` and `GET /api/deployments/:id/events`: Server-Sent
+ * Events read from the record. A stream first replays what its cursor has
+ * not seen (Last-Event-ID, or all of one deployment's timeline), then
+ * switches, in the same turn of the event loop as its last empty read, to
+ * the hub's live events, so nothing falls between the two and nothing comes
+ * twice. `id:` is the timeline row's id: what a reconnecting client sends back.
+ */
+export interface EventStreamDeps {
+  store: Pick<DeploymentStore, "feed" | "findDeployment">;
+  hub: EventHub;
+  log: Logger;
+  /** A `:` comment line this often when nothing else is sent, so proxies keep the connection open. */
+  heartbeatMs: number;
+}
+
+const REPLAY_PAGE = 200;
+const RETRY_MS = 2000;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** An event's data: who, the entry itself, and for a rollout's task count the numbers. */
+export function toStreamEventJson(e: FeedEvent) {
+  const progress = parseProgress(e.message);
+  return {
+    deploymentId: e.deploymentId,
+    service: e.service,
+    status: e.status,
+    entry: { at: iso(e.at), status: e.status, message: e.message },
+    ...(e.kind === "deployment"
+      ? {
+          deployment: {
+            id: e.deploymentId,
+            service: e.service,
+            image: e.image,
+            trigger: e.trigger,
+            requestedBy: e.requestedBy,
+            createdAt: iso(e.createdAt),
+          },
+        }
+      : {}),
+    ...(progress ? { progress } : {}),
+  };
+}
+
+function cursorOf(c: Context, query: string | undefined): number | undefined {
+  const raw = c.req.header("last-event-id")?.trim() || query;
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d{1,15}$/.test(raw)) throw new AppError("VALIDATION_FAILED", "Last-Event-ID: not an event id sent by this server");
+  return Number(raw);
+}
+
+async function pump(
+  c: Context,
+  stream: SSEStreamingApi,
+  deps: EventStreamDeps,
+  from: { cursor: number; deploymentId?: string; release: () => void },
+) {
+  const { feed } = deps.store;
+  const { deploymentId, release } = from;
+  let cursor = from.cursor;
+  let subscription: ReturnType<EventHub["subscribe"]> | undefined;
+  let closed = false;
+  stream.onAbort(() => {
+    closed = true;
+    subscription?.close();
+  });
+  /** Writes one event; true when it ended a single deployment's stream. */
+  const send = async (e: FeedEvent) => {
+    await stream.writeSSE({ event: e.kind, id: String(e.id), data: JSON.stringify(toStreamEventJson(e)) });
+    cursor = e.id;
+    return deploymentId !== undefined && e.kind === "final";
+  };
+  try {
+    await stream.write(`retry: ${RETRY_MS}\n\n`);
+    for (;;) {
+      const page = feed.readAfter(cursor, { deploymentId, limit: REPLAY_PAGE });
+      if (page.length === 0) break;
+      for (const e of page) if (await send(e)) return;
+      if (closed) return;
+    }
+    // Still in the turn of the empty read: what commits from here on reaches the subscription.
+    if (deploymentId) {
+      const dep = deps.store.findDeployment(deploymentId);
+      if (!dep || isTerminal(dep.status)) return;
+    }
+    subscription = deps.hub.subscribe(deploymentId, () => {
+      // Its writes are stuck behind a full socket: end them (the pending one fails), and the socket too.
+      deps.log.warn({ requestId: c.get("requestId"), lastEventId: cursor }, "dropped an event stream whose client did not keep up");
+      stream.abort();
+      (c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy();
+    });
+    while (!closed) {
+      const next = await subscription.next(deps.heartbeatMs);
+      if (next === "closed" || next === "overflow") return;
+      if (next === "idle") await stream.write(": heartbeat\n\n");
+      else for (const e of next) if (e.id > cursor && (await send(e))) return;
+    }
+  } finally {
+    subscription?.close();
+    release();
+  }
+}
+
+function open(c: Context, deps: EventStreamDeps, from: { cursor: number; deploymentId?: string }) {
+  const release = deps.hub.reserve();
+  try {
+    c.header("X-Accel-Buffering", "no");
+    return streamSSE(c, (stream) => pump(c, stream, deps, { ...from, release }));
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+const sse = (description: string) => ({ description, content: { "text/event-stream": { schema: s.StreamEventSchema } } });
+const errors = (...codes: Array<400 | 401 | 403 | 404 | 503>) =>
+  Object.fromEntries(codes.map((code) => [code, { description: `error ${code}`, content: { "application/json": { schema: s.ErrorSchema } } }]));
+
+export function registerEventRoutes(app: OpenAPIHono<{ Variables: { requestId: string; apiClaims: ApiClaims } }>, deps: EventStreamDeps) {
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/events",
+      security: [{ bearer: [] }],
+      description:
+        "Server-Sent Events: every new deployment (`deployment`), timeline entry (`timeline`) and final status (`final`) as it is committed. " +
+        "Without Last-Event-ID it starts from now; with it (the header, or `lastEventId`) from the entry after that id.",
+      request: { query: s.EventStreamQuery, headers: s.EventStreamHeaders },
+      responses: { 200: sse("the event stream"), ...errors(400, 401, 403, 503) },
+    }),
+    (c) => {
+      const cursor = cursorOf(c, c.req.valid("query").lastEventId);
+      return open(c, deps, { cursor: cursor ?? deps.store.feed.latestId() });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/deployments/{id}/events",
+      security: [{ bearer: [] }],
+      description:
+        "Server-Sent Events of one deployment: its timeline from the first entry (or after Last-Event-ID), live; the stream ends after its `final` event.",
+      request: { params: s.DeploymentIdParam, query: s.EventStreamQuery, headers: s.EventStreamHeaders },
+      responses: { 200: sse("the deployment's event stream"), ...errors(400, 401, 403, 404, 503) },
+    }),
+    (c) => {
+      const { id } = c.req.valid("param");
+      const cursor = cursorOf(c, c.req.valid("query").lastEventId);
+      if (!deps.store.findDeployment(id)) throw new AppError("NOT_FOUND", `no deployment with id ${JSON.stringify(id)}`);
+      return open(c, deps, { cursor: cursor ?? 0, deploymentId: id });
+    },
+  );
+}
