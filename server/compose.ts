@@ -11,6 +11,7 @@ import { createUnmatchedPushes } from "./operations/match-unmatched.js";
 import type { SwarmPort } from "./engine/swarm-port.js";
 import { createMetrics } from "./metrics.js";
 import { createAppriseNotifier } from "./notify/apprise-notifier.js";
+import { createWebhookNotifier } from "./notify/webhook-notifier.js";
 import { systemClock, type Clock } from "./domain/clock.js";
 import { createImageAutoclean } from "./engine/image-autoclean.js";
 import { createPoller, type PollerOptions } from "./poller/poller.js";
@@ -101,6 +102,12 @@ export function composeServer(opts: ComposeOptions) {
         fetch: opts.fetch,
       })
     : undefined;
+  const webhook = notify.webhook && createWebhookNotifier({ ...notify.webhook, log: opts.log, metrics, now, fetch: opts.fetch });
+  if (webhook) {
+    deployer.onFinished((dep) => webhook.deploymentFinished(dep));
+    deployer.onWaiting((dep) => webhook.deploymentWaiting(dep));
+  }
+  if (notifier) deployer.onWaiting((dep) => notifier.deploymentWaiting(dep));
   // What hears of a deployment's end: the Docker Hub callback, Apprise, image autoclean.
   deployer.onFinished((dep) => callbacks.deploymentFinished(dep));
   if (notifier) deployer.onFinished((dep) => notifier.deploymentFinished(dep));

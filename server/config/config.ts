@@ -73,6 +73,8 @@ const envSchema = z.object({
   WITH_NO_RESOLVE_IMAGE: flag(false),
   IMAGE_AUTOCLEAN_LIMIT: optionalText.pipe(z.string().regex(/^\d+$/, "expected a whole number").optional()),
   APPRISE_SIDECAR_URL: appriseUrl,
+  DEPLOYER_NOTIFY_WEBHOOK_URL: appriseUrl,
+  DEPLOYER_NOTIFY_WEBHOOK_SECRET: z.string().optional(),
   VERBOSE: flag(false),
   TZ: timeZone,
   HOSTNAME: optionalText,
@@ -126,6 +128,8 @@ export interface Config {
     /** Hosts a Docker Hub `callback_url` may name. */
     callbackHosts: string[];
     appriseUrl?: string;
+    /** DEPLOYER_NOTIFY_WEBHOOK_URL and _SECRET: a JSON webhook told of every final status and wait, HMAC-signed. */
+    webhook?: { url: string; secret: string };
     tz?: string;
     /** The name Apprise titles carry (`HOSTNAME`, else the machine's). */
     hostname?: string;
@@ -153,6 +157,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (e.RUN_ONCE_AND_EXIT && !e.DEPLOYER_POLL) {
     throw new ConfigError(["RUN_ONCE_AND_EXIT: runs one poll cycle, so it needs DEPLOYER_POLL on"]);
+  }
+  if (e.DEPLOYER_NOTIFY_WEBHOOK_URL && (e.DEPLOYER_NOTIFY_WEBHOOK_SECRET ?? "").length < 16) {
+    throw new ConfigError(["DEPLOYER_NOTIFY_WEBHOOK_SECRET: the webhook's notifications are signed with it; give one of at least 16 characters"]);
   }
   const rollbackConfig =
     e.UPDATE_OPTIONS.rollbackConfig || e.ROLLBACK_OPTIONS.rollbackConfig
@@ -186,7 +193,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       approvalTtlMs: e.DEPLOYER_APPROVAL_TTL,
     },
     poller: { enabled: e.DEPLOYER_POLL, sleepTimeMs: e.SLEEP_TIME, runOnceAndExit: e.RUN_ONCE_AND_EXIT },
-    notify: { callbackHosts: e.DEPLOYER_CALLBACK_HOSTS, appriseUrl: e.APPRISE_SIDECAR_URL, tz: e.TZ, hostname: e.HOSTNAME },
+    notify: {
+      callbackHosts: e.DEPLOYER_CALLBACK_HOSTS,
+      appriseUrl: e.APPRISE_SIDECAR_URL,
+      webhook: e.DEPLOYER_NOTIFY_WEBHOOK_URL ? { url: e.DEPLOYER_NOTIFY_WEBHOOK_URL, secret: e.DEPLOYER_NOTIFY_WEBHOOK_SECRET! } : undefined,
+      tz: e.TZ,
+      hostname: e.HOSTNAME,
+    },
     // VERBOSE means more, never less: it lifts info (or quieter) to debug, and leaves trace and silent alone.
     log: { level: e.VERBOSE && ["fatal", "error", "warn", "info"].includes(e.LOG_LEVEL) ? "debug" : e.LOG_LEVEL },
   };

@@ -2,7 +2,15 @@ import type { Logger } from "pino";
 import type { Metrics } from "../metrics.js";
 import type { DeploymentHistory } from "../store/deployment-history.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
-import { failedMessage, imageUnavailableMessage, shellDate, updatedMessage, type AppriseMessage } from "./shepherd-texts.js";
+import {
+  failedMessage,
+  imageUnavailableMessage,
+  shellDate,
+  updatedMessage,
+  waitingForApprovalMessage,
+  wouldDeployMessage,
+  type AppriseMessage,
+} from "./shepherd-texts.js";
 
 export interface AppriseNotifierOptions {
   /** APPRISE_SIDECAR_URL. */
@@ -67,6 +75,13 @@ export function createAppriseNotifier(opts: AppriseNotifierOptions) {
   return {
     /** A deployer listener: notifies updated and failed, unless the previous outcome already said the same. */
     async deploymentFinished(dep: DeploymentRecord): Promise<void> {
+      if (dep.status === "skipped" && dep.message?.startsWith("deployer.mode=notify") && dep.digest) {
+        const image = `${dep.image}@${dep.digest}`;
+        await send("would_deploy", wouldDeployMessage({ service: dep.service, hostname: opts.hostname, image, date: date() }), {
+          deploymentId: dep.id,
+        });
+        return;
+      }
       const outcome = outcomeOf(dep);
       if (!outcome) return;
       const target = dep.pinnedImage ?? (dep.digest ? `${dep.image}@${dep.digest}` : dep.image);
@@ -81,6 +96,14 @@ export function createAppriseNotifier(opts: AppriseNotifierOptions) {
           ? updatedMessage({ service: dep.service, hostname: opts.hostname, from: dep.previousImage ?? "", to: target, date: date() })
           : failedMessage({ service: dep.service, hostname: opts.hostname, image: target, date: date() });
       await send(outcome, message, context);
+    },
+
+    /** A deployer listener for waits: a deployment that needs a person's approval. */
+    async deploymentWaiting(dep: DeploymentRecord): Promise<void> {
+      if (dep.status !== "awaiting_approval") return;
+      const image = dep.digest ? `${dep.image}@${dep.digest}` : dep.image;
+      const message = waitingForApprovalMessage({ service: dep.service, hostname: opts.hostname, image, deploymentId: dep.id, date: date() });
+      await send("awaiting_approval", message, { deploymentId: dep.id, service: dep.service });
     },
 
     /** The poller could not resolve `image` for `service`; sent once until the image is found again. */

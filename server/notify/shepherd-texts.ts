@@ -54,3 +54,27 @@ export function imageUnavailableMessage(o: { service: string; hostname: string; 
     notify_type: "failure",
   };
 }
+
+/** Not Shepherd's (it had no policies), in the same shape: a deployment a policy holds for a person. */
+export function waitingForApprovalMessage(o: {
+  service: string;
+  hostname: string;
+  image: string;
+  deploymentId: string;
+  date: string;
+}): AppriseMessage {
+  return {
+    title: `[deployer] Service ${o.service} waits for approval on ${o.hostname}`,
+    body: `${o.date} Service ${o.service}: ${o.image} waits for approval (deployment ${o.deploymentId}); approve or reject it with deployments:write`,
+    notify_type: "warning",
+  };
+}
+
+/** deployer.mode=notify: what would have been deployed. */
+export function wouldDeployMessage(o: { service: string; hostname: string; image: string; date: string }): AppriseMessage {
+  return {
+    title: `[deployer] Service ${o.service} has a new image on ${o.hostname}`,
+    body: `${o.date} Service ${o.service} would be updated to ${o.image} (deployer.mode=notify: not deployed)`,
+    notify_type: "info",
+  };
+}

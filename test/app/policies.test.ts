@@ -1,4 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { describe, expect, it, onTestFinished } from "vitest";
 import type { Scope } from "../../server/auth/tokens.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
@@ -240,5 +243,72 @@ describe("watch only (deployer.mode=notify)", () => {
       `deployer.mode=notify: ${sha(1)} would be deployed; recorded and announced, the service is not updated`,
     ]);
     expect(s.swarm.callsOf("updateService")).toEqual([]);
+  });
+});
+
+/** A receiver for Apprise and the JSON webhook: every request's path, headers and raw body. */
+async function receiver() {
+  const got: Array<{ path: string; headers: Record<string, string | string[] | undefined>; body: string }> = [];
+  const http = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      got.push({ path: req.url ?? "", headers: req.headers, body });
+      res.writeHead(200).end("{}");
+    });
+  });
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  onTestFinished(() => new Promise<void>((r) => http.close(() => r())));
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const waitFor = async (n: number) => {
+    for (let i = 0; i < 500 && got.length < n; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(got.length).toBeGreaterThanOrEqual(n);
+  };
+  return { url, got, waitFor };
+}
+
+describe("notifications of waits", () => {
+  it("tells Apprise and the signed JSON webhook that a deployment waits for approval, and what a watched service would deploy", async () => {
+    const sink = await receiver();
+    const secret = "webhook-secret-0123456789";
+    const s = server(
+      { "deployer.approve": "required" },
+      {
+        env: { APPRISE_SIDECAR_URL: `${sink.url}/apprise`, DEPLOYER_NOTIFY_WEBHOOK_URL: `${sink.url}/hook`, DEPLOYER_NOTIFY_WEBHOOK_SECRET: secret },
+      },
+    );
+    s.swarm.addService({ name: "watched", image: `${repo}:v1`, labels: { "deployer.mode": "notify" } });
+    const answer = await (async () => {
+      s.registry.push(ref("v1"), sha(1));
+      return push(s, "v1", sha(1));
+    })();
+    const of = (name: string) => answer.deployments.find((d) => s.store.getDeployment(d.id).service === name);
+    const [web, watched] = [of("web"), of("watched")];
+    await untilStatus(s, watched!.id, "skipped");
+    await untilStatus(s, web!.id, "awaiting_approval");
+    await sink.waitFor(4);
+    const apprise = sink.got
+      .filter((g) => g.path === "/apprise")
+      .map((g) => JSON.parse(g.body) as { title: string; body: string; notify_type: string });
+    expect(apprise.map((m) => [m.notify_type, m.title]).sort()).toEqual([
+      ["info", expect.stringMatching(/^\[deployer\] Service watched has a new image on /)],
+      ["warning", expect.stringMatching(/^\[deployer\] Service web waits for approval on /)],
+    ]);
+    expect(apprise.find((m) => m.notify_type === "warning")!.body).toContain(`${repo}:v1@${sha(1)} waits for approval (deployment ${web!.id})`);
+    const hooks = sink.got.filter((g) => g.path === "/hook");
+    for (const h of hooks) {
+      expect(h.headers["x-deployer-signature"]).toBe(`sha256=${createHmac("sha256", secret).update(h.body).digest("hex")}`);
+    }
+    const events = hooks.map((h) => JSON.parse(h.body) as { event: string; deployment: { id: string; status: string } });
+    expect(events.map((e) => [e.event, e.deployment.id, e.deployment.status]).sort()).toEqual(
+      [
+        ["deployment.finished", watched!.id, "skipped"],
+        ["deployment.waiting", web!.id, "awaiting_approval"],
+      ].sort(),
+    );
+  });
+
+  it("refuses a notification webhook without a secret to sign it with", () => {
+    expect(() => createTestServer({ DEPLOYER_NOTIFY_WEBHOOK_URL: "http://127.0.0.1:9/hook" })).toThrow(/DEPLOYER_NOTIFY_WEBHOOK_SECRET/);
   });
 });
