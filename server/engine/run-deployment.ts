@@ -1,7 +1,7 @@
 import { automaticTriggers, isTerminal } from "../domain/deployment.js";
-import { ENABLE_LABEL } from "../domain/service-selection.js";
+import { ENABLE_LABEL, followMove } from "../domain/service-selection.js";
 import { decideGates } from "../domain/gates.js";
-import { parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
+import { familiarRepoTag, parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
@@ -70,8 +70,13 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         const q = opts.holds.findQuarantine(dep.service, digest);
         if (q) throw new DeploySkipped(`${digest} is quarantined on this service: it ended badly in ${q.deploymentId} (${q.reason})`);
       }
-      if (tryParseImageRef(service.image)?.digest === digest) {
+      const running = tryParseImageRef(service.image);
+      if (running?.digest === digest && running.tag === ref.tag) {
         throw new DeploySkipped(`the service already runs ${digest}`);
+      }
+      // A move to another tag (deployer.follow) is checked again now: the service may have moved on since the push came.
+      if (automaticTriggers.has(dep.trigger) && running && running.tag !== ref.tag && !followMove(service, dep.imageKey)) {
+        throw new DeploySkipped(`the service runs ${service.image}, and ${familiarRepoTag(ref)} is not a newer version its deployer.follow admits`);
       }
       if (automaticTriggers.has(dep.trigger)) {
         const held = gate(dep, service, digest);
