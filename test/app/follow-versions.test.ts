@@ -84,3 +84,68 @@ describe("deployer.follow on pushes", () => {
     expect(await imageOf(server, "stable")).toBe(`${repo}:1.4.2`);
   });
 });
+
+describe("deployer.follow in the poller", () => {
+  it("finds 1.4.3 with one tag list per repository per cycle and looks up only the tag it moves to", async () => {
+    const server = createTestServer();
+    const labels = { "deployer.follow": "semver:minor" };
+    server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}`, labels });
+    server.swarm.addService({ name: "web-twin", image: `${repo}:1.4.2@${sha(1)}`, labels });
+    server.swarm.addService({ name: "patch-only", image: `${repo}:1.3.9@${sha(4)}`, labels: { "deployer.follow": "semver:patch" } });
+    for (const [tag, n] of [
+      ["1.3.9", 4],
+      ["1.4.2", 1],
+      ["1.4.3", 2],
+      ["2.0.0", 3],
+    ] as const)
+      publish(server, tag, sha(n));
+
+    const cycle = await server.poller.runOnce();
+    expect(cycle.tagLists).toBe(1);
+    expect(server.registry.tagLists).toEqual([`${host}/acme/web`]);
+    // 1.4.3 for the two minor followers (once), and each service's own tag; never 2.0.0.
+    expect([...server.registry.lookups].sort()).toEqual([`${repo}:1.3.9`, `${repo}:1.4.3`]);
+    expect(cycle.deployments).toHaveLength(2);
+    const done = await Promise.all(cycle.deployments.map((id) => waitForFinal(server, id)));
+    for (const d of done) {
+      expect(d).toMatchObject({ status: "succeeded", trigger: "poll", image: `${repo}:1.4.3`, pinnedImage: `${repo}:1.4.3@${sha(2)}` });
+      expect(server.store.listEvents(d.id)[0]?.message).toContain("the service follows semver:minor: 1.4.2 -> 1.4.3");
+    }
+    expect(await imageOf(server, "patch-only")).toBe(`${repo}:1.3.9@${sha(4)}`);
+
+    const quiet = await server.poller.runOnce();
+    expect(quiet).toMatchObject({ tagLists: 1, deployments: [] });
+    expect(server.registry.tagLists).toHaveLength(2);
+  });
+
+  it("for a glob, deploys a tag that appeared on the list since the previous cycle, not the ones there before", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "release", image: `${repo}:release-9@${sha(1)}`, labels: { "deployer.follow": "glob:release-*" } });
+    publish(server, "release-9", sha(1));
+    publish(server, "release-8", sha(2));
+    expect((await server.poller.runOnce()).deployments, "the first cycle learns the list").toEqual([]);
+    publish(server, "release-10", sha(3));
+    const cycle = await server.poller.runOnce();
+    expect(cycle.deployments).toHaveLength(1);
+    expect(await waitForFinal(server, cycle.deployments[0]!)).toMatchObject({ status: "succeeded", image: `${repo}:release-10` });
+    expect(await imageOf(server, "release")).toBe(`${repo}:release-10@${sha(3)}`);
+    expect(
+      server.registry.lookups.filter((l) => l.endsWith("release-8")),
+      "an old tag is never looked up",
+    ).toEqual([]);
+  });
+
+  it("catches a missed webhook after SLEEP_TIME on the fake clock", async () => {
+    const server = createTestServer({ SLEEP_TIME: "60" });
+    server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}`, labels: { "deployer.follow": "~1.4" } });
+    publish(server, "1.4.2", sha(1));
+    server.poller.start();
+    await server.clock.sleepCount(1);
+    publish(server, "1.4.3", sha(2));
+    server.clock.advance(60_000);
+    await server.clock.sleepCount(2);
+    await server.deployer.idle();
+    expect(await imageOf(server, "web")).toBe(`${repo}:1.4.3@${sha(2)}`);
+    expect(server.registry.tagLists).toHaveLength(2);
+  });
+});
