@@ -83,12 +83,17 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         if (held) return held;
       }
       const image = pinnedImage(ref, digest);
-      const sent = await update(dep, service, image);
-      dep = opts.store.transition(
-        id,
-        { pinnedImage: image, previousImage: sent.previousImage, updateSentAt: now(), serviceId: sent.serviceId },
-        `update sent: ${image} (service version ${sent.version})${sent.warnings.length ? `; engine warnings: ${sent.warnings.join("; ")}` : ""}`,
-      );
+      opts.ownChanges?.mark(service.id, image);
+      try {
+        const sent = await update(dep, service, image);
+        dep = opts.store.transition(
+          id,
+          { pinnedImage: image, previousImage: sent.previousImage, updateSentAt: now(), serviceId: sent.serviceId },
+          `update sent: ${image} (service version ${sent.version})${sent.warnings.length ? `; engine warnings: ${sent.warnings.join("; ")}` : ""}`,
+        );
+      } finally {
+        opts.ownChanges?.unmark(service.id, image);
+      }
       return await follow(dep, image);
     } catch (err) {
       if (err instanceof DeploySkipped) return { status: "skipped", message: err.message };

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Metrics } from "../metrics.js";
 import type { DeploymentHistory } from "../store/deployment-history.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
-import { failedMessage, imageUnavailableMessage, shellDate, updatedMessage, type AppriseMessage } from "./shepherd-texts.js";
+import { driftMessage, failedMessage, imageUnavailableMessage, shellDate, updatedMessage, type AppriseMessage } from "./shepherd-texts.js";
 
 export interface AppriseNotifierOptions {
   /** APPRISE_SIDECAR_URL. */
@@ -67,6 +67,11 @@ export function createAppriseNotifier(opts: AppriseNotifierOptions) {
   return {
     /** A deployer listener: notifies updated and failed, unless the previous outcome already said the same. */
     async deploymentFinished(dep: DeploymentRecord): Promise<void> {
+      if (dep.trigger === "external") {
+        const to = dep.pinnedImage ?? dep.image;
+        const message = driftMessage({ service: dep.service, hostname: opts.hostname, from: dep.previousImage ?? "", to, date: date() });
+        return send("drift", message, { deploymentId: dep.id, service: dep.service });
+      }
       const outcome = outcomeOf(dep);
       if (!outcome) return;
       const target = dep.pinnedImage ?? (dep.digest ? `${dep.image}@${dep.digest}` : dep.image);
