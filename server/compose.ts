@@ -27,6 +27,9 @@ import { createSourceOperations } from "./operations/manage-sources.js";
 import { createRejectionLog } from "./http/rejection-log.js";
 import { createEventHub } from "./http/event-hub.js";
 import { snapshotDatabase } from "./store/backup.js";
+import { createOwnChanges } from "./engine/own-changes.js";
+import { createDriftWatch } from "./operations/record-drift.js";
+import { createServiceVersions } from "./store/service-versions.js";
 
 export interface ComposeOptions {
   config: Config;
@@ -74,6 +77,7 @@ export function composeServer(opts: ComposeOptions) {
   const { auth, registry, selection, rollout, poller: polling, notify } = opts.config;
   const tokens = createTokenService({ secret: opts.secret, previousSecret: auth.secretPrevious, dockerHubRegistry: registry.dockerHub });
   const callbacks = createCallbackNotifier({ store, log: opts.log, allowedHosts: notify.callbackHosts, fetch: opts.fetch });
+  const ownChanges = createOwnChanges();
   const deployer = createDeployer({
     swarm: opts.swarm,
     registry: opts.registry,
@@ -89,6 +93,7 @@ export function composeServer(opts: ComposeOptions) {
     registryRetryMs: opts.config.registry.retryMs,
     approvalTtlMs: rollout.approvalTtlMs,
     clock,
+    ownChanges,
   });
   const notifier = notify.appriseUrl
     ? createAppriseNotifier({
@@ -149,6 +154,17 @@ export function composeServer(opts: ComposeOptions) {
     now,
   });
   const sourceOperations = createSourceOperations({ sources, secrets, dockerHubRegistry: registry.dockerHub, now, newId: createIdGenerator(now) });
+  // Started by main.ts, and by the in-process tests that look at drift.
+  const drift = createDriftWatch({
+    swarm: opts.swarm,
+    store,
+    history,
+    versions: createServiceVersions(opts.db),
+    deployer,
+    ownChanges,
+    log: opts.log,
+    clock,
+  });
   // Started by main.ts; in-process tests call runOnce() themselves.
   const unmatched = createUnmatchedPushes({ ...ingest, clock });
   const limits = { ...defaultEventStreamLimits, ...opts.events };
@@ -176,7 +192,7 @@ export function composeServer(opts: ComposeOptions) {
       docker: () => withDeadline(opts.swarm.ping(), opts.readyDeadlineMs ?? 2000, "the Docker engine"),
     },
   });
-  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier, unmatched, sourceOperations, rejections, hub };
+  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier, unmatched, drift, sourceOperations, rejections, hub };
 }
 
 export type ComposedServer = ReturnType<typeof composeServer>;

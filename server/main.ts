@@ -127,6 +127,8 @@ async function main() {
   // Pushes recorded while the engine did not answer are matched and deployed once it does, poller or not.
   server.unmatched.start();
   if (config.poller.enabled) server.poller.start();
+  // Changes made while the server was down are recorded once the event stream connects.
+  server.drift.start();
 
   const http = serve({ fetch: server.app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
     log.info({ host: config.http.host, port: info.port }, "deploy server listening");
@@ -137,6 +139,7 @@ async function main() {
     log.info({ signal }, "shutting down; unfinished rollouts are followed again at the next start");
     void server.poller.stop();
     void server.unmatched.stop();
+    void server.drift.stop();
     server.deployer.stop();
     http.close(() => {
       database.close();

@@ -1,4 +1,4 @@
-import { repoTagKey, type ImageRef } from "../../server/domain/image-ref.js";
+import { repoKey, repoTagKey, type ImageRef } from "../../server/domain/image-ref.js";
 import type { RegistryPort, ResolvedManifest } from "../../server/registry/registry-port.js";
 
 /**
@@ -20,5 +20,11 @@ export class BenchRegistry implements RegistryPort {
     this.lookups++;
     const digest = this.pinned.get(repoTagKey(ref)) ?? `sha256:${(++this.counter).toString(16).padStart(64, "f")}`;
     return { digest, mediaType: "application/vnd.docker.distribution.manifest.v2+json" };
+  }
+
+  /** The pinned tags of the repository: the scenarios follow no versions. */
+  async listTags(ref: Pick<ImageRef, "registry" | "repository">): Promise<string[]> {
+    const prefix = `${repoKey(ref)}:`;
+    return [...this.pinned.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
   }
 }

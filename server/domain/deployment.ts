@@ -13,7 +13,10 @@ export const deploymentStatuses = [
 ] as const;
 export type DeploymentStatus = (typeof deploymentStatuses)[number];
 
-/** Then the push sources' kinds (domain/source.ts), the trigger naming the sender, and `ci`: a job's own call to /hooks/ci. */
+/**
+ * Then the push sources' kinds (domain/source.ts), the trigger naming the sender, `ci`: a job's own call to
+ * /hooks/ci, and `external`: a change of a service's image the server did not make, recorded as it saw it.
+ */
 export const triggerKinds = [
   "dockerhub",
   "registry",
@@ -28,6 +31,7 @@ export const triggerKinds = [
   "acr",
   "gar",
   "ci",
+  "external",
 ] as const;
 export type TriggerKind = (typeof triggerKinds)[number];
 

@@ -133,3 +133,11 @@ export function followsTag(input: string): boolean {
   const name = input.slice(0, at);
   return name.lastIndexOf(":") > name.lastIndexOf("/");
 }
+
+/** Whether two spec images name the same thing: normalized repository, tag and digest (`nginx` is `docker.io/library/nginx:latest`). */
+export function sameImage(a: string, b: string): boolean {
+  const x = tryParseImageRef(a);
+  const y = tryParseImageRef(b);
+  if (!x || !y) return a === b;
+  return repoTagKey(x) === repoTagKey(y) && x.digest === y.digest;
+}

@@ -2,7 +2,8 @@
  * Which swarm services the server manages and which a push concerns: the
  * rules webhooks, the poller and the API share.
  */
-import { followsTag, repoTagKey, tryParseImageRef } from "./image-ref.js";
+import { describeFollow, followsTo } from "./follow.js";
+import { followsTag, parseImageRef, repoKey, repoTagKey, tryParseImageRef } from "./image-ref.js";
 import { readPolicy } from "./policy.js";
 import { matchesServiceFilter, type FilterableService, type ServiceFilter } from "./service-filter.js";
 
@@ -48,4 +49,27 @@ export function servicesRunning<S extends SelectableService>(services: S[], imag
     const ref = tryParseImageRef(s.image);
     return ref !== undefined && repoTagKey(ref) === imageKey;
   });
+}
+
+/**
+ * How a push of `imageKey` moves a service that follows versions
+ * (`deployer.follow`) from the tag it runs, or undefined when it does not:
+ * same registry and repository, a tag the policy admits and newer than the
+ * running one. A push of the running tag itself is no move (servicesRunning).
+ */
+export function followMove(service: SelectableService, imageKey: string): { policy: string; from: string; to: string } | undefined {
+  if (!followsTag(service.image)) return undefined;
+  const running = tryParseImageRef(service.image);
+  if (!running) return undefined;
+  const pushed = parseImageRef(imageKey);
+  if (repoKey(running) !== repoKey(pushed)) return undefined;
+  const read = readPolicy(service.labels);
+  if (!read.ok || !read.policy.follow || !followsTo(read.policy.follow, running.tag, pushed.tag)) return undefined;
+  return { policy: describeFollow(read.policy.follow), from: running.tag, to: pushed.tag };
+}
+
+/** The services a push of `imageKey` concerns: those running that tag, and those following versions it moves. */
+export function servicesForPush<S extends SelectableService>(services: S[], imageKey: string): S[] {
+  const exact = new Set(servicesRunning(services, imageKey));
+  return services.filter((s) => exact.has(s) || followMove(s, imageKey) !== undefined);
 }

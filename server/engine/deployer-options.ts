@@ -4,6 +4,7 @@ import type { RegistryPort } from "../registry/registry-port.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import type { ServiceHolds } from "../store/service-holds.js";
 import type { Clock } from "../domain/clock.js";
+import type { OwnChanges } from "./own-changes.js";
 import type { ServiceUpdate, SwarmPort } from "./swarm-port.js";
 
 /** What the deployer (its queue, deployer.ts, and the run of one deployment, run-deployment.ts) is built from. */
@@ -30,4 +31,6 @@ export interface DeployerOptions {
   pollMs?: number;
   /** The one source of time: timestamps, the rollout's polling and its TIMEOUT. */
   clock: Clock;
+  /** Where the updates we send are marked as ours before they reach the engine (the drift watcher reads it). */
+  ownChanges?: OwnChanges;
 }

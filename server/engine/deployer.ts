@@ -174,6 +174,14 @@ export function createDeployer(opts: DeployerOptions) {
     onWaiting: ends.onWaiting,
     approve: waiting.approve,
     reject: waiting.reject,
+    /**
+     * A change the server did not make, recorded as it was seen (operations/record-drift.ts): running and
+     * succeeded at once, ended by finish() so it is announced like any other. It takes no lane: nothing is sent.
+     */
+    recordObserved(id: string, image: string, message: string): DeploymentRecord {
+      opts.store.transition(id, { status: "running", startedAt: now(), pinnedImage: image });
+      return finish(id, "succeeded", message);
+    },
     /** Calls `listener` with every deployment that reaches a final status; returns the unsubscribe. */
     onFinished: ends.onFinished,
     /**

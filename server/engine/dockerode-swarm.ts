@@ -7,6 +7,7 @@
  */
 import type Docker from "dockerode";
 import { serviceSegment } from "./docker-client.js";
+import { watchDockerServiceEvents, type EventStreamOptions } from "./docker-events.js";
 import { createDockerodeImages } from "./dockerode-images.js";
 import { overlayPolicy } from "./dockerode-policy.js";
 import { timeKey, toService, toTask, type ServiceInspect, type TaskInspect } from "./dockerode-shapes.js";
@@ -15,6 +16,8 @@ import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type Swa
 export interface DockerodeSwarmOptions {
   /** A ceiling on every Engine API call's deadline (tests shorten it). */
   requestTimeoutMs?: number;
+  /** The event stream's reconnection backoff (tests shorten it). */
+  events?: EventStreamOptions;
 }
 
 /**
@@ -120,6 +123,8 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
         .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0))
         .map(({ task }) => task);
     },
+
+    watchServiceEvents: (handlers, signal) => watchDockerServiceEvents(docker, handlers, signal, options.events),
 
     ...createDockerodeImages(docker, call),
   };

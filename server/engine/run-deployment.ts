@@ -1,7 +1,7 @@
 import { automaticTriggers, isTerminal } from "../domain/deployment.js";
-import { ENABLE_LABEL } from "../domain/service-selection.js";
+import { ENABLE_LABEL, followMove } from "../domain/service-selection.js";
 import { decideGates } from "../domain/gates.js";
-import { parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
+import { familiarRepoTag, parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
@@ -70,20 +70,30 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         const q = opts.holds.findQuarantine(dep.service, digest);
         if (q) throw new DeploySkipped(`${digest} is quarantined on this service: it ended badly in ${q.deploymentId} (${q.reason})`);
       }
-      if (tryParseImageRef(service.image)?.digest === digest) {
+      const running = tryParseImageRef(service.image);
+      if (running?.digest === digest && running.tag === ref.tag) {
         throw new DeploySkipped(`the service already runs ${digest}`);
+      }
+      // A move to another tag (deployer.follow) is checked again now: the service may have moved on since the push came.
+      if (automaticTriggers.has(dep.trigger) && running && running.tag !== ref.tag && !followMove(service, dep.imageKey)) {
+        throw new DeploySkipped(`the service runs ${service.image}, and ${familiarRepoTag(ref)} is not a newer version its deployer.follow admits`);
       }
       if (automaticTriggers.has(dep.trigger)) {
         const held = gate(dep, service, digest);
         if (held) return held;
       }
       const image = pinnedImage(ref, digest);
-      const sent = await update(dep, service, image);
-      dep = opts.store.transition(
-        id,
-        { pinnedImage: image, previousImage: sent.previousImage, updateSentAt: now(), serviceId: sent.serviceId },
-        `update sent: ${image} (service version ${sent.version})${sent.warnings.length ? `; engine warnings: ${sent.warnings.join("; ")}` : ""}`,
-      );
+      opts.ownChanges?.mark(service.id, image);
+      try {
+        const sent = await update(dep, service, image);
+        dep = opts.store.transition(
+          id,
+          { pinnedImage: image, previousImage: sent.previousImage, updateSentAt: now(), serviceId: sent.serviceId },
+          `update sent: ${image} (service version ${sent.version})${sent.warnings.length ? `; engine warnings: ${sent.warnings.join("; ")}` : ""}`,
+        );
+      } finally {
+        opts.ownChanges?.unmark(service.id, image);
+      }
       return await follow(dep, image);
     } catch (err) {
       if (err instanceof DeploySkipped) return { status: "skipped", message: err.message };

@@ -99,6 +99,29 @@ export interface LocalImage {
   created: number;
 }
 
+/** One entry of the engine's event stream for services (`GET /events?filters={"type":["service"]}`). */
+export interface ServiceEvent {
+  action: "create" | "update" | "remove";
+  /** `Actor.ID`. */
+  serviceId: string;
+  /** `Actor.Attributes.name`, when the engine sent it. */
+  name?: string;
+  /** When the engine saw it, Unix ms. */
+  at: number;
+}
+
+/** What the event stream tells its watcher. */
+export interface ServiceEventHandlers {
+  onEvent(event: ServiceEvent): void;
+  /**
+   * The stream is (again) connected. Events between a drop and the
+   * reconnection may be lost, so a watcher looks at every service again then.
+   */
+  onConnected?(): void;
+  /** The stream dropped or could not be opened; it is tried again after `retryInMs`. */
+  onDisconnected?(reason: string, retryInMs: number): void;
+}
+
 /** The service was changed since it was inspected ("update out of sequence"). */
 export class SwarmConflictError extends Error {
   override readonly name = "SwarmConflictError";
@@ -142,4 +165,9 @@ export interface SwarmPort {
    * its last reference. Throws SwarmConflictError when a container still needs it.
    */
   removeImageReference(reference: string): Promise<void>;
+  /**
+   * Follows the engine's service events until `signal` aborts, reconnecting
+   * after a drop with a bounded backoff; resolves once aborted, never rejects.
+   */
+  watchServiceEvents(handlers: ServiceEventHandlers, signal: AbortSignal): Promise<void>;
 }

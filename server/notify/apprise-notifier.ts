@@ -3,6 +3,7 @@ import type { Metrics } from "../metrics.js";
 import type { DeploymentHistory } from "../store/deployment-history.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import {
+  driftMessage,
   failedMessage,
   imageUnavailableMessage,
   shellDate,
@@ -81,6 +82,11 @@ export function createAppriseNotifier(opts: AppriseNotifierOptions) {
           deploymentId: dep.id,
         });
         return;
+      }
+      if (dep.trigger === "external") {
+        const to = dep.pinnedImage ?? dep.image;
+        const message = driftMessage({ service: dep.service, hostname: opts.hostname, from: dep.previousImage ?? "", to, date: date() });
+        return send("drift", message, { deploymentId: dep.id, service: dep.service });
       }
       const outcome = outcomeOf(dep);
       if (!outcome) return;

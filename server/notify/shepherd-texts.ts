@@ -78,3 +78,12 @@ export function wouldDeployMessage(o: { service: string; hostname: string; image
     notify_type: "info",
   };
 }
+
+/** Not Shepherd's (it had no such event): a service whose image someone else changed, in the same shape. */
+export function driftMessage(o: { service: string; hostname: string; from: string; to: string; date: string }): AppriseMessage {
+  return {
+    title: `[Shepherd] Service ${o.service} changed outside the deployer on ${o.hostname}`,
+    body: `${o.date} Service ${o.service} was changed from ${o.from} to ${o.to} by someone else; the deployer recorded it and left it`,
+    notify_type: "warning",
+  };
+}

@@ -4,7 +4,7 @@ import { familiarRepoTag, repoTagKey } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
 import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
-import { automaticExclusion, servicesRunning } from "../domain/service-selection.js";
+import { automaticExclusion, followMove, servicesForPush } from "../domain/service-selection.js";
 import type { DeploymentRecord, DeploymentStore, NewDeployment } from "../store/deployment-store.js";
 import type { CallbackNotifier } from "../notify/callback-notifier.js";
 import type { Metrics } from "../metrics.js";
@@ -72,17 +72,20 @@ export function deploymentsFor(
   push: { kind: TriggerKind; requestedBy: string; imageKey: string; image: string; digestHint?: string | null },
   message: string,
 ): NewDeployment[] {
-  return selected.map((service) => ({
-    service: service.name,
-    serviceId: service.id,
-    image: push.image,
-    imageKey: push.imageKey,
-    digestHint: push.digestHint ?? undefined,
-    previousImage: service.image,
-    trigger: push.kind,
-    requestedBy: push.requestedBy,
-    message,
-  }));
+  return selected.map((service) => {
+    const move = followMove(service, push.imageKey);
+    return {
+      service: service.name,
+      serviceId: service.id,
+      image: push.image,
+      imageKey: push.imageKey,
+      digestHint: push.digestHint ?? undefined,
+      previousImage: service.image,
+      trigger: push.kind,
+      requestedBy: push.requestedBy,
+      message: move ? `${message} (follows ${move.policy}: ${move.from} -> ${move.to})` : message,
+    };
+  });
 }
 
 /**
@@ -106,7 +109,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     if (!engineProblem) {
       try {
         services ??= await listForWebhook(deps.swarm);
-        matched = servicesRunning(services, imageKey);
+        matched = servicesForPush(services, imageKey);
       } catch (err) {
         if (!(err instanceof SwarmUnavailableError)) throw err;
         engineProblem = err.message;

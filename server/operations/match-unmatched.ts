@@ -1,6 +1,6 @@
 import type { Clock } from "../domain/clock.js";
 import { familiarRepoTag, parseImageRef } from "../domain/image-ref.js";
-import { automaticExclusion, servicesRunning } from "../domain/service-selection.js";
+import { automaticExclusion, servicesForPush } from "../domain/service-selection.js";
 import { withDeadline } from "../engine/deadline.js";
 import { deploymentsFor, type IngestDeps } from "./ingest-push.js";
 import { SwarmUnavailableError } from "../engine/swarm-port.js";
@@ -39,7 +39,7 @@ export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock }) {
     let queued = 0;
     for (const trigger of waiting) {
       const allowed = trigger.allowedServices ? (JSON.parse(trigger.allowedServices) as string[]) : undefined;
-      const selected = servicesRunning(services, trigger.imageKey).filter((s) => automaticExclusion(s, deps, allowed) === undefined);
+      const selected = servicesForPush(services, trigger.imageKey).filter((s) => automaticExclusion(s, deps, allowed) === undefined);
       const image = familiarRepoTag(parseImageRef(trigger.imageKey));
       const matched = requestMatchedDeployments(
         deps,

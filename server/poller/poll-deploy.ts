@@ -30,7 +30,7 @@ export interface PollDeployDeps {
  */
 export async function queuePollDeployment(
   deps: PollDeployDeps,
-  input: { service: SwarmService; group: ImageGroup; digest: string; cycleAt: number },
+  input: { service: SwarmService; group: ImageGroup; digest: string; cycleAt: number; follow?: string },
 ): Promise<string | undefined> {
   const { log } = deps;
   const { group, digest } = input;
@@ -45,8 +45,9 @@ export async function queuePollDeployment(
     log.info({ service: input.service.name }, "service removed during the cycle; nothing to do");
     return undefined;
   }
-  const running = tryParseImageRef(fresh.image)?.digest;
-  if (running === digest) return undefined;
+  const runningRef = tryParseImageRef(fresh.image);
+  const running = runningRef?.digest;
+  if (running === digest && runningRef?.tag === group.ref.tag) return undefined;
   const quarantined = deps.holds.findQuarantine(fresh.name, digest);
   if (quarantined) {
     log.debug({ service: fresh.name, digest, deploymentId: quarantined.deploymentId }, "digest quarantined on this service; not deployed again");
@@ -77,7 +78,7 @@ export async function queuePollDeployment(
         previousImage: fresh.image,
         trigger: "poll",
         requestedBy: "poller",
-        message: `poll found ${image} at ${digest}: ${why}; queued`,
+        message: `poll found ${image} at ${digest}: ${input.follow ? `the service ${input.follow}; ` : ""}${why}; queued`,
       },
     ],
   );

@@ -1,4 +1,5 @@
-import { followsTag, repoTagKey, tryParseImageRef, type ImageRef } from "../domain/image-ref.js";
+import { followsTag, repoKey, repoTagKey, tryParseImageRef, type ImageRef } from "../domain/image-ref.js";
+import { readPolicy } from "../domain/policy.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
 import { automaticExclusion } from "../domain/service-selection.js";
 import type { SwarmService } from "../engine/swarm-port.js";
@@ -14,6 +15,15 @@ export interface ImageGroup {
   services: SwarmService[];
 }
 
+/** Services of one repository that follow versions (`deployer.follow`): the poller lists its tags once for all of them. */
+export interface FollowGroup {
+  /** `registry/repo`. */
+  key: string;
+  ref: Pick<ImageRef, "registry" | "repository">;
+  authConfig?: string;
+  services: SwarmService[];
+}
+
 export interface PlanDeps {
   filter?: ServiceFilter;
   ignoreList: string[];
@@ -25,6 +35,8 @@ export interface PlanDeps {
 
 export interface Plan {
   groups: ImageGroup[];
+  /** The same services again, those that follow versions, by repository. */
+  follow: FollowGroup[];
   /** Why each service not in a group was left out, for the debug log. */
   left: Array<{ service: string; reason: string }>;
 }
@@ -37,6 +49,7 @@ export interface Plan {
  */
 export function planCycle(services: SwarmService[], deps: PlanDeps): Plan {
   const groups = new Map<string, ImageGroup>();
+  const follow = new Map<string, FollowGroup>();
   const left: Plan["left"] = [];
   for (const service of services) {
     const excluded = automaticExclusion(service, deps);
@@ -74,6 +87,13 @@ export function planCycle(services: SwarmService[], deps: PlanDeps): Plan {
     };
     group.services.push(service);
     groups.set(groupKey, group);
+    const policy = readPolicy(service.labels);
+    if (policy.ok && policy.policy.follow) {
+      const byRepo = `${repoKey(ref)} ${authConfig ?? ""}`;
+      const f = follow.get(byRepo) ?? { key: repoKey(ref), ref: { registry: ref.registry, repository: ref.repository }, authConfig, services: [] };
+      f.services.push(service);
+      follow.set(byRepo, f);
+    }
   }
-  return { groups: [...groups.values()], left };
+  return { groups: [...groups.values()], follow: [...follow.values()], left };
 }

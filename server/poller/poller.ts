@@ -1,4 +1,4 @@
-import { familiarRepoTag, tryParseImageRef } from "../domain/image-ref.js";
+import { familiarRepoTag, repoTagKey, tryParseImageRef } from "../domain/image-ref.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
 import type { SwarmService } from "../engine/swarm-port.js";
 import type { RegistryClient } from "../registry/registry-client.js";
@@ -6,6 +6,7 @@ import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
 import type { AppriseNotifier } from "../notify/apprise-notifier.js";
 import type { Clock } from "../domain/clock.js";
 import { queuePollDeployment, type PollDeployDeps } from "./poll-deploy.js";
+import { createFollowLookups } from "./poll-follow.js";
 import { planCycle, type ImageGroup } from "./poll-plan.js";
 import { pullBudget, pullsFor } from "./pull-budget.js";
 
@@ -26,6 +27,8 @@ export interface PollerOptions extends PollDeployDeps {
 export interface CycleResult {
   services: number;
   lookups: number;
+  /** Tag lists asked for, one per repository that services follow versions of. */
+  tagLists: number;
   /** Deployments this cycle queued. */
   deployments: string[];
   /** Manifest requests the default login's registry client sent during the cycle (webhook lookups meanwhile included). */
@@ -43,8 +46,9 @@ export function createPoller(opts: PollerOptions) {
   const { clock, log } = opts;
   /** Registries (per login: Docker Hub counts per account) whose pull budget ran out, left alone until then. */
   const restingUntil = new Map<string, number>();
-  const clientOf = (group: ImageGroup) => (group.authConfig && opts.registryFor?.(group.authConfig)) || opts.registry;
-  const budgetKey = (group: ImageGroup) => `${group.ref.registry} ${group.authConfig ?? ""}`;
+  const clientOf = (group: Pick<ImageGroup, "authConfig">) => (group.authConfig && opts.registryFor?.(group.authConfig)) || opts.registry;
+  const follows = createFollowLookups(log);
+  const budgetKey = (group: { ref: { registry: string }; authConfig?: string }) => `${group.ref.registry} ${group.authConfig ?? ""}`;
   let chain: Promise<unknown> = Promise.resolve();
   let abort: AbortController | undefined;
   let loop: Promise<void> | undefined;
@@ -79,7 +83,7 @@ export function createPoller(opts: PollerOptions) {
   async function cycle(): Promise<CycleResult> {
     const cycleAt = clock.now();
     const before = opts.registry.requestCount?.();
-    const result: CycleResult = { services: 0, lookups: 0, deployments: [] };
+    const result: CycleResult = { services: 0, lookups: 0, tagLists: 0, deployments: [] };
     opts.metrics.pollCycles.inc();
     let services: SwarmService[];
     try {
@@ -97,37 +101,70 @@ export function createPoller(opts: PollerOptions) {
     });
     for (const { service, reason } of plan.left) log.debug({ service, reason }, "left alone this cycle");
     const budgets = new Map<string, number | undefined>();
-    for (const group of plan.groups) {
+    const resting = (group: { ref: { registry: string }; authConfig?: string }) => (restingUntil.get(budgetKey(group)) ?? 0) > clock.now();
+    /** Queues `service` onto `digest` unless the registry's pull budget is spent; false once it is. */
+    const deploy = async (service: SwarmService, group: ImageGroup, digest: string, follow?: string): Promise<boolean> => {
       const registry = group.ref.registry;
       const budget = budgetKey(group);
       const rateOf = () => clientOf(group).lastRateLimit?.(registry);
-      if ((restingUntil.get(budget) ?? 0) > clock.now()) {
-        log.debug({ registry, image: group.key }, "registry resting after its pull budget ran out");
+      if (!budgets.has(budget)) budgets.set(budget, pullBudget(rateOf(), opts.sleepTimeMs).spendable);
+      const spendable = budgets.get(budget);
+      if (spendable !== undefined && pullsFor(service) > spendable) {
+        const { backoffMs } = pullBudget(rateOf(), opts.sleepTimeMs);
+        restingUntil.set(budget, clock.now() + backoffMs);
+        log.warn(
+          { registry, service: service.name, remaining: rateOf()?.remaining, backoffMs },
+          "pull budget of the registry spent; deploys from it wait",
+        );
+        return false;
+      }
+      const id = await queuePollDeployment(opts, { service, group, digest, cycleAt, follow });
+      if (id) {
+        result.deployments.push(id);
+        if (spendable !== undefined) budgets.set(budget, spendable - pullsFor(service));
+      }
+      return true;
+    };
+    // Services following versions first: one that moves to a newer tag is not looked at for its own tag's digest as well.
+    const moved = new Set<string>();
+    const heads = new Map<string, Promise<string | undefined>>();
+    for (const followed of plan.follow) {
+      if (resting(followed)) continue;
+      result.tagLists++;
+      for (const candidate of await follows.candidates(clientOf(followed), followed)) {
+        const group: ImageGroup = {
+          key: repoTagKey(candidate.ref),
+          ref: candidate.ref,
+          authConfig: followed.authConfig,
+          services: [candidate.service],
+        };
+        const headKey = `${group.key} ${group.authConfig ?? ""}`;
+        if (!heads.has(headKey)) {
+          result.lookups++;
+          heads.set(headKey, lookUp(group));
+        }
+        const digest = await heads.get(headKey)!;
+        if (!digest) continue;
+        moved.add(candidate.service.id);
+        if (!(await deploy(candidate.service, group, digest, candidate.reason))) break;
+      }
+    }
+    for (const group of plan.groups) {
+      if (resting(group)) {
+        log.debug({ registry: group.ref.registry, image: group.key }, "registry resting after its pull budget ran out");
         continue;
       }
+      const services = group.services.filter((s) => !moved.has(s.id));
+      if (services.length === 0) continue;
       result.lookups++;
-      const digest = await lookUp(group);
+      const digest = await lookUp({ ...group, services });
       if (!digest) continue;
-      if (!budgets.has(budget)) budgets.set(budget, pullBudget(rateOf(), opts.sleepTimeMs).spendable);
-      for (const service of group.services) {
+      for (const service of services) {
         if (tryParseImageRef(service.image)?.digest === digest) {
           log.debug({ service: service.name }, `No updates to service ${service.name}!`);
           continue;
         }
-        const spendable = budgets.get(budget);
-        if (spendable !== undefined && pullsFor(service) > spendable) {
-          const { backoffMs } = pullBudget(rateOf(), opts.sleepTimeMs);
-          restingUntil.set(budget, clock.now() + backoffMs);
-          log.warn(
-            { registry, service: service.name, remaining: rateOf()?.remaining, backoffMs },
-            "pull budget of the registry spent; deploys from it wait",
-          );
-          break;
-        }
-        const id = await queuePollDeployment(opts, { service, group, digest, cycleAt });
-        if (!id) continue;
-        result.deployments.push(id);
-        if (spendable !== undefined) budgets.set(budget, spendable - pullsFor(service));
+        if (!(await deploy(service, group, digest))) break;
       }
     }
     const after = opts.registry.requestCount?.();
@@ -140,7 +177,7 @@ export function createPoller(opts: PollerOptions) {
   function runOnce(): Promise<CycleResult> {
     const next = chain.then(cycle).catch((err: unknown) => {
       log.error({ err }, "poll cycle failed; the loop goes on");
-      return { services: 0, lookups: 0, deployments: [] } satisfies CycleResult;
+      return { services: 0, lookups: 0, tagLists: 0, deployments: [] } satisfies CycleResult;
     });
     chain = next;
     return next;

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { DOCKER_HUB, isDigest, repoTagKey, type ImageRef } from "../domain/image-ref.js";
+import { DOCKER_HUB, isDigest, repoKey, repoTagKey, type ImageRef } from "../domain/image-ref.js";
 import { parseAuthChallenges, recordRateLimit, type RateLimit } from "./registry-headers.js";
+import { listTags } from "./tag-list.js";
 import { RegistryError, type RegistryCredentials, type RegistryPort, type ResolvedManifest } from "./registry-port.js";
 
 export interface RegistryClientOptions {
@@ -19,6 +20,8 @@ export interface RegistryClientOptions {
   timeoutMs?: number;
   /** Clock for token expiry, default `Date.now`. */
   now?: () => number;
+  /** Tags asked for per page of a tag list (`n`), default 1000; tests shorten it to see the pagination. */
+  tagsPageSize?: number;
 }
 
 export type RegistryClient = RegistryPort & {
@@ -29,6 +32,9 @@ export type RegistryClient = RegistryPort & {
 };
 
 type Ref = Pick<ImageRef, "registry" | "repository" | "tag">;
+type RepoRef = Pick<ImageRef, "registry" | "repository">;
+/** `registry/repo:tag` for a manifest, `registry/repo` for a repository. */
+const nameOf = (ref: RepoRef) => ("tag" in ref ? repoTagKey(ref as Ref) : repoKey(ref));
 
 // Without the index and list types a registry swaps a multi-arch tag for one child
 // manifest (or 404s an OCI index), and we would pin a digest `docker pull` never uses.
@@ -69,14 +75,14 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
     }
   }
 
-  function cachedAuthorization(ref: Ref, scope: string): string | undefined {
+  function cachedAuthorization(ref: RepoRef, scope: string): string | undefined {
     const cached = tokens.get(`${ref.registry} ${scope}`);
     if (cached && cached.expiresAt > now()) return `Bearer ${cached.value}`;
     const credentials = basicRegistries.has(ref.registry) ? opts.credentialsFor(ref.registry) : undefined;
     return credentials && basicAuthorization(credentials);
   }
 
-  async function authorize(ref: Ref, scope: string, header: string | null): Promise<string> {
+  async function authorize(ref: RepoRef, scope: string, header: string | null): Promise<string> {
     const challenges = parseAuthChallenges(header ?? "");
     const credentials = opts.credentialsFor(ref.registry);
     const bearer = challenges.find((c) => c.scheme === "bearer");
@@ -91,7 +97,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
     return basicAuthorization(credentials);
   }
 
-  async function fetchToken(ref: Ref, scope: string, params: Record<string, string>, credentials?: RegistryCredentials) {
+  async function fetchToken(ref: RepoRef, scope: string, params: Record<string, string>, credentials?: RegistryCredentials) {
     let url: URL;
     try {
       url = new URL(params.realm ?? "");
@@ -127,12 +133,12 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
     return value;
   }
 
-  async function requestManifest(method: "HEAD" | "GET", ref: Ref): Promise<Response> {
-    const path = `/v2/${ref.repository}/manifests/${encodeURIComponent(ref.tag)}`;
+  /** One registry request with the repository's pull scope: a cached token first, a fresh one once on 401. */
+  async function request(method: "HEAD" | "GET", ref: RepoRef, path: string, accept: string, count?: keyof typeof counts): Promise<Response> {
     const scope = `repository:${ref.repository}:pull`;
     const attempt = async (authorization: string | undefined): Promise<Response> => {
-      counts[method === "HEAD" ? "head" : "get"]++;
-      const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
+      if (count) counts[count]++;
+      const headers: Record<string, string> = { Accept: accept };
       if (authorization) headers.Authorization = authorization;
       const wasInsecure = insecure.has(ref.registry);
       let res: Response;
@@ -158,20 +164,23 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
     const as = credentials ? `the credentials of user "${credentials.username}"` : "anonymous access";
     throw new RegistryError(
       "unauthorized",
-      `registry ${ref.registry} refused ${as} to ${repoTagKey(ref)} (HTTP 401); the repository may be private or missing`,
+      `registry ${ref.registry} refused ${as} to ${nameOf(ref)} (HTTP 401); the repository may be private or missing`,
     );
   }
 
-  async function ensureOk(res: Response, method: string, ref: Ref): Promise<void> {
+  const requestManifest = (method: "HEAD" | "GET", ref: Ref) =>
+    request(method, ref, `/v2/${ref.repository}/manifests/${encodeURIComponent(ref.tag)}`, MANIFEST_ACCEPT, method === "HEAD" ? "head" : "get");
+
+  async function ensureOk(res: Response, method: string, ref: RepoRef, what = nameOf(ref)): Promise<void> {
     if (res.ok) return;
     await discard(res);
-    const [kind, what] =
+    const [kind, verdict] =
       res.status === 404
         ? (["not_found", "not found"] as const)
         : res.status === 429
           ? (["rate_limited", "rate-limited"] as const)
           : (["protocol", "refused"] as const);
-    throw new RegistryError(kind, `${method} ${repoTagKey(ref)}: ${what} by registry ${ref.registry} (HTTP ${res.status})`);
+    throw new RegistryError(kind, `${method} ${what}: ${verdict} by registry ${ref.registry} (HTTP ${res.status})`);
   }
 
   return {
@@ -194,6 +203,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
       if (body.length > MAX_MANIFEST_BYTES) throw new RegistryError("protocol", `manifest of ${repoTagKey(ref)} exceeds 4 MiB`);
       return { digest: `sha256:${createHash("sha256").update(body).digest("hex")}`, ...mediaTypeOf(get) };
     },
+    listTags: (ref) => listTags(ref, { request, ensureOk, pageSize: opts.tagsPageSize, origin: () => registryOrigin(ref.registry, insecure) }),
     lastRateLimit: (registry) => (rateLimits.has(registry) ? { ...rateLimits.get(registry) } : undefined),
     requestCount: () => ({ ...counts }),
   };

@@ -23,7 +23,13 @@ export interface RegistryCredentials {
   password: string;
 }
 
-/** tag → digest, without pulling. Throws RegistryError. */
+/** tag → digest, without pulling, and a repository's tags. Throws RegistryError. */
 export interface RegistryPort {
   resolveDigest(ref: Pick<ImageRef, "registry" | "repository" | "tag">): Promise<ResolvedManifest>;
+  /**
+   * The repository's tags (`GET /v2/<repository>/tags/list`, every page of
+   * its `Link` pagination up to a bound), in the registry's order. A
+   * repository the registry does not know is `not_found`.
+   */
+  listTags(ref: Pick<ImageRef, "registry" | "repository">): Promise<string[]>;
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, lt, ne, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, lt, ne, or, type SQL } from "drizzle-orm";
 import { webhookTriggers, type DeploymentStatus, type TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import type { DeploymentRecord } from "./deployment-store.js";
@@ -51,6 +51,11 @@ export function createDeploymentHistory(db: Db) {
       const conditions = [eq(deployments.service, service), eq(deployments.status, "succeeded")];
       if (runningDigest) conditions.push(ne(deployments.digest, runningDigest));
       return newest(and(...conditions));
+    },
+
+    /** The newest deployment that put an image into the service's spec (or saw one put there): the one with a pinned image. */
+    latestAppliedOf(service: string): DeploymentRecord | undefined {
+      return newest(and(eq(deployments.service, service), isNotNull(deployments.pinnedImage)));
     },
 
     /** A deployment of the service that is still queued or running, whatever started it. */

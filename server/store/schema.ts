@@ -153,3 +153,16 @@ export const sources = sqliteTable("sources", {
   rotatedAt: integer("rotated_at"),
   revokedAt: integer("revoked_at"),
 });
+
+/**
+ * What the drift watcher last saw of each service (operations/record-drift.ts):
+ * its spec version and image, so that a change made while the server was not
+ * watching is recorded at the next start.
+ */
+export const serviceVersions = sqliteTable("service_versions", {
+  serviceId: text("service_id").primaryKey(),
+  service: text("service").notNull(),
+  version: integer("version").notNull(),
+  image: text("image").notNull(),
+  seenAt: integer("seen_at").notNull(),
+});

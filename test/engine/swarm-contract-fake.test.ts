@@ -32,6 +32,8 @@ runSwarmContract("FakeSwarm", async () => {
         const value = await check();
         if (value !== undefined && value !== false) return value;
         await fake.tick();
+        // A turn for the event stream, which delivers on a later one.
+        await new Promise((resolve) => setImmediate(resolve));
       }
       throw new Error(`FakeSwarm: 30 ticks passed without ${what}`);
     },

@@ -5,7 +5,14 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { SwarmConflictError, SwarmNotFoundError, type SwarmPort, type SwarmService, type UpdateState } from "../../server/engine/swarm-port.js";
+import {
+  SwarmConflictError,
+  SwarmNotFoundError,
+  type ServiceEvent,
+  type SwarmPort,
+  type SwarmService,
+  type UpdateState,
+} from "../../server/engine/swarm-port.js";
 
 export interface ContractServiceOptions {
   name: string;
@@ -259,6 +266,28 @@ export function runSwarmContract(name: string, setup: () => Promise<ContractHarn
       await h.swarm.removeImageReference(extra);
       const good = (await h.swarm.listImages(h.imageRepository)).find((i) => i.references.includes(h.images.good));
       expect(good?.references, JSON.stringify(good)).not.toContain(extra);
+    });
+
+    test("the event stream reports a service's creation, its updates and its removal, and ends when aborted", async () => {
+      const seen: ServiceEvent[] = [];
+      let connected = 0;
+      const abort = new AbortController();
+      const watching = h.swarm.watchServiceEvents({ onEvent: (e) => seen.push(e), onConnected: () => connected++ }, abort.signal);
+      onTestFinished(() => abort.abort());
+      await h.waitFor(async () => connected > 0, "the event stream to connect");
+      const startedAt = Date.now();
+      const { id, name } = await createService({ image: h.images.good, monitorMs: 1000 });
+      const of = (action: ServiceEvent["action"]) =>
+        h.waitFor(async () => seen.find((e) => e.serviceId === id && e.action === action), `a ${action} event`);
+      expect(await of("create")).toMatchObject({ name });
+      await h.swarm.updateService(id, (await getService(id)).version, { image: h.images.good2 });
+      const update = await of("update");
+      expect(update.name).toBe(name);
+      expect(update.at, "the engine's time of the event, in ms").toBeGreaterThan(startedAt - 60_000);
+      await h.removeService(id);
+      await of("remove");
+      abort.abort();
+      await expect(watching).resolves.toBeUndefined();
     });
 
     test("updating, rolling back or listing tasks of an unknown service throws SwarmNotFoundError", async () => {

@@ -1,4 +1,4 @@
-import { repoTagKey, type ImageRef } from "../../server/domain/image-ref.js";
+import { repoKey, repoTagKey, type ImageRef } from "../../server/domain/image-ref.js";
 import type { RateLimit } from "../../server/registry/registry-headers.js";
 import { RegistryError, type RegistryPort, type ResolvedManifest } from "../../server/registry/registry-port.js";
 
@@ -9,6 +9,8 @@ import { RegistryError, type RegistryPort, type ResolvedManifest } from "../../s
  */
 export class FakeRegistry implements RegistryPort {
   readonly lookups: string[] = [];
+  /** `registry/repo` of every tag list asked for, in order. */
+  readonly tagLists: string[] = [];
   private readonly tags = new Map<string, string>();
   private failure?: RegistryError;
   private readonly failures = new Map<string, RegistryError>();
@@ -50,5 +52,15 @@ export class FakeRegistry implements RegistryPort {
     const digest = this.tags.get(key);
     if (!digest) throw new RegistryError("not_found", `${ref.repository}:${ref.tag} was not found on ${ref.registry}`);
     return { digest, mediaType: "application/vnd.docker.distribution.manifest.v2+json" };
+  }
+
+  /** The repository's tags in lexical order, as distribution lists them; a repository with none is unknown. */
+  async listTags(ref: Pick<ImageRef, "registry" | "repository">): Promise<string[]> {
+    const name = repoKey(ref);
+    this.tagLists.push(name);
+    if (this.failure) throw this.failure;
+    const tags = [...this.tags.keys()].filter((k) => k.startsWith(`${name}:`)).map((k) => k.slice(name.length + 1));
+    if (tags.length === 0) throw new RegistryError("not_found", `repository ${ref.repository} was not found on ${ref.registry}`);
+    return tags.sort();
   }
 }

@@ -11,6 +11,7 @@ import {
   SwarmNotFoundError,
   SwarmUnavailableError,
   type LocalImage,
+  type ServiceEventHandlers,
   type ServiceUpdate,
   type SwarmPort,
   type SwarmService,
@@ -19,6 +20,7 @@ import {
   type UpdateStatus,
 } from "../../server/engine/swarm-port.js";
 import type { FakeClock } from "./fake-clock.js";
+import { FakeEventStream } from "./fake-events.js";
 
 export interface FakeServiceOptions {
   name: string;
@@ -72,6 +74,8 @@ interface FakeService {
 
 export class FakeSwarm implements SwarmPort {
   readonly calls: FakeCall[] = [];
+  /** The service events the engine would send; `events.setDown(true)` drops the stream. */
+  readonly events = new FakeEventStream();
   private readonly services = new Map<string, FakeService>();
   private readonly images = new Map<string, { references: Set<string>; created: number }>();
   private readonly failingImages = new Map<string, string>();
@@ -140,12 +144,14 @@ export class FakeSwarm implements SwarmPort {
     const service: FakeService = { id, name: opts.name, version: ++this.index, spec, tasks: [] };
     for (const slot of this.slots(service)) service.tasks.push(this.newTask(service, slot, "running"));
     this.services.set(id, service);
+    this.emit("create", service);
     return this.toService(service);
   }
 
   removeService(idOrName: string): void {
     const s = this.lookup(idOrName);
     if (s) this.services.delete(s.id);
+    if (s) this.emit("remove", s);
   }
 
   /** New tasks of `image` fail with `error` (swarm's `Status.Err`). */
@@ -155,6 +161,7 @@ export class FakeSwarm implements SwarmPort {
 
   setUnavailable(unavailable: boolean): void {
     this.unavailable = unavailable;
+    this.events.setDown(unavailable, "cannot reach the Docker engine (FakeSwarm set unavailable)");
   }
 
   /** While on, ping() and listServices() never answer, like an engine that accepts connections and hangs. */
@@ -275,6 +282,7 @@ export class FakeSwarm implements SwarmPort {
     s.updateStatus = undefined;
     s.failedTaskId = undefined;
     s.rollout = this.dirtySlots(s).length > 0 ? { kind: "update", step: "start" } : undefined;
+    this.emit("update", s);
     return { warnings: [] };
   }
 
@@ -298,6 +306,20 @@ export class FakeSwarm implements SwarmPort {
     return s.tasks
       .map(({ forceUpdate: _, ...task }) => ({ ...task }))
       .sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0));
+  }
+
+  /** Like the engine's event stream: until `signal` aborts; events come on a later turn. */
+  async watchServiceEvents(handlers: ServiceEventHandlers, signal: AbortSignal): Promise<void> {
+    try {
+      this.record("watchServiceEvents", []);
+    } catch {
+      // Unavailable: the stream is down, and the watcher hears of it when it comes back.
+    }
+    return this.events.watch(handlers, signal);
+  }
+
+  private emit(action: "create" | "update" | "remove", s: FakeService): void {
+    this.events.emit({ action, serviceId: s.id, name: s.name, at: this.nowMs() });
   }
 
   /** Puts an image into the fake node's store (what a pull or a build would do). */
@@ -404,6 +426,7 @@ export class FakeSwarm implements SwarmPort {
     const startedAt = at.start ? this.now() : s.updateStatus?.startedAt;
     s.updateStatus = { state, message, startedAt, completedAt: at.done ? this.now() : undefined };
     s.version = ++this.index;
+    this.emit("update", s);
   }
 
   private slots(s: FakeService): Array<number | undefined> {

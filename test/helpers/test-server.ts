@@ -75,6 +75,7 @@ export function createTestServer(
   onTestFinished(async () => {
     await server.poller.stop();
     await server.unmatched.stop();
+    await server.drift.stop();
     server.deployer.stop();
     swarm.stop();
     database.close();

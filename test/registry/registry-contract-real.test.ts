@@ -25,7 +25,8 @@ describeDocker(
 
     runRegistryContract(async () => ({
       host: registry.host,
-      registry: createRegistryClient({ insecureRegistries: [registry.host], credentialsFor: () => undefined }),
+      // Two tags a page, so that the tag list's Link pagination is followed against the real registry.
+      registry: createRegistryClient({ insecureRegistries: [registry.host], credentialsFor: () => undefined, tagsPageSize: 2 }),
       async push(repository, tag) {
         // Alternate between two builds so that pushing a tag again moves it to other content.
         const source = flip++ % 2 === 0 ? local.a : local.b;

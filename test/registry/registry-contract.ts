@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
 import type { ImageRef } from "../../server/domain/image-ref.js";
 import { RegistryError, type RegistryPort } from "../../server/registry/registry-port.js";
@@ -41,6 +42,24 @@ export function runRegistryContract(setup: () => Promise<RegistryHarness>) {
     const h = await setup();
     await h.push("contract/app", "v1");
     const err = await h.registry.resolveDigest(ref(h, "contract/app", "nope")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).kind).toBe("not_found");
+  });
+
+  it("lists every tag of a repository, across the pages of its tag list", async () => {
+    const h = await setup();
+    const repository = `contract/tags-${randomBytes(3).toString("hex")}`;
+    for (const tag of ["1.4.2", "1.4.3", "2.0.0"]) await h.push(repository, tag);
+    const tags = await h.registry.listTags({ registry: h.host, repository });
+    expect([...tags].sort()).toEqual(["1.4.2", "1.4.3", "2.0.0"]);
+  });
+
+  it("throws a not_found RegistryError for the tag list of an unknown repository", async () => {
+    const h = await setup();
+    await h.push("contract/app", "v1");
+    const err = await h.registry
+      .listTags({ registry: h.host, repository: `contract/none-${randomBytes(3).toString("hex")}` })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as RegistryError).kind).toBe("not_found");
   });

@@ -1,0 +1,68 @@
+/**
+ * A repository's tags from the distribution API: `GET /v2/<name>/tags/list`,
+ * following the `Link: <…>; rel="next"` pagination of the distribution spec,
+ * within bounds (pages, tags, bytes), so a repository with a million tags
+ * costs a known number of requests. Only a next page on the same registry is
+ * followed: the request carries that registry's credentials.
+ */
+import { isTag, repoKey, type ImageRef } from "../domain/image-ref.js";
+import { RegistryError } from "./registry-port.js";
+
+type RepoRef = Pick<ImageRef, "registry" | "repository">;
+
+export interface TagListDeps {
+  request(method: "GET", ref: RepoRef, path: string, accept: string): Promise<Response>;
+  ensureOk(res: Response, method: string, ref: RepoRef, what?: string): Promise<void>;
+  /** `n` per page; registries may send fewer. */
+  pageSize?: number;
+}
+
+const DEFAULT_PAGE_SIZE = 1000;
+const MAX_PAGES = 10;
+const MAX_TAGS = 10_000;
+const MAX_PAGE_BYTES = 4 * 1024 * 1024;
+
+/** The path and query of a `rel="next"` link on the same registry, or undefined. */
+export function nextPage(link: string | null, origin: string): string | undefined {
+  for (const part of (link ?? "").split(",")) {
+    const match = /<([^>]*)>\s*;(.*)$/.exec(part.trim());
+    if (!match || !/\brel="?next"?/.test(match[2]!)) continue;
+    let url: URL;
+    try {
+      url = new URL(match[1]!, origin);
+    } catch {
+      return undefined;
+    }
+    if (url.origin !== new URL(origin).origin || !url.pathname.startsWith("/v2/")) return undefined;
+    return `${url.pathname}${url.search}`;
+  }
+  return undefined;
+}
+
+export async function listTags(ref: RepoRef, deps: TagListDeps & { origin(): string }): Promise<string[]> {
+  const name = `${repoKey(ref)} tags`;
+  const tags: string[] = [];
+  let path: string | undefined = `/v2/${ref.repository}/tags/list?n=${deps.pageSize ?? DEFAULT_PAGE_SIZE}`;
+  for (let page = 0; path && page < MAX_PAGES && tags.length < MAX_TAGS; page++) {
+    const res = await deps.request("GET", ref, path, "application/json");
+    await deps.ensureOk(res, "GET", ref, name);
+    const text = await res.text().catch((err: unknown) => {
+      throw new RegistryError("unreachable", `registry ${ref.registry} unreachable while sending ${name}: ${(err as Error).message}`);
+    });
+    if (text.length > MAX_PAGE_BYTES) throw new RegistryError("protocol", `a page of ${name} exceeds 4 MiB`);
+    let body: { tags?: unknown };
+    try {
+      body = JSON.parse(text) as { tags?: unknown };
+    } catch {
+      throw new RegistryError("protocol", `registry ${ref.registry} answered ${name} with something other than JSON`);
+    }
+    if (body === null || typeof body !== "object" || (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags))) {
+      throw new RegistryError("protocol", `registry ${ref.registry} answered ${name} without a tags array`);
+    }
+    for (const tag of (body.tags as unknown[] | null | undefined) ?? []) {
+      if (typeof tag === "string" && isTag(tag) && tags.length < MAX_TAGS) tags.push(tag);
+    }
+    path = nextPage(res.headers.get("link"), deps.origin());
+  }
+  return tags;
+}
