@@ -126,7 +126,17 @@ describe("a burst of events for one push", () => {
       });
       return (await res.json()) as Answer;
     };
-    const [a, b] = await Promise.all([hub(1_700_000_000), hub(1_700_000_001)]);
+    // The registry answers the first lookup only once both pushes are in: the second comes while the first resolves.
+    const resolve = server.registry.resolveDigest.bind(server.registry);
+    let release!: () => void;
+    const bothIn = new Promise<void>((r) => (release = r));
+    server.registry.resolveDigest = async (ref) => {
+      await bothIn;
+      return resolve(ref);
+    };
+    const a = await hub(1_700_000_000);
+    const b = await hub(1_700_000_001);
+    release();
     const own = [...a.deployments, ...b.deployments];
     expect(own).toHaveLength(1);
     expect(coalescedInto([a, b])).toEqual([`web->${own[0]!.id}`]);
