@@ -3,22 +3,12 @@ import { describe, expect, it } from "vitest";
 import { RegistryError } from "../../server/registry/registry-port.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
-import { countRows, createTestServer, registryPush, runToFinal, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+import { countRows, createTestServer, runToFinal, sha, waitForFinal, type TestServer, pushAcmeWeb } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
 const ref = (tag: string) => ({ registry: "127.0.0.1:5000", repository: "acme/web", tag });
 
-async function push(server: TestServer, tag: string, digest: string) {
-  const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
-  const res = await server.request("/hooks/registry", {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}` },
-    json: registryPush({ repository: "acme/web", tag, digest }),
-  });
-  const body = await res.json();
-  expect(res.status, JSON.stringify(body)).toBe(202);
-  return body as { deployments: Array<{ id: string; service: string; status: string }>; ignored: Array<{ reason: string }> };
-}
+const push = pushAcmeWeb;
 
 /** Resolves once the server asked its fake clock for the `n`th wait of `ms`. */
 async function untilSlept(server: TestServer, ms: number, n: number) {

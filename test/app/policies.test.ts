@@ -5,7 +5,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import type { Scope } from "../../server/auth/tokens.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
-import { countRows, createTestServer, registryPush, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+import { countRows, createTestServer, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer, pushAcmeWeb } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
 const ref = (tag: string) => ({ registry: "127.0.0.1:5000", repository: "acme/web", tag });
@@ -41,16 +41,7 @@ async function pushed(s: TestServer, tag: string, n: number) {
   return answer.deployments[0]!.id;
 }
 
-async function push(server: TestServer, tag: string, digest: string) {
-  const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
-  const res = await server.request("/hooks/registry", {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}` },
-    json: registryPush({ repository: "acme/web", tag, digest }),
-  });
-  expect(res.status).toBe(202);
-  return (await res.json()) as { deployments: Array<{ id: string; status: string }>; ignored: Array<Record<string, unknown>> };
-}
+const push = pushAcmeWeb;
 
 async function services(server: TestServer) {
   const token = await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read"] });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { onTestFinished } from "vitest";
+import { expect, onTestFinished } from "vitest";
 import { composeServer, type ComposeOptions } from "../../server/compose.js";
 import { loadConfig } from "../../server/config/config.js";
 import { isTerminal } from "../../server/domain/deployment.js";
@@ -164,6 +164,24 @@ export function dockerHubPush(opts: { repoName: string; tag: string; pushedAt?: 
 }
 
 /** Waits until the deployment reached a final status (the deployer announces each one) and returns it. */
+export interface WebhookAnswer {
+  deployments: Array<{ id: string; service: string; status: string }>;
+  ignored: Array<{ reason: string; [key: string]: unknown }>;
+}
+
+/** The registry's notification of a push of `127.0.0.1:5000/acme/web:<tag>`, with a webhook token for `acme/*`; expects 202. */
+export async function pushAcmeWeb(server: TestServer, tag: string, digest: string): Promise<WebhookAnswer> {
+  const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+  const res = await server.request("/hooks/registry", {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    json: registryPush({ repository: "acme/web", tag, digest }),
+  });
+  const body = (await res.json()) as WebhookAnswer;
+  expect(res.status, JSON.stringify(body)).toBe(202);
+  return body;
+}
+
 /**
  * For a test whose clock stands still: moves it on by the rollout's poll
  * interval, settling the fake swarm each time, until the deployment ends
