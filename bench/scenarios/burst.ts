@@ -11,8 +11,8 @@ const sameIdDigest = `sha256:${"c".repeat(64)}`;
  * Scenario 3. The same push announced 1,000 times at once. Main case: distinct
  * event ids (a registry that re-sends, or several registries in a mirror
  * chain), which dedupe by event id cannot catch: the lane must see the same
- * digest queued or running and skip, and once that rollout has ended the
- * registry lookup must find the service already on the digest. Second case:
+ * digest queued or running and coalesce the later events into it, writing no
+ * deployment of their own. Second case:
  * one event id redelivered 1,000 times, which must be a no-op after the first.
  */
 export const burst: Scenario = {
@@ -44,6 +44,7 @@ export const burst: Scenario = {
     const rollouts = stats.updates.filter((u) => u.serviceId === ids["bench-burst"]).length;
     const sameIdRollouts = stats.updates.filter((u) => u.serviceId === ids["bench-burst-same-id"]).length;
     const non2xx = ours.non2xx + ours.errors;
+    const rows = stats.statuses.reduce((sum, st) => sum + st.n, 0);
     return {
       json: {
         requests: ours.completed,
@@ -65,6 +66,13 @@ export const burst: Scenario = {
       },
       rows: [
         { metric: "rollouts (distinct event ids)", unit: "", value: summarize([rollouts]), target: "exactly 1", ok: rollouts === 1 },
+        {
+          metric: "deployment rows (both cases)",
+          unit: "",
+          value: summarize([rows]),
+          target: "exactly 2: the later events are coalesced",
+          ok: rows === 2,
+        },
         { metric: "non-2xx of 1,000", unit: "", value: summarize([non2xx]), target: "0", ok: non2xx === 0 && ours.completed === requests },
         { metric: "p99 latency", unit: "ms", value: summarize([ours.p99Ms]), baseline: { label: "bare hono", value: base.p99Ms } },
         { metric: "all answered after", unit: "ms", value: summarize([ours.durationMs]), baseline: { label: "bare hono", value: base.durationMs } },
