@@ -1,4 +1,5 @@
 import { automaticTriggers, isTerminal } from "../domain/deployment.js";
+import { tagVersion } from "../domain/follow.js";
 import { tryParseImageRef } from "../domain/image-ref.js";
 import type { DeploymentRecord, DeploymentStore, NewDeployment } from "../store/deployment-store.js";
 
@@ -21,6 +22,19 @@ export function createCoalescing(
     !!other && other.imageKey === d.imageKey && automaticTriggers.has(other.trigger);
 
   /**
+   * A deployment of the same repository to a newer version than `d`'s tag
+   * (deployer.follow): a push of the older version, arriving after it, would
+   * only move the service back, so that deployment covers it.
+   */
+  const newerVersion = (other: DeploymentRecord | undefined, d: NewDeployment): other is DeploymentRecord => {
+    if (!other || isTerminal(other.status) || !automaticTriggers.has(other.trigger)) return false;
+    const [a, b] = [tryParseImageRef(other.imageKey), tryParseImageRef(d.imageKey)];
+    if (!a || !b || a.registry !== b.registry || a.repository !== b.repository || a.tag === b.tag) return false;
+    const [va, vb] = [tagVersion(a.tag ?? ""), tagVersion(b.tag ?? "")];
+    return !!va && !!vb && va.compare(vb) > 0;
+  };
+
+  /**
    * The deployment a push's event can be coalesced into instead of being a
    * deployment of its own, on the same service and `repo:tag`: first one that
    * resolved the tag to the very digest the event names (under way, waiting,
@@ -38,12 +52,15 @@ export function createCoalescing(
     const waiting = parked ? store.findDeployment(parked) : undefined;
     // Waiting for its gate with the digest this event names: the same push, which waits with it.
     if (sameTag(waiting, d) && !!d.digestHint && waiting.digest === d.digestHint && !isTerminal(waiting.status)) return waiting.id;
+    const laneDeployments = lane ? [lane.active, lane.pending].map((id) => (id ? store.findDeployment(id) : undefined)) : [];
+    const newer = [...laneDeployments, waiting].find((o) => newerVersion(o, d));
+    if (newer) return newer.id;
     if (!lane) {
       if (!d.digestHint || tryParseImageRef(d.previousImage ?? "")?.digest !== d.digestHint) return undefined;
       const latest = store.latestOf(d.service);
       return sameTag(latest, d) && latest.status === "succeeded" && latest.digest === d.digestHint ? latest.id : undefined;
     }
-    const inLane = [lane.active, lane.pending].map((id) => (id ? store.findDeployment(id) : undefined)).filter((o) => sameTag(o, d));
+    const inLane = laneDeployments.filter((o) => sameTag(o, d));
     const sameDigest = inLane.find((o) => !!d.digestHint && o.digest === d.digestHint && !isTerminal(o.status));
     const unresolved = inLane.find((o) => o.status === "queued" && !o.digest);
     if (sameDigest ?? unresolved) return (sameDigest ?? unresolved)!.id;

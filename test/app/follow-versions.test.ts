@@ -1,6 +1,7 @@
 /** deployer.follow in-process, on the fake clock: pushes of newer tags move a service's tag; the poller finds them with the tag list. */
 import { describe, expect, it } from "vitest";
-import { createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+import { FakeClock } from "../helpers/fake-clock.js";
+import { createTestServer, registryPush, runToFinal, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const host = "127.0.0.1:5000";
 const repo = `${host}/acme/web`;
@@ -56,17 +57,36 @@ describe("deployer.follow on pushes", () => {
     expect(await imageOf(server, "web")).toBe(`${repo}:1.4.2@${sha(5)}`);
   });
 
-  it("does not move back: a push of 1.4.3 queued behind 1.4.4 is skipped once 1.4.4 runs", async () => {
+  it("does not move back: a push of 1.4.3 after one of 1.4.4 is coalesced into the 1.4.4 deployment", async () => {
     const server = createTestServer();
     server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}`, labels: { "deployer.follow": "semver:patch" } });
     publish(server, "1.4.4", sha(6));
     publish(server, "1.4.3", sha(7));
     const answer = await push(server, { tag: "1.4.4", digest: sha(6) }, { tag: "1.4.3", digest: sha(7) });
-    const [newer, older] = await Promise.all(answer.deployments.map((d) => waitForFinal(server, d.id)));
-    expect(newer).toMatchObject({ status: "succeeded", image: `${repo}:1.4.4` });
-    expect(older).toMatchObject({ status: "skipped" });
-    expect(older!.message).toContain("is not a newer version");
+    const [newer, ...more] = answer.deployments;
+    expect(more).toEqual([]);
+    expect(answer.ignored).toContainEqual({ reason: "coalesced", service: "web", image: `${repo}:1.4.3`, deployment: newer!.id });
+    expect(await waitForFinal(server, newer!.id)).toMatchObject({ status: "succeeded", image: `${repo}:1.4.4` });
     expect(await imageOf(server, "web")).toBe(`${repo}:1.4.4@${sha(6)}`);
+  });
+
+  it("keeps a waiting newer version when an older push comes after it (the older is coalesced, not superseding it)", async () => {
+    const clock = new FakeClock();
+    const server = createTestServer({}, { clock });
+    server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}`, labels: { "deployer.follow": "semver:patch" } });
+    publish(server, "1.4.3", sha(3));
+    const first = (await push(server, { tag: "1.4.3", digest: sha(3) })).deployments[0]!;
+    // Time stands still: 1.4.3's rollout waits for the fake swarm, and the next pushes queue behind it.
+    publish(server, "1.4.5", sha(5));
+    const newest = (await push(server, { tag: "1.4.5", digest: sha(5) })).deployments[0]!;
+    publish(server, "1.4.4", sha(4));
+    const late = await push(server, { tag: "1.4.4", digest: sha(4) });
+    expect(late.deployments).toEqual([]);
+    expect(late.ignored).toContainEqual({ reason: "coalesced", service: "web", image: `${repo}:1.4.4`, deployment: newest.id });
+    await server.swarm.settle();
+    expect((await waitForFinal(server, first.id)).status).toBe("succeeded");
+    expect((await runToFinal(server, newest.id)).status).toBe("succeeded");
+    expect(await imageOf(server, "web")).toBe(`${repo}:1.4.5@${sha(5)}`);
   });
 
   it("takes pre-releases only with ,prerelease, and a glob any other matching pushed tag", async () => {
