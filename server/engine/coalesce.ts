@@ -49,23 +49,23 @@ export function createCoalescing(
   function coalesceTarget(d: NewDeployment): string | undefined {
     const lane = lanes.get(d.service);
     const parked = parkedOf(d.service);
-    const waiting = parked ? store.findDeployment(parked) : undefined;
-    // Waiting for its gate with the digest this event names: the same push, which waits with it.
-    if (sameTag(waiting, d) && !!d.digestHint && waiting.digest === d.digestHint && !isTerminal(waiting.status)) return waiting.id;
-    const laneDeployments = lane ? [lane.active, lane.pending].map((id) => (id ? store.findDeployment(id) : undefined)) : [];
-    const newer = [...laneDeployments, waiting].find((o) => newerVersion(o, d));
+    const inLane = lane ? [lane.active, lane.pending].map((id) => (id ? store.findDeployment(id) : undefined)) : [];
+    // Under way, queued, or waiting for its gate (engine/waiting-room.ts).
+    const current = [...inLane, parked ? store.findDeployment(parked) : undefined];
+    const newer = current.find((o) => newerVersion(o, d));
     if (newer) return newer.id;
+    const sameDigest = current.find((o) => sameTag(o, d) && !!d.digestHint && o.digest === d.digestHint && !isTerminal(o.status));
+    if (sameDigest) return sameDigest.id;
     if (!lane) {
       if (!d.digestHint || tryParseImageRef(d.previousImage ?? "")?.digest !== d.digestHint) return undefined;
       const latest = store.latestOf(d.service);
       return sameTag(latest, d) && latest.status === "succeeded" && latest.digest === d.digestHint ? latest.id : undefined;
     }
-    const inLane = laneDeployments.filter((o) => sameTag(o, d));
-    const sameDigest = inLane.find((o) => !!d.digestHint && o.digest === d.digestHint && !isTerminal(o.status));
-    const unresolved = inLane.find((o) => o.status === "queued" && !o.digest);
-    if (sameDigest ?? unresolved) return (sameDigest ?? unresolved)!.id;
+    const sameTagInLane = inLane.filter((o) => sameTag(o, d));
+    const unresolved = sameTagInLane.find((o) => o.status === "queued" && !o.digest);
+    if (unresolved) return unresolved.id;
     // Resolving the tag now: it may have asked before this push moved the tag, so it is told to look once more.
-    const resolvingNow = inLane.find((o) => !o.digest && resolving.has(o.id));
+    const resolvingNow = sameTagInLane.find((o) => !o.digest && resolving.has(o.id));
     if (resolvingNow) resolving.get(resolvingNow.id)!.lateEvent = true;
     return resolvingNow?.id;
   }

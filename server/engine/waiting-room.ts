@@ -60,6 +60,25 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
       .catch((err) => deps.log.error({ err, deploymentId: dep.id }, "waking a waiting deployment failed"));
   }
 
+  /** The older deployment waiting on `service`, if any, taken out of the room for `newId` to supersede. */
+  function takeOlder(service: string, newId: string): string | undefined {
+    const older = parked.get(service);
+    if (!older || older === newId || !isWaiting(older)) return undefined;
+    parked.delete(service);
+    return older;
+  }
+
+  /** A deployment someone may approve or reject now, taken out of the room; 404 or 409 otherwise. */
+  function takeAwaiting(id: string): DeploymentRecord {
+    const dep = deps.store.findDeployment(id);
+    if (!dep) throw new AppError("NOT_FOUND", `no deployment ${id}`);
+    if (dep.status !== "awaiting_approval") throw new AppError("CONFLICT", `deployment ${id} is ${dep.status}, not awaiting_approval`);
+    if (parked.get(dep.service) === id) parked.delete(dep.service);
+    return dep;
+  }
+
+  const supersededBy = (id: string) => `superseded by ${id}, a newer request for this service`;
+
   return {
     /** The deployment waiting on this service, if any. */
     parkedOf(service: string): string | undefined {
@@ -69,10 +88,8 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
     /** A run stopped at a gate: recorded as waiting (replacing, and superseding, an older one), then timed. */
     park(id: string, status: DeploymentStatus, message: string, waitUntil: number): DeploymentRecord {
       const dep = deps.store.transition(id, { status, waitUntil }, message);
-      const older = parked.get(dep.service);
-      if (older && older !== id && isWaiting(older)) {
-        deps.finish(older, "superseded", `superseded by ${id}, a newer request for this service`);
-      }
+      const older = takeOlder(dep.service, id);
+      if (older) deps.finish(older, "superseded", supersededBy(id));
       arm(dep);
       deps.announceWaiting(dep);
       return dep;
@@ -84,10 +101,8 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
      * once it commits.
      */
     supersedeFor(service: string, newId: string): DeploymentRecord | undefined {
-      const older = parked.get(service);
-      if (!older || older === newId || !isWaiting(older)) return undefined;
-      parked.delete(service);
-      return deps.recordFinal(older, "superseded", `superseded by ${newId}, a newer request for this service`);
+      const older = takeOlder(service, newId);
+      return older ? deps.recordFinal(older, "superseded", supersededBy(newId)) : undefined;
     },
 
     /** After a restart: waits again for what the record says is waiting (a wait already over ends at once). */
@@ -97,24 +112,18 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
 
     /** deployments:write approved it: queued again, to pass the remaining gates (a window) and deploy. Once. */
     approve(id: string, by: string): DeploymentRecord {
-      const dep = deps.store.findDeployment(id);
-      if (!dep) throw new AppError("NOT_FOUND", `no deployment ${id}`);
-      if (dep.status !== "awaiting_approval") throw new AppError("CONFLICT", `deployment ${id} is ${dep.status}, not awaiting_approval`);
+      takeAwaiting(id);
       const approved = deps.store.transition(
         id,
         { status: "queued", approvedBy: by, approvedAt: deps.clock.now(), waitUntil: null },
         `approved by ${by}; queued`,
       );
-      if (parked.get(dep.service) === id) parked.delete(dep.service);
       deps.enqueue(id);
       return approved;
     },
 
     reject(id: string, by: string): DeploymentRecord {
-      const dep = deps.store.findDeployment(id);
-      if (!dep) throw new AppError("NOT_FOUND", `no deployment ${id}`);
-      if (dep.status !== "awaiting_approval") throw new AppError("CONFLICT", `deployment ${id} is ${dep.status}, not awaiting_approval`);
-      if (parked.get(dep.service) === id) parked.delete(dep.service);
+      takeAwaiting(id);
       return deps.finish(id, "rejected", `rejected by ${by}`);
     },
   };
