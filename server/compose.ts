@@ -30,6 +30,9 @@ import { snapshotDatabase } from "./store/backup.js";
 import { createOwnChanges } from "./engine/own-changes.js";
 import { createDriftWatch } from "./operations/record-drift.js";
 import { createServiceVersions } from "./store/service-versions.js";
+import { createTagLookups } from "./engine/tag-lookups.js";
+import { createServiceEvents } from "./engine/service-events.js";
+import { createServiceIndex } from "./engine/service-index.js";
 
 export interface ComposeOptions {
   config: Config;
@@ -78,6 +81,8 @@ export function composeServer(opts: ComposeOptions) {
   const tokens = createTokenService({ secret: opts.secret, previousSecret: auth.secretPrevious, dockerHubRegistry: registry.dockerHub });
   const callbacks = createCallbackNotifier({ store, log: opts.log, allowedHosts: notify.callbackHosts, fetch: opts.fetch });
   const ownChanges = createOwnChanges();
+  // One lookup per registry login and repo:tag under way, for the deployments and the poller alike.
+  const tagLookups = createTagLookups();
   const deployer = createDeployer({
     swarm: opts.swarm,
     registry: opts.registry,
@@ -94,6 +99,8 @@ export function composeServer(opts: ComposeOptions) {
     approvalTtlMs: rollout.approvalTtlMs,
     clock,
     ownChanges,
+    tagLookups,
+    maxRollouts: rollout.maxRollouts,
   });
   const notifier = notify.appriseUrl
     ? createAppriseNotifier({
@@ -134,9 +141,21 @@ export function composeServer(opts: ComposeOptions) {
     ...selection,
     sleepTimeMs: polling.sleepTimeMs,
     clock,
+    tagLookups,
+  });
+  // One subscription to the engine's service events, for the index webhooks match against and the drift watcher.
+  const serviceEvents = createServiceEvents(opts.swarm);
+  // Started by main.ts (and the tests that use it); until it is fresh, webhooks list the engine's services themselves.
+  const serviceIndex = createServiceIndex({
+    swarm: opts.swarm,
+    events: serviceEvents,
+    clock,
+    log: opts.log,
+    resyncMs: rollout.serviceResyncMs,
   });
   const ingest = {
     swarm: opts.swarm,
+    index: serviceIndex,
     store,
     deployer,
     callbacks,
@@ -157,6 +176,7 @@ export function composeServer(opts: ComposeOptions) {
   // Started by main.ts, and by the in-process tests that look at drift.
   const drift = createDriftWatch({
     swarm: opts.swarm,
+    events: serviceEvents,
     store,
     history,
     versions: createServiceVersions(opts.db),
@@ -192,7 +212,24 @@ export function composeServer(opts: ComposeOptions) {
       docker: () => withDeadline(opts.swarm.ping(), opts.readyDeadlineMs ?? 2000, "the Docker engine"),
     },
   });
-  return { app, store, history, holds, deployer, tokens, metrics, poller, notifier, unmatched, drift, sourceOperations, rejections, hub };
+  return {
+    app,
+    store,
+    history,
+    holds,
+    deployer,
+    tokens,
+    metrics,
+    poller,
+    notifier,
+    unmatched,
+    drift,
+    serviceIndex,
+    tagLookups,
+    sourceOperations,
+    rejections,
+    hub,
+  };
 }
 
 export type ComposedServer = ReturnType<typeof composeServer>;

@@ -127,7 +127,8 @@ async function main() {
   // Pushes recorded while the engine did not answer are matched and deployed once it does, poller or not.
   server.unmatched.start();
   if (config.poller.enabled) server.poller.start();
-  // Changes made while the server was down are recorded once the event stream connects.
+  // Webhooks find their services in the index kept from the event stream; changes made while the server was down are recorded once it connects.
+  server.serviceIndex.start();
   server.drift.start();
 
   const http = serve({ fetch: server.app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
@@ -140,6 +141,7 @@ async function main() {
     void server.poller.stop();
     void server.unmatched.stop();
     void server.drift.stop();
+    void server.serviceIndex.stop();
     server.deployer.stop();
     http.close(() => {
       database.close();

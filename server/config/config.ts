@@ -47,6 +47,10 @@ const envSchema = z.object({
   DEPLOYER_REGISTRY_RETRY: durationOrZero("5m"),
   DEPLOYER_APPROVAL_TTL: durationOrZero("24h").pipe(z.number().min(1, "expected a duration above 0, such as 24h")),
   DEPLOYER_OIDC_JWKS_TIMEOUT: durationOrZero("5s").pipe(z.number().min(1, "expected a duration above 0, such as 5s")),
+  /** Rollouts under way at once; the others wait, queued, first come first served. */
+  DEPLOYER_MAX_ROLLOUTS: positiveInt(25),
+  /** How often the service index (engine/service-index.ts) lists every service again, besides following the events. */
+  DEPLOYER_SERVICE_RESYNC: durationOrZero("5m"),
   DEPLOYER_OIDC_JWKS_COOLDOWN: durationOrZero("30s"),
   DEPLOYER_OIDC_JWKS_MAX_AGE: durationOrZero("10m"),
   LOG_LEVEL: z
@@ -122,6 +126,10 @@ export interface Config {
     imageAutocleanLimit?: number;
     /** DEPLOYER_APPROVAL_TTL: how long a deployment waits for approval (deployer.approve=required) before it is rejected. */
     approvalTtlMs: number;
+    /** DEPLOYER_MAX_ROLLOUTS: rollouts under way at once; the others wait, queued, in the order they came. */
+    maxRollouts: number;
+    /** DEPLOYER_SERVICE_RESYNC: how often the service index lists every service again (0: only on start and reconnection). */
+    serviceResyncMs: number;
   };
   poller: { enabled: boolean; sleepTimeMs: number; runOnceAndExit: boolean };
   notify: {
@@ -191,6 +199,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       rollbackConfig,
       imageAutocleanLimit: e.IMAGE_AUTOCLEAN_LIMIT === undefined ? undefined : Number(e.IMAGE_AUTOCLEAN_LIMIT),
       approvalTtlMs: e.DEPLOYER_APPROVAL_TTL,
+      maxRollouts: e.DEPLOYER_MAX_ROLLOUTS,
+      serviceResyncMs: e.DEPLOYER_SERVICE_RESYNC,
     },
     poller: { enabled: e.DEPLOYER_POLL, sleepTimeMs: e.SLEEP_TIME, runOnceAndExit: e.RUN_ONCE_AND_EXIT },
     notify: {

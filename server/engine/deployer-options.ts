@@ -5,6 +5,7 @@ import type { DeploymentStore } from "../store/deployment-store.js";
 import type { ServiceHolds } from "../store/service-holds.js";
 import type { Clock } from "../domain/clock.js";
 import type { OwnChanges } from "./own-changes.js";
+import type { TagLookups } from "./tag-lookups.js";
 import type { ServiceUpdate, SwarmPort } from "./swarm-port.js";
 
 /** What the deployer (its queue, deployer.ts, and the run of one deployment, run-deployment.ts) is built from. */
@@ -27,7 +28,11 @@ export interface DeployerOptions {
   registryRetryMs?: number;
   /** DEPLOYER_APPROVAL_TTL: how long a deployment waits for approval before it is rejected. */
   approvalTtlMs?: number;
-  /** How often a rollout is polled. */
+  /** DEPLOYER_MAX_ROLLOUTS: rollouts under way at once; the others wait, queued, in order. */
+  maxRollouts?: number;
+  /** Tag lookups shared with the poller (engine/tag-lookups.ts); the deployer makes its own when none is given. */
+  tagLookups?: TagLookups;
+  /** How often the rollouts under way are polled (one shared watcher: engine/rollout-watcher.ts). */
   pollMs?: number;
   /** The one source of time: timestamps, the rollout's polling and its TIMEOUT. */
   clock: Clock;

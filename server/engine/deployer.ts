@@ -6,6 +6,12 @@ import { createCoalescing } from "./coalesce.js";
 import { createWaitingRoom } from "./waiting-room.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
+import { createRolloutSlots } from "./rollout-slots.js";
+import { createRolloutWatcher } from "./rollout-watcher.js";
+import { createTagLookups } from "./tag-lookups.js";
+
+/** DEPLOYER_MAX_ROLLOUTS when unset. */
+export const DEFAULT_MAX_ROLLOUTS = 25;
 
 /** How long a deployment waits before trying again a write the database refused, doubling up to the max. */
 const STORAGE_RETRY_MS = 1000;
@@ -43,7 +49,21 @@ export function createDeployer(opts: DeployerOptions) {
   const { recordFinal, finish, announce } = ends;
 
   const resolving = new Map<string, { lateEvent: boolean }>();
-  const run = createDeploymentRunner({ opts, now, sleep, pollMs, resolving });
+  const lookups = opts.tagLookups ?? createTagLookups();
+  /** Each deployment's admission ticket (engine/tag-lookups.ts): its first look at the tag starts after it. */
+  const admittedAt = new Map<string, number>();
+  const slots = createRolloutSlots({ max: opts.maxRollouts ?? DEFAULT_MAX_ROLLOUTS, store: opts.store });
+  const watcher = createRolloutWatcher({ swarm: opts.swarm, clock: opts.clock, pollMs });
+  const run = createDeploymentRunner({
+    opts,
+    now,
+    sleep,
+    pollMs,
+    resolving,
+    lookups,
+    watcher,
+    admittedAt: (id) => admittedAt.get(id) ?? lookups.ticket(),
+  });
   const waiting = createWaitingRoom({
     store: opts.store,
     clock: opts.clock,
@@ -71,6 +91,7 @@ export function createDeployer(opts: DeployerOptions) {
     const dep = opts.store.getDeployment(id);
     const nothing = () => undefined;
     if (isTerminal(dep.status)) return { record: dep, after: () => dep, undo: nothing };
+    admittedAt.set(id, lookups.ticket());
     const lane = lanes.get(dep.service) ?? {};
     lanes.set(dep.service, lane);
     // An id that was admitted in a transaction that then failed, and that no undo() reached: not in the record, so gone.
@@ -126,15 +147,23 @@ export function createDeployer(opts: DeployerOptions) {
 
   /** Runs one deployment to its recorded end; only a write the database refused (disk full) escapes. */
   async function runToEnd(id: string): Promise<void> {
+    if (stopped) return;
+    const release = await slots.acquire(id);
     try {
+      if (stopped) return;
       const outcome = await run(id);
       if (outcome && waitingStatuses.has(outcome.status)) waiting.park(id, outcome.status, outcome.message, outcome.extra!.waitUntil!);
       else if (outcome) finish(id, outcome.status, outcome.message, outcome.extra);
     } catch (err) {
       if (isStorageFailure(err)) throw err;
+      // Shutting down (the database may be closed already): the next start's reconcile() picks it up.
+      if (stopped) return;
       opts.log.error({ err, deploymentId: id }, "deployment crashed");
       const current = opts.store.findDeployment(id);
       if (current && !isTerminal(current.status)) finish(id, "failed", `internal error: ${(err as Error).message}`, { failureKind: "error" });
+    } finally {
+      release();
+      admittedAt.delete(id);
     }
   }
 
@@ -173,6 +202,8 @@ export function createDeployer(opts: DeployerOptions) {
     /** Calls `listener` with every deployment that starts to wait for a policy's gate; returns the unsubscribe. */
     onWaiting: ends.onWaiting,
     approve: waiting.approve,
+    /** Rollouts under way, the bound, and the deployments waiting for a slot (GET /api/status). */
+    rollouts: () => slots.state(),
     reject: waiting.reject,
     /**
      * A change the server did not make, recorded as it was seen (operations/record-drift.ts): running and

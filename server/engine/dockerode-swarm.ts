@@ -44,6 +44,16 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
     return (await call((abortSignal) => docker.getService(segment).inspect({ abortSignal }))) as ServiceInspect;
   }
 
+  async function tasksOf(serviceIds: string[]) {
+    const wanted = new Set(serviceIds);
+    const tasks = (await call((abortSignal) => docker.listTasks({ filters: { service: serviceIds }, abortSignal }))) as TaskInspect[];
+    return tasks
+      .filter((t) => serviceIds.length === 1 || wanted.has(t.ServiceID ?? ""))
+      .map((t) => ({ task: toTask(t), key: timeKey(t.Status?.Timestamp ?? t.UpdatedAt ?? t.CreatedAt ?? "") }))
+      .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0))
+      .map(({ task }) => task);
+  }
+
   return {
     async ping() {
       // @types/dockerode omits info()'s options, which do carry abortSignal.
@@ -116,12 +126,19 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
       );
     },
 
-    async listTasks(serviceId) {
-      const tasks = (await call((abortSignal) => docker.listTasks({ filters: { service: [serviceId] }, abortSignal }))) as TaskInspect[];
-      return tasks
-        .map((t) => ({ task: toTask(t), key: timeKey(t.Status?.Timestamp ?? t.UpdatedAt ?? t.CreatedAt ?? "") }))
-        .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0))
-        .map(({ task }) => task);
+    listTasks: (serviceId) => tasksOf([serviceId]),
+
+    async findServices(ids) {
+      if (ids.length === 0) throw new Error("findServices needs at least one id: the engine lists every service for none");
+      const wanted = new Set(ids);
+      const services = (await call((abortSignal) => docker.listServices({ filters: { id: ids }, abortSignal }))) as unknown as ServiceInspect[];
+      // The engine's id filter matches prefixes: keep exact ids only.
+      return services.filter((s) => wanted.has(s.ID)).map(toService);
+    },
+
+    listTasksOf: (serviceIds) => {
+      if (serviceIds.length === 0) throw new Error("listTasksOf needs at least one service id: the engine lists every task for none");
+      return tasksOf(serviceIds);
     },
 
     watchServiceEvents: (handlers, signal) => watchDockerServiceEvents(docker, handlers, signal, options.events),

@@ -1,6 +1,7 @@
-import type { SwarmPort, SwarmService, SwarmTask } from "./swarm-port.js";
+import type { SwarmService, SwarmTask } from "./swarm-port.js";
 import { SwarmNotFoundError, SwarmUnavailableError } from "./swarm-port.js";
 import { formatProgress } from "../domain/rollout-progress.js";
+import type { RolloutWatcher } from "./rollout-watcher.js";
 
 export type RolloutOutcome =
   | { status: "succeeded"; message: string }
@@ -8,14 +9,13 @@ export type RolloutOutcome =
   | { status: "failed"; message: string; failureKind: "rollout" | "error"; canRollback: boolean };
 
 export interface FollowOptions {
-  swarm: SwarmPort;
+  /** The one watcher of every rollout under way (rollout-watcher.ts): it paces the looks. */
+  watcher: RolloutWatcher;
   serviceId: string;
   /** The image the rollout is meant to reach. */
   targetImage: string;
   timeoutMs: number;
-  pollMs: number;
   now(): number;
-  sleep(ms: number): Promise<void>;
   /** Called with each new observation worth a timeline entry. */
   onProgress(message: string): void;
 }
@@ -45,11 +45,12 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
   for (;;) {
     let service: SwarmService | undefined;
     let tasks: SwarmTask[] = [];
-    try {
-      service = await opts.swarm.findService(opts.serviceId);
-      tasks = service ? await opts.swarm.listTasks(service.id) : [];
+    const seen = await opts.watcher.observe(opts.serviceId);
+    if (!("error" in seen)) {
+      ({ service, tasks } = seen);
       engineTrouble = false;
-    } catch (err) {
+    } else {
+      const err = seen.error;
       if (err instanceof SwarmNotFoundError) service = undefined;
       else if (err instanceof SwarmUnavailableError) {
         if (!engineTrouble) opts.onProgress(`lost the Docker engine while following the rollout: ${err.message}`);
@@ -127,7 +128,6 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
         canRollback: true,
       };
     }
-    await opts.sleep(opts.pollMs);
   }
 }
 

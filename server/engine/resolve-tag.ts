@@ -2,6 +2,7 @@ import type { parseImageRef } from "../domain/image-ref.js";
 import { RegistryError } from "../registry/registry-port.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import type { DeployerOptions } from "./deployer-options.js";
+import type { TagLookups } from "./tag-lookups.js";
 
 export interface TagResolverContext {
   opts: Pick<DeployerOptions, "registry" | "store" | "registryRetryMs">;
@@ -10,6 +11,10 @@ export interface TagResolverContext {
   pollMs: number;
   /** Deployments resolving their tag now, and whether a push of that tag came meanwhile (engine/coalesce.ts). */
   resolving: Map<string, { lateEvent: boolean }>;
+  /** The lookups shared with the other deployments of the tag and with the poller (engine/tag-lookups.ts). */
+  lookups: TagLookups;
+  /** The ticket each deployment took when it was admitted: its first look joins only a lookup started after it. */
+  admittedAt(id: string): number;
 }
 
 const REGISTRY_RETRY_FIRST_MS = 1000;
@@ -32,15 +37,22 @@ const TAG_SETTLE_LOOKS = 8;
  * once more, so what that push announced is not missed.
  */
 export function createTagResolver(ctx: TagResolverContext, failure: (message: string) => Error) {
-  const { opts, now, sleep, pollMs, resolving } = ctx;
+  const { opts, now, sleep, pollMs, resolving, lookups } = ctx;
 
-  async function lookOnce(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>): Promise<string> {
+  /**
+   * One answer from a lookup that started after `since`; returns it with the
+   * ticket of its arrival, which a look after it passes on, so that it is
+   * never answered from the same or an older request.
+   */
+  async function lookOnce(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>, since: number): Promise<{ digest: string; at: number }> {
     const giveUpAt = now() + (opts.registryRetryMs ?? 0);
     for (let waitMs = REGISTRY_RETRY_FIRST_MS; ; waitMs = Math.min(REGISTRY_RETRY_MAX_MS, waitMs * 2)) {
       try {
-        return (await opts.registry.resolveDigest(ref)).digest;
+        const { digest } = await lookups.resolve(opts.registry, ref, since);
+        return { digest, at: lookups.ticket() };
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;
+        since = lookups.ticket();
         if (err.kind !== "unreachable" || now() + waitMs > giveUpAt) throw failure(`could not resolve ${dep.image} on its registry: ${err.message}`);
         opts.store.addEvent(dep.id, `could not reach the registry of ${dep.image} (${err.message}); trying again in ${waitMs / 1000} s`);
         await sleep(waitMs);
@@ -52,16 +64,18 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
     const state = { lateEvent: false };
     resolving.set(dep.id, state);
     try {
-      let digest = await lookOnce(dep, ref);
-      for (let look = 1; look < TAG_SETTLE_LOOKS && dep.digestHint && digest !== dep.digestHint; look++) {
+      let answer = await lookOnce(dep, ref, ctx.admittedAt(dep.id));
+      for (let look = 1; look < TAG_SETTLE_LOOKS && dep.digestHint && answer.digest !== dep.digestHint; look++) {
         await sleep(pollMs);
-        digest = await lookOnce(dep, ref);
+        answer = await lookOnce(dep, ref, answer.at);
       }
       while (state.lateEvent) {
         state.lateEvent = false;
         opts.store.addEvent(dep.id, `another push of ${dep.image} came while resolving it; resolving again`);
-        digest = await lookOnce(dep, ref);
+        // Now, not the last answer's ticket: the push may have come after a lookup that is still under way started.
+        answer = await lookOnce(dep, ref, lookups.ticket());
       }
+      const digest = answer.digest;
       const note =
         dep.digestHint && dep.digestHint !== digest
           ? `resolved ${dep.image} to ${digest}; the payload named ${dep.digestHint}, which the tag does not point to, so the tag's digest wins`

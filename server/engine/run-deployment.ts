@@ -1,13 +1,14 @@
 import { automaticTriggers, isTerminal } from "../domain/deployment.js";
 import { ENABLE_LABEL, followMove } from "../domain/service-selection.js";
 import { decideGates } from "../domain/gates.js";
-import { familiarRepoTag, parseImageRef, pinnedImage, tryParseImageRef } from "../domain/image-ref.js";
+import { familiarRepoTag, parseImageRef, pinnedImage, repoKey, tryParseImageRef } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
 import { createTagResolver, type TagResolverContext } from "./resolve-tag.js";
+import type { RolloutWatcher } from "./rollout-watcher.js";
 import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmService } from "./swarm-port.js";
 
 const conflictRetries = 5;
@@ -26,6 +27,7 @@ class DeploySkipped extends Error {}
 
 export interface RunContext extends TagResolverContext {
   opts: DeployerOptions;
+  watcher: RolloutWatcher;
 }
 
 /** How a run ended; the deployer records it (deployer.ts finish()), with all that hangs off a final status. */
@@ -42,7 +44,7 @@ export interface RunOutcome {
  * deployer's queue decides when it runs; this decides what happens.
  */
 export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise<RunOutcome | undefined> {
-  const { opts, now, sleep, pollMs } = ctx;
+  const { opts, now, watcher } = ctx;
   const resolveTag = createTagResolver(ctx, (message) => new DeployFailure(message, "error"));
 
   /** Undefined when the deployment had ended already. */
@@ -71,6 +73,11 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         if (q) throw new DeploySkipped(`${digest} is quarantined on this service: it ended badly in ${q.deploymentId} (${q.reason})`);
       }
       const running = tryParseImageRef(service.image);
+      // The service as it is now, not as the push (or the service index it was matched in) saw it: changed meanwhile
+      // to another repository, it is not this push's to update.
+      if (automaticTriggers.has(dep.trigger) && running && repoKey(running) !== repoKey(ref)) {
+        throw new DeploySkipped(`the service runs ${service.image} now, not ${familiarRepoTag(ref)}'s repository`);
+      }
       if (running?.digest === digest && running.tag === ref.tag) {
         throw new DeploySkipped(`the service already runs ${digest}`);
       }
@@ -160,13 +167,11 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   async function follow(dep: DeploymentRecord, image: string): Promise<RunOutcome> {
     const watch = (targetImage: string, timeoutMs: number) =>
       followRollout({
-        swarm: opts.swarm,
+        watcher,
         serviceId: dep.serviceId,
         targetImage,
         timeoutMs,
-        pollMs,
         now,
-        sleep,
         onProgress: (message) => opts.store.addEvent(dep.id, message),
       });
     const outcome: RolloutOutcome = await watch(image, opts.timeoutMs);

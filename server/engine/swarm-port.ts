@@ -154,6 +154,13 @@ export interface SwarmPort {
   /** Tasks of a service, newest first. */
   listTasks(serviceId: string): Promise<SwarmTask[]>;
   /**
+   * The services with these ids, in one request (`GET /services?filters={"id":[…]}`); a service
+   * that does not exist is left out. `ids` must not be empty. The shared rollout watcher's read.
+   */
+  findServices(ids: string[]): Promise<SwarmService[]>;
+  /** The tasks of these services, in one request, newest first. `serviceIds` must not be empty. */
+  listTasksOf(serviceIds: string[]): Promise<SwarmTask[]>;
+  /**
    * Local images with a reference in `repository` (a familiar name such as
    * `nginx` or `127.0.0.1:5000/app`, as `docker images --filter reference=` takes it).
    */

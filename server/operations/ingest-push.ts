@@ -12,9 +12,12 @@ import { requestDeploymentsGrouped } from "./request-deployment.js";
 import type { Deployer } from "../engine/deployer.js";
 import { withDeadline } from "../engine/deadline.js";
 import { SwarmUnavailableError, type SwarmPort, type SwarmService } from "../engine/swarm-port.js";
+import type { ServiceIndex } from "../engine/service-index.js";
 
 export interface IngestDeps {
   swarm: SwarmPort;
+  /** The services kept from the event stream (engine/service-index.ts); the engine is listed when it is absent or not fresh. */
+  index?: Pick<ServiceIndex, "services">;
   store: DeploymentStore;
   deployer: Deployer;
   callbacks: CallbackNotifier;
@@ -105,8 +108,12 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       continue;
     }
     let matched: SwarmService[] = [];
+    // From the index when it is fresh and has services for the push; else, as for a swarm the index may not have seen
+    // change yet, from the engine.
+    const indexed = deps.index?.services();
+    if (indexed) matched = servicesForPush(indexed, imageKey);
     // One try per request: a webhook is answered in time whatever the engine does, and its pushes wait to be matched.
-    if (!engineProblem) {
+    if (matched.length === 0 && !engineProblem) {
       try {
         services ??= await listForWebhook(deps.swarm);
         matched = servicesForPush(services, imageKey);

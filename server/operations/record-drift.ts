@@ -23,6 +23,7 @@ import { isTerminal } from "../domain/deployment.js";
 import { familiarRepoTag, repoTagKey, sameImage, tryParseImageRef } from "../domain/image-ref.js";
 import type { Deployer } from "../engine/deployer.js";
 import type { OwnChanges } from "../engine/own-changes.js";
+import type { ServiceEventSource } from "../engine/service-events.js";
 import type { ServiceEvent, SwarmPort, SwarmService } from "../engine/swarm-port.js";
 import type { DeploymentHistory } from "../store/deployment-history.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
@@ -30,6 +31,8 @@ import type { ServiceVersion, ServiceVersions } from "../store/service-versions.
 
 export interface DriftDeps {
   swarm: SwarmPort;
+  /** The event stream shared with the service index (engine/service-events.ts); the swarm's own when absent. */
+  events?: ServiceEventSource;
   store: DeploymentStore;
   history: Pick<DeploymentHistory, "latestAppliedOf">;
   versions: ServiceVersions;
@@ -183,7 +186,7 @@ export function createDriftWatch(deps: DriftDeps) {
     start(): void {
       if (loop) return;
       abort = new AbortController();
-      loop = deps.swarm.watchServiceEvents(handlers, abort.signal);
+      loop = (deps.events ?? deps.swarm).watchServiceEvents(handlers, abort.signal);
     },
     async stop(): Promise<void> {
       abort?.abort();

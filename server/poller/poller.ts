@@ -9,6 +9,7 @@ import { queuePollDeployment, type PollDeployDeps } from "./poll-deploy.js";
 import { createFollowLookups } from "./poll-follow.js";
 import { planCycle, type ImageGroup } from "./poll-plan.js";
 import { pullBudget, pullsFor } from "./pull-budget.js";
+import { createTagLookups, type TagLookups } from "../engine/tag-lookups.js";
 
 export type PollRegistry = RegistryPort & Partial<Pick<RegistryClient, "lastRateLimit" | "requestCount">>;
 
@@ -22,6 +23,8 @@ export interface PollerOptions extends PollDeployDeps {
   ignoreList: string[];
   sleepTimeMs: number;
   clock: Clock;
+  /** Tag lookups shared with the deployer's (engine/tag-lookups.ts): a cycle joins one started after it began. */
+  tagLookups?: TagLookups;
 }
 
 export interface CycleResult {
@@ -49,14 +52,15 @@ export function createPoller(opts: PollerOptions) {
   const clientOf = (group: Pick<ImageGroup, "authConfig">) => (group.authConfig && opts.registryFor?.(group.authConfig)) || opts.registry;
   const follows = createFollowLookups(log);
   const budgetKey = (group: { ref: { registry: string }; authConfig?: string }) => `${group.ref.registry} ${group.authConfig ?? ""}`;
+  const lookups = opts.tagLookups ?? createTagLookups();
   let chain: Promise<unknown> = Promise.resolve();
   let abort: AbortController | undefined;
   let loop: Promise<void> | undefined;
 
-  async function lookUp(group: ImageGroup): Promise<string | undefined> {
+  async function lookUp(group: ImageGroup, cycleTicket: number): Promise<string | undefined> {
     const image = familiarRepoTag(group.ref);
     try {
-      const { digest } = await clientOf(group).resolveDigest(group.ref);
+      const { digest } = await lookups.resolve(clientOf(group), group.ref, cycleTicket);
       opts.metrics.pollLookups.inc({ registry: group.ref.registry, result: "ok" });
       for (const s of group.services) opts.notifier?.imageAvailable(s.name, image);
       return digest;
@@ -82,6 +86,7 @@ export function createPoller(opts: PollerOptions) {
 
   async function cycle(): Promise<CycleResult> {
     const cycleAt = clock.now();
+    const cycleTicket = lookups.ticket();
     const before = opts.registry.requestCount?.();
     const result: CycleResult = { services: 0, lookups: 0, tagLists: 0, deployments: [] };
     opts.metrics.pollCycles.inc();
@@ -141,7 +146,7 @@ export function createPoller(opts: PollerOptions) {
         const headKey = `${group.key} ${group.authConfig ?? ""}`;
         if (!heads.has(headKey)) {
           result.lookups++;
-          heads.set(headKey, lookUp(group));
+          heads.set(headKey, lookUp(group, cycleTicket));
         }
         const digest = await heads.get(headKey)!;
         if (!digest) continue;
@@ -157,7 +162,7 @@ export function createPoller(opts: PollerOptions) {
       const services = group.services.filter((s) => !moved.has(s.id));
       if (services.length === 0) continue;
       result.lookups++;
-      const digest = await lookUp({ ...group, services });
+      const digest = await lookUp({ ...group, services }, cycleTicket);
       if (!digest) continue;
       for (const service of services) {
         if (tryParseImageRef(service.image)?.digest === digest) {

@@ -308,6 +308,24 @@ export class FakeSwarm implements SwarmPort {
       .sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0));
   }
 
+  async findServices(ids: string[]): Promise<SwarmService[]> {
+    this.record("findServices", [ids]);
+    if (ids.length === 0) throw new Error("findServices needs at least one id: the engine lists every service for none");
+    return ids.flatMap((id) => {
+      const s = this.services.get(id);
+      return s ? [this.toService(s)] : [];
+    });
+  }
+
+  async listTasksOf(serviceIds: string[]): Promise<SwarmTask[]> {
+    this.record("listTasksOf", [serviceIds]);
+    if (serviceIds.length === 0) throw new Error("listTasksOf needs at least one service id: the engine lists every task for none");
+    return serviceIds
+      .flatMap((id) => this.services.get(id)?.tasks ?? [])
+      .map(({ forceUpdate: _, ...task }) => ({ ...task }))
+      .sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0));
+  }
+
   /** Like the engine's event stream: until `signal` aborts; events come on a later turn. */
   async watchServiceEvents(handlers: ServiceEventHandlers, signal: AbortSignal): Promise<void> {
     try {

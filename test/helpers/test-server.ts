@@ -76,6 +76,7 @@ export function createTestServer(
     await server.poller.stop();
     await server.unmatched.stop();
     await server.drift.stop();
+    await server.serviceIndex.stop();
     server.deployer.stop();
     swarm.stop();
     database.close();
