@@ -73,7 +73,13 @@ export function createDeployer(opts: DeployerOptions) {
     recordFinal,
     announceWaiting: ends.announceWaiting,
   });
-  const coalesceTarget = createCoalescing(opts.store, lanes, waiting.parkedOf, resolving);
+  const coalesceInto = createCoalescing(opts.store, lanes, waiting.parkedOf, resolving);
+  /** A push coalesced into a deployment renews its ticket: the tag is looked up after that push, not before. */
+  const coalesceTarget: typeof coalesceInto = (d) => {
+    const id = coalesceInto(d);
+    if (id && admittedAt.has(id)) admittedAt.set(id, lookups.ticket());
+    return id;
+  };
 
   /**
    * Places a recorded deployment in its service's lane: skipped when its
@@ -202,7 +208,7 @@ export function createDeployer(opts: DeployerOptions) {
     /** Calls `listener` with every deployment that starts to wait for a policy's gate; returns the unsubscribe. */
     onWaiting: ends.onWaiting,
     approve: waiting.approve,
-    /** Rollouts under way, the bound, and the deployments waiting for a slot (GET /api/status). */
+    /** Rollouts under way, the bound, and the deployments waiting for a slot, first in line first. */
     rollouts: () => slots.state(),
     reject: waiting.reject,
     /**

@@ -12,9 +12,18 @@
  * tag from a request that left before its push was announced (the tag may
  * have moved since: engine/resolve-tag.ts looks again while it names another
  * digest than the payload's).
+ *
+ * The last answer per key is kept, with when its lookup started, for those
+ * who come after it ended with an older ticket: deployments that waited for
+ * a rollout slot (engine/rollout-slots.ts) while it ran. A push coalesced
+ * into a waiting deployment renews its ticket (engine/deployer.ts), so that
+ * push's tag is looked at again.
  */
 import { repoTagKey, type ImageRef } from "../domain/image-ref.js";
 import type { RegistryPort, ResolvedManifest } from "../registry/registry-port.js";
+
+/** Answers kept for deployments that come after the lookup ended: one per tag, for this many tags. */
+const KEEP_ANSWERS = 1000;
 
 type Ref = Pick<ImageRef, "registry" | "repository" | "tag">;
 
@@ -23,6 +32,8 @@ export function createTagLookups() {
   let clients = 0;
   const clientIds = new WeakMap<object, number>();
   const inFlight = new Map<string, { started: number; answer: Promise<ResolvedManifest> }>();
+  /** The last answer per key; insertion order is age, the oldest dropped past KEEP_ANSWERS. */
+  const answered = new Map<string, { started: number; manifest: ResolvedManifest }>();
   let started = 0;
   let joined = 0;
 
@@ -45,13 +56,24 @@ export function createTagLookups() {
         joined++;
         return current.answer;
       }
+      const last = answered.get(key);
+      if (last && last.started > since) {
+        joined++;
+        return Promise.resolve(last.manifest);
+      }
       started++;
       const entry = { started: ++counter, answer: client.resolveDigest(ref) };
       inFlight.set(key, entry);
       const clear = () => {
         if (inFlight.get(key) === entry) inFlight.delete(key);
       };
-      entry.answer.then(clear, clear);
+      entry.answer.then((manifest) => {
+        clear();
+        if ((answered.get(key)?.started ?? 0) > entry.started) return;
+        answered.delete(key);
+        answered.set(key, { started: entry.started, manifest });
+        if (answered.size > KEEP_ANSWERS) answered.delete(answered.keys().next().value!);
+      }, clear);
       return entry.answer;
     },
     /** Lookups sent and lookups joined since the start (metrics, tests). */

@@ -124,6 +124,28 @@ export function runSwarmContract(name: string, setup: () => Promise<ContractHarn
       expect(await h.swarm.findService(`contract-unknown-${randomBytes(4).toString("hex")}`)).toBeUndefined();
     });
 
+    test("findServices and listTasksOf read several services in one call each, exact ids only, nothing for a removed one", async () => {
+      const a = await createService({ image: h.images.good, replicas: 2 });
+      const b = await createService({ image: h.images.good2 });
+      const gone = await createService({ image: h.images.good });
+      await h.removeService(gone.id);
+      const found = await h.swarm.findServices([a.id, b.id, gone.id]);
+      expect(found.map((s) => s.id).sort()).toEqual([a.id, b.id].sort());
+      expect(found.find((s) => s.id === a.id)).toMatchObject({ name: a.name, image: h.images.good, replicas: 2 });
+      // The engine's id filter matches prefixes; a prefix is not an id.
+      expect(await h.swarm.findServices([a.id.slice(0, 6)])).toEqual([]);
+      await waitRunning(a.id, h.images.good, 2);
+      await waitRunning(b.id, h.images.good2, 1);
+      const tasks = await h.swarm.listTasksOf([a.id, b.id]);
+      expect(new Set(tasks.map((t) => t.serviceId))).toEqual(new Set([a.id, b.id]));
+      const one = await h.swarm.listTasks(a.id);
+      expect(tasks.filter((t) => t.serviceId === a.id)).toEqual(one);
+      const times = tasks.map((t) => Date.parse(t.timestamp));
+      expect(times).toEqual([...times].sort((x, y) => y - x));
+      await expect(h.swarm.findServices([])).rejects.toThrow(/at least one/);
+      await expect(h.swarm.listTasksOf([])).rejects.toThrow(/at least one/);
+    });
+
     test("updateService changes the image, moves the version and keeps the rest of the spec", async () => {
       const { id } = await createService({ image: h.images.good, labels: { keep: "me" }, failureAction: "rollback", monitorMs: 1000 });
       const before = await getService(id);

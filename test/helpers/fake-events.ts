@@ -12,9 +12,28 @@ export class FakeEventStream {
   /** Every event emitted, delivered or not, in order. */
   readonly emitted: ServiceEvent[] = [];
 
+  private held?: ServiceEvent[];
+
+  /** From now on, events wait (an engine slow to send them) until `deliverHeld()`. */
+  holdDeliveries(): void {
+    this.held ??= [];
+  }
+
+  /** Sends the events held since `holdDeliveries()`, in order, and stops holding. */
+  deliverHeld(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const event of held) this.send(event);
+  }
+
   emit(event: ServiceEvent): void {
     this.emitted.push(event);
     if (this.down) return;
+    if (this.held) return void this.held.push(event);
+    this.send(event);
+  }
+
+  private send(event: ServiceEvent): void {
     const watchers = [...this.watchers];
     setImmediate(() => {
       for (const w of watchers) if (this.watchers.has(w)) w.onEvent(event);

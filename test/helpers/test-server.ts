@@ -36,10 +36,17 @@ export function createTestServer(
     dbPath?: string;
     swarm?: FakeSwarm;
     clock?: FakeClock;
+    /** A registry of the test's own (a FakeRegistry that holds its answers, say). */
+    registry?: FakeRegistry;
     /** Registry access per login (shepherd.auth.config), as main.ts wires it. */
     access?: Pick<ComposeOptions, "registryFor" | "registryAuthFor">;
     /** The event streams' bounds (maxStreams, bufferEvents, heartbeatMs). */
     events?: ComposeOptions["events"];
+    /**
+     * Start the service index, as main.ts does. Off by default: its resync sleeps on the fake clock, and the tests
+     * that count the engine's calls or the clock's sleeps count what a webhook that lists the swarm does.
+     */
+    serviceIndex?: boolean;
   } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "deployer-test-"));
@@ -56,7 +63,7 @@ export function createTestServer(
   const log = createLogger("debug", sink);
   const clock = opts.clock ?? new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
   const swarm = opts.swarm ?? new FakeSwarm({ clock, stepMs: ROLLOUT_POLL_MS });
-  const registry = new FakeRegistry();
+  const registry = opts.registry ?? new FakeRegistry();
   const server = composeServer({
     config,
     secret: testSecret,
@@ -72,6 +79,7 @@ export function createTestServer(
     events: opts.events,
     ...opts.access,
   });
+  if (opts.serviceIndex) server.serviceIndex.start();
   onTestFinished(async () => {
     await server.poller.stop();
     await server.unmatched.stop();

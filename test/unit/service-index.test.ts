@@ -1,0 +1,134 @@
+import { Writable } from "node:stream";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { createServiceEvents } from "../../server/engine/service-events.js";
+import { createServiceIndex } from "../../server/engine/service-index.js";
+import { SwarmUnavailableError } from "../../server/engine/swarm-port.js";
+import { createLogger } from "../../server/logger.js";
+import { FakeClock } from "../helpers/fake-clock.js";
+import { FakeSwarm } from "../helpers/fake-swarm.js";
+
+const image = "127.0.0.1:5000/acme/web:live";
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+function setup(resyncMs = 0) {
+  const clock = new FakeClock();
+  const swarm = new FakeSwarm({ clock });
+  const logLines: string[] = [];
+  const log = createLogger(
+    "debug",
+    new Writable({
+      write(chunk, _e, done) {
+        logLines.push(String(chunk));
+        done();
+      },
+    }),
+  );
+  const events = createServiceEvents(swarm);
+  const index = createServiceIndex({ swarm, events, clock, log, resyncMs });
+  onTestFinished(() => index.stop());
+  /** The index once the stream's deliveries and its looks are done. */
+  const current = async () => {
+    await turn();
+    await index.settled();
+    return index
+      .services()
+      ?.map((s) => `${s.name} ${s.image}`)
+      .sort();
+  };
+  return { clock, swarm, events, index, current, logLines };
+}
+
+describe("the service index", () => {
+  it("answers nothing until the first full list, then every service, without another list per read", async () => {
+    const { swarm, index, current } = setup();
+    swarm.addService({ name: "web", image });
+    expect(index.services()).toBeUndefined();
+    index.start();
+    expect(await current()).toEqual([`web ${image}`]);
+    const lists = swarm.callsOf("listServices").length;
+    for (let i = 0; i < 5; i++) index.services();
+    expect(swarm.callsOf("listServices")).toHaveLength(lists);
+  });
+
+  it("applies the stream's create, update and remove events", async () => {
+    const { swarm, index, current } = setup();
+    index.start();
+    expect(await current()).toEqual([]);
+    const web = swarm.addService({ name: "web", image });
+    const api = swarm.addService({ name: "api", image });
+    expect(await current()).toEqual([`api ${image}`, `web ${image}`]);
+    await swarm.updateService(web.id, web.version, { image: "127.0.0.1:5000/acme/other:live" });
+    swarm.removeService(api.id);
+    expect(await current()).toEqual(["web 127.0.0.1:5000/acme/other:live"]);
+    expect(swarm.callsOf("listServices"), "events only: no other full list").toHaveLength(1);
+  });
+
+  it("is not trusted while the stream is down, and lists again on reconnection, seeing what changed meanwhile", async () => {
+    const { swarm, index, current } = setup();
+    const web = swarm.addService({ name: "web", image });
+    index.start();
+    expect(await current()).toEqual([`web ${image}`]);
+    swarm.events.setDown(true);
+    expect(index.services()).toBeUndefined();
+    // Lost events: the engine sends nothing while the stream is down.
+    swarm.removeService(web.id);
+    swarm.addService({ name: "api", image });
+    expect(await current()).toBeUndefined();
+    swarm.events.setDown(false);
+    expect(await current()).toEqual([`api ${image}`]);
+    expect(swarm.callsOf("listServices")).toHaveLength(2);
+  });
+
+  it("lists every service again each DEPLOYER_SERVICE_RESYNC, on the clock", async () => {
+    const { swarm, clock, index, current } = setup(60_000);
+    index.start();
+    await current();
+    expect(swarm.callsOf("listServices")).toHaveLength(1);
+    clock.advance(60_000);
+    await current();
+    expect(swarm.callsOf("listServices")).toHaveLength(2);
+  });
+
+  it("lists every service again when an inspect an event asked for fails", async () => {
+    const { swarm, clock, events, logLines } = setup();
+    let failNext = false;
+    const flaky = {
+      listServices: () => swarm.listServices(),
+      findService: async (id: string) => {
+        if (!failNext) return swarm.findService(id);
+        failNext = false;
+        throw new SwarmUnavailableError("the Docker engine did not answer within 10000 ms");
+      },
+    };
+    const log = createLogger("debug", new Writable({ write: (c, _e, done) => (logLines.push(String(c)), done()) }));
+    const index = createServiceIndex({ swarm: flaky, events, clock, log, resyncMs: 0 });
+    onTestFinished(() => index.stop());
+    index.start();
+    await turn();
+    await index.settled();
+    expect(index.services()).toEqual([]);
+    failNext = true;
+    swarm.addService({ name: "web", image });
+    await turn();
+    await index.settled();
+    expect(index.services()?.map((s) => s.name)).toEqual(["web"]);
+    expect(swarm.callsOf("listServices")).toHaveLength(2);
+    expect(logLines.join("")).toContain("service index: could not inspect a service an event named");
+  });
+
+  it("shares one subscription with the drift watcher's stream", async () => {
+    const { swarm, events, index } = setup();
+    index.start();
+    const abort = new AbortController();
+    let connected = 0;
+    const other = events.watchServiceEvents({ onEvent: () => undefined, onConnected: () => connected++ }, abort.signal);
+    await turn();
+    await turn();
+    expect(swarm.events.watching).toBe(1);
+    expect(connected, "a subscriber that comes while connected hears it at once").toBe(1);
+    abort.abort();
+    await other;
+    await index.stop();
+    expect(swarm.events.watching).toBe(0);
+  });
+});
