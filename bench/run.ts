@@ -9,10 +9,11 @@
 import { runSuite } from "./lib/runner.js";
 import { burst } from "./scenarios/burst.js";
 import { e2e } from "./scenarios/e2e.js";
+import { fanout } from "./scenarios/fanout.js";
 import { history } from "./scenarios/history.js";
 import { ingest } from "./scenarios/ingest.js";
 import { memory } from "./scenarios/memory.js";
 import { poll } from "./scenarios/poll.js";
 import { reaction } from "./scenarios/reaction.js";
 
-await runSuite({ name: "bench", scenarios: [ingest, reaction, burst, history, poll, e2e, memory], resultsDir: "bench/results" });
+await runSuite({ name: "bench", scenarios: [ingest, reaction, burst, history, poll, e2e, memory, fanout], resultsDir: "bench/results" });

@@ -17,7 +17,13 @@ export interface RegistryCounts {
  */
 export async function startCountingProxy(upstreamPort: number) {
   const counts: RegistryCounts = { manifestHead: 0, manifestGet: 0, blobGet: 0, other: 0 };
+  /** Manifest requests by method and path (`HEAD /v2/reg/app/manifests/live`): which tag or digest was asked for. */
+  const manifests = new Map<string, number>();
   const server = createServer((req, res) => {
+    if (/\/manifests\//.test(req.url ?? "")) {
+      const key = `${req.method} ${(req.url ?? "").split("?")[0]}`;
+      manifests.set(key, (manifests.get(key) ?? 0) + 1);
+    }
     const manifest = /\/manifests\//.test(req.url ?? "");
     if (manifest && req.method === "HEAD") counts.manifestHead++;
     else if (manifest && req.method === "GET") counts.manifestGet++;
@@ -38,6 +44,8 @@ export async function startCountingProxy(upstreamPort: number) {
   return {
     host: `127.0.0.1:${port}`,
     snapshot: (): RegistryCounts => ({ ...counts }),
+    /** How often `method path` was asked for a manifest, since the start. */
+    manifestRequests: (key: string): number => manifests.get(key) ?? 0,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())).then(() => undefined),
     closeAll: () => server.closeAllConnections(),
   };

@@ -47,6 +47,9 @@ const onCall = (call: FakeCall) => {
 
 const config = loadConfig({ DEPLOYER_DB: cfg.dbPath, DEPLOYER_SECRET: cfg.secret, DEPLOYER_POLL: "false", LOG_LEVEL: cfg.logLevel ?? "info" });
 const database = openDatabase(cfg.dbPath);
+// The tag names what its latest push announced, as it does on a registry once the push is done.
+const latestAnnounced = database.sqlite.prepare("select digest_hint as digest from triggers where image_key = ? order by id desc limit 1");
+const announced = (imageKey: string) => (latestAnnounced.get(imageKey) as { digest: string | null } | undefined)?.digest ?? undefined;
 const swarm = new FakeSwarm({ autoTickMs: cfg.rolloutTickMs ?? 20, taskHistoryLimit: 5, keepCalls: false, onCall });
 const serviceIds = Object.fromEntries(cfg.services.map((s) => [s.name, swarm.addService(s).id]));
 const server = composeServer({
@@ -55,10 +58,13 @@ const server = composeServer({
   db: database.db,
   sqlite: database.sqlite,
   swarm,
-  registry: new BenchRegistry(cfg.pinned),
+  registry: new BenchRegistry(cfg.pinned, announced),
   log: createLogger(config.log.level),
   defaultMetrics: true,
 });
+
+// As main.ts does: webhooks find their services in the index kept from the (fake) engine's event stream.
+server.serviceIndex.start();
 
 const fetch: typeof server.app.fetch = cfg.probes
   ? async (req, ...rest) => {

@@ -10,6 +10,8 @@ import { createRolloutSlots } from "./rollout-slots.js";
 import { createRolloutWatcher } from "./rollout-watcher.js";
 import { createTagLookups } from "./tag-lookups.js";
 
+/** How often the shared watcher looks at every rollout under way: the Engine API sees 4 requests a second, however many. */
+const WATCH_MS = 500;
 /** DEPLOYER_MAX_ROLLOUTS when unset. */
 export const DEFAULT_MAX_ROLLOUTS = 25;
 
@@ -53,7 +55,8 @@ export function createDeployer(opts: DeployerOptions) {
   /** Each deployment's admission ticket (engine/tag-lookups.ts): its first look at the tag starts after it. */
   const admittedAt = new Map<string, number>();
   const slots = createRolloutSlots({ max: opts.maxRollouts ?? DEFAULT_MAX_ROLLOUTS, store: opts.store });
-  const watcher = createRolloutWatcher({ swarm: opts.swarm, clock: opts.clock, pollMs });
+  // One round for all rollouts every 500 ms (2 Engine API requests), or at the tests' pace when they set one.
+  const watcher = createRolloutWatcher({ swarm: opts.swarm, clock: opts.clock, pollMs: opts.pollMs ?? WATCH_MS });
   const run = createDeploymentRunner({
     opts,
     now,

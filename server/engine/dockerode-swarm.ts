@@ -136,7 +136,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
       return services.filter((s) => wanted.has(s.ID)).map(toService);
     },
 
-    listTasksOf: (serviceIds) => {
+    async listTasksOf(serviceIds) {
       if (serviceIds.length === 0) throw new Error("listTasksOf needs at least one service id: the engine lists every task for none");
       return tasksOf(serviceIds);
     },

@@ -23,6 +23,7 @@
  */
 import type { Logger } from "pino";
 import type { Clock } from "../domain/clock.js";
+import { repoKey, tryParseImageRef } from "../domain/image-ref.js";
 import type { ServiceEventSource } from "./service-events.js";
 import type { ServiceEvent, SwarmPort, SwarmService } from "./swarm-port.js";
 
@@ -39,6 +40,27 @@ export function createServiceIndex(deps: {
 }) {
   const { log } = deps;
   const byId = new Map<string, SwarmService>();
+  /** Service ids by the `registry/repo` they run: a push looks at its repository's services, not at all of them. */
+  const byRepo = new Map<string, Set<string>>();
+  const repoOf = (s: SwarmService) => {
+    const ref = tryParseImageRef(s.image);
+    return ref ? repoKey(ref) : "";
+  };
+  const put = (s: SwarmService) => {
+    drop(s.id);
+    byId.set(s.id, s);
+    const key = repoOf(s);
+    byRepo.set(key, (byRepo.get(key) ?? new Set()).add(s.id));
+  };
+  function drop(id: string): void {
+    const old = byId.get(id);
+    if (!old) return;
+    byId.delete(id);
+    const key = repoOf(old);
+    const ids = byRepo.get(key);
+    ids?.delete(id);
+    if (ids?.size === 0) byRepo.delete(key);
+  }
   /** A counter of changes: each event's change, and each full list's start, takes the next value. */
   let seq = 0;
   const changedAt = new Map<string, number>();
@@ -67,8 +89,8 @@ export function createServiceIndex(deps: {
   async function refresh(serviceId: string): Promise<void> {
     try {
       const service = await deps.swarm.findService(serviceId);
-      if (service) byId.set(serviceId, service);
-      else byId.delete(serviceId);
+      if (service) put(service);
+      else drop(serviceId);
       changedAt.set(serviceId, ++seq);
     } catch (err) {
       // Not known any more: answer from the engine until a full list has run.
@@ -81,7 +103,7 @@ export function createServiceIndex(deps: {
   function onEvent(event: ServiceEvent): void {
     if (event.action === "remove") {
       enqueue(event.serviceId, () => {
-        byId.delete(event.serviceId);
+        drop(event.serviceId);
         changedAt.set(event.serviceId, ++seq);
       });
     } else enqueue(event.serviceId, () => refresh(event.serviceId));
@@ -97,9 +119,9 @@ export function createServiceIndex(deps: {
         const listed = new Set<string>();
         for (const s of services) {
           listed.add(s.id);
-          if ((changedAt.get(s.id) ?? 0) < startedAt) byId.set(s.id, s);
+          if ((changedAt.get(s.id) ?? 0) < startedAt) put(s);
         }
-        for (const id of [...byId.keys()]) if (!listed.has(id) && (changedAt.get(id) ?? 0) < startedAt) byId.delete(id);
+        for (const id of [...byId.keys()]) if (!listed.has(id) && (changedAt.get(id) ?? 0) < startedAt) drop(id);
         for (const [id, at] of changedAt) if (at < startedAt) changedAt.delete(id);
         resyncs++;
         fresh = connected && during === connection;
@@ -137,6 +159,11 @@ export function createServiceIndex(deps: {
     /** Every service, when the index is fresh; undefined when the caller must ask the engine. */
     services(): SwarmService[] | undefined {
       return fresh ? [...byId.values()] : undefined;
+    },
+    /** The services running an image of `registry/repo` (any tag or digest), when the index is fresh. */
+    servicesOf(repository: string): SwarmService[] | undefined {
+      if (!fresh) return undefined;
+      return [...(byRepo.get(repository) ?? [])].map((id) => byId.get(id)!);
     },
     /** Lists every service again now (also what the periodic resync runs). */
     resync,

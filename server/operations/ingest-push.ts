@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { TriggerKind } from "../domain/deployment.js";
-import { familiarRepoTag, repoTagKey } from "../domain/image-ref.js";
+import { familiarRepoTag, repoKey, repoTagKey } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
 import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
 import type { ServiceFilter } from "../domain/service-filter.js";
@@ -17,7 +17,7 @@ import type { ServiceIndex } from "../engine/service-index.js";
 export interface IngestDeps {
   swarm: SwarmPort;
   /** The services kept from the event stream (engine/service-index.ts); the engine is listed when it is absent or not fresh. */
-  index?: Pick<ServiceIndex, "services">;
+  index?: Pick<ServiceIndex, "servicesOf">;
   store: DeploymentStore;
   deployer: Deployer;
   callbacks: CallbackNotifier;
@@ -110,7 +110,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     let matched: SwarmService[] = [];
     // From the index when it is fresh and has services for the push; else, as for a swarm the index may not have seen
     // change yet, from the engine.
-    const indexed = deps.index?.services();
+    const indexed = deps.index?.servicesOf(repoKey(event.image));
     if (indexed) matched = servicesForPush(indexed, imageKey);
     // One try per request: a webhook is answered in time whatever the engine does, and its pushes wait to be matched.
     if (matched.length === 0 && !engineProblem) {
