@@ -90,7 +90,11 @@ export const fanout: Scenario = {
     const matched = ctx.quick ? 20 : rollouts;
     const serverPort = await h.freePort();
     const registryPort = await h.freePort();
-    const token = await ctx.tokens.signWebhookToken({ sub: "bench-registry", repos: ["127.0.0.1:*/reg/*"] });
+    // Pushed and pulled through the proxy: the registry's notifications name its host, as the services' images do.
+    const regProxy = await startCountingProxy(registryPort);
+    ctx.cleanup.add("stop the registry proxy", () => regProxy.close());
+    const registry = regProxy.host;
+    const token = await ctx.tokens.signWebhookToken({ sub: "bench-registry", repos: [`${registry}/reg/*`] });
 
     // Images: three variants of one idle task.
     const context = mkdtempSync(join(ctx.tmp, "fan-image-"));
@@ -108,10 +112,6 @@ export const fanout: Scenario = {
       notify: { url: `http://127.0.0.1:${serverPort}/hooks/registry`, authorization: `Bearer ${token}` },
     });
     ctx.cleanup.add("stop the registry", () => reg.stop());
-    const regProxy = await startCountingProxy(registryPort);
-    ctx.cleanup.add("stop the registry proxy", () => regProxy.close());
-    // Pushed and pulled through the proxy: the registry's notifications name its host, as the services' images do.
-    const registry = regProxy.host;
     const repo = "reg/fan";
     const digests: string[] = [];
     for (const v of [1, 2, 3]) {
