@@ -128,7 +128,8 @@ async function main() {
   server.unmatched.start();
   if (config.poller.enabled) server.poller.start();
   // Changes made while the server was down are recorded once the event stream connects.
-  server.drift.start();
+  if (config.drift.enabled) server.drift.start();
+  else log.info("DEPLOYER_DRIFT=false: changes made to services outside the server are not recorded");
 
   const http = serve({ fetch: server.app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
     log.info({ host: config.http.host, port: info.port }, "deploy server listening");

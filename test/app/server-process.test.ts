@@ -1,8 +1,9 @@
 import { connect } from "node:net";
+import { createServer, type Server } from "node:http";
 import { statSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { tempDir } from "../helpers/temp-dir.js";
 import { freePortOnLoopback } from "../helpers/ports.js";
 import { runServerToExit, startServer } from "../helpers/server-process.js";
@@ -43,6 +44,27 @@ async function serverWithWebhookToken() {
     repos: ["127.0.0.1:5000/acme/*"],
   });
   return { server, port, token };
+}
+
+/** An engine on a unix socket that answers pings and records every path asked for; the event stream stays open. */
+async function recordingEngine(socketPath: string): Promise<{ paths: string[]; server: Server }> {
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "").split("?")[0]!.replace(/^\/v[0-9.]+/, "");
+    paths.push(path);
+    if (path === "/_ping") res.writeHead(200, { "content-type": "text/plain" }).end("OK");
+    else if (path === "/events") res.writeHead(200, { "content-type": "application/json" }).write("");
+    else res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ message: "not here" }));
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { paths, server };
 }
 
 describe("the server process", () => {
@@ -152,5 +174,25 @@ describe("the server process", () => {
       expect(big.json.error.code).toBe("PAYLOAD_TOO_LARGE");
     }
     expect(await server.stop()).toBe(0);
+  });
+
+  it("follows the engine's event stream for drift unless DEPLOYER_DRIFT=false", async () => {
+    for (const drift of [undefined, "false"]) {
+      const dir = tempDir("deployer-proc-");
+      const engine = await recordingEngine(join(dir, "engine.sock"));
+      const env: Record<string, string> = { DEPLOYER_DB: join(dir, "deployer.db"), DOCKER_HOST: `unix://${join(dir, "engine.sock")}` };
+      if (drift) env.DEPLOYER_DRIFT = drift;
+      const server = await startServer(env, await freePortOnLoopback());
+      // Readiness asks the engine too (503 here: this engine knows no swarm), so the server has been talking to it by now.
+      await fetch(`${server.url}/readyz`);
+      expect(engine.paths).toContain("/info");
+      if (drift === undefined) {
+        await expect.poll(() => engine.paths).toContain("/events");
+      } else {
+        await expect.poll(() => server.logs().map((l) => l.msg)).toContainEqual(expect.stringContaining("DEPLOYER_DRIFT=false"));
+        expect(engine.paths).not.toContain("/events");
+      }
+      expect(await server.stop()).toBe(0);
+    }
   });
 });
