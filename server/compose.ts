@@ -30,6 +30,7 @@ import { snapshotDatabase } from "./store/backup.js";
 import { createOwnChanges } from "./engine/own-changes.js";
 import { createDriftWatch } from "./operations/record-drift.js";
 import { createServiceVersions } from "./store/service-versions.js";
+import { createTagListMemory } from "./store/tag-lists.js";
 
 export interface ComposeOptions {
   config: Config;
@@ -134,6 +135,7 @@ export function composeServer(opts: ComposeOptions) {
     ...selection,
     sleepTimeMs: polling.sleepTimeMs,
     clock,
+    tagLists: createTagListMemory(opts.db, now),
   });
   const ingest = {
     swarm: opts.swarm,
