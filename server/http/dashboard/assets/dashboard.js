@@ -130,6 +130,7 @@
         source.close();
         const outcome = root.querySelector("[data-outcome]");
         outcome.textContent = data.entry.message;
+        outcome.className = `notice notice-${data.status === "succeeded" ? "ok" : ["failed", "rolled_back", "rejected"].includes(data.status) ? "error" : "wait"}`;
         outcome.hidden = false;
         root.querySelector("[data-finished]").replaceChildren(timeEl(data.entry.at));
         if (data.status === "succeeded") root.querySelector("[data-rollback-link]")?.removeAttribute("hidden");

@@ -1,9 +1,16 @@
-import { isTerminal, waitingStatuses } from "../../../domain/deployment.js";
+import { isTerminal, waitingStatuses, type DeploymentStatus } from "../../../domain/deployment.js";
 import { parseProgress } from "../../../domain/rollout-progress.js";
 import type { DeploymentRecord } from "../../../store/deployment-store.js";
 import type { FeedEvent } from "../../../store/event-feed.js";
 import type { Session } from "../sessions.js";
 import { Digest, Layout, Status, Time } from "./layout.js";
+
+/** The outcome box's colour: its words say the same. */
+export function toneOf(status: DeploymentStatus): "ok" | "error" | "wait" {
+  if (status === "succeeded") return "ok";
+  if (status === "failed" || status === "rolled_back" || status === "rejected") return "error";
+  return "wait";
+}
 
 export function DeploymentPage(props: { session: Session; dep: DeploymentRecord; events: FeedEvent[]; coalesced: number }) {
   const { dep, events, session } = props;
@@ -25,7 +32,7 @@ export function DeploymentPage(props: { session: Session; dep: DeploymentRecord;
         {dep.service} <span data-dep-status>{<Status status={dep.status} />}</span>
       </h1>
       <div id="deployment" data-id={dep.id} data-last-event-id={String(lastId)} data-live={live ? "true" : "false"}>
-        <p class="notice" data-outcome hidden={!(failed || dep.message) || undefined}>
+        <p class={`notice notice-${toneOf(dep.status)}`} data-outcome hidden={!(failed || dep.message) || undefined}>
           {dep.message}
         </p>
         <p class="progress-line" hidden={progress === null || undefined}>

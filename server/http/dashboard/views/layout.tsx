@@ -14,8 +14,8 @@ export function Time({ ms }: { ms: number | null | undefined }) {
 }
 
 /** `sha256:0123456789ab`: enough to tell digests apart; the whole one is in the title. */
-export function Digest({ digest }: { digest: string | null | undefined }) {
-  if (!digest) return <span class="muted">none</span>;
+export function Digest({ digest, none = "no digest" }: { digest: string | null | undefined; none?: string }) {
+  if (!digest) return <span class="muted">{none}</span>;
   return (
     <code class="digest" title={digest}>
       {digest.slice(0, 19)}

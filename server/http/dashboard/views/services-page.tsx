@@ -94,7 +94,7 @@ export function ServicesPage(props: { session: Session; services: ManagedService
                 <td data-label="Image">
                   <code class="image">{s.image.split("@")[0]}</code>
                   <br />
-                  <Digest digest={s.digest} />
+                  <Digest digest={s.digest} none="not pinned to a digest" />
                 </td>
                 <td data-label="Replicas">
                   {s.mode === "global" ? `${s.runningTasks ?? "?"} running (global)` : `${s.runningTasks ?? "?"}/${s.replicas ?? "?"}`}
