@@ -257,6 +257,10 @@ describe("the dashboard's actions", () => {
     await expect.poll(() => server.store.getDeployment(id).status).toBe("awaiting_approval");
 
     const { cookie } = await signIn(server, await token(server), seen);
+    const waiting = await get(server, `/deployments/${id}`, cookie, seen);
+    expect(waiting.text).toContain("Waits until");
+    // Rolling back to it is offered only once it has succeeded (the script reveals the link then).
+    expect(waiting.text).toMatch(/<a [^>]*data-rollback-link[^>]* hidden[^>]*>|<a [^>]*hidden[^>]*data-rollback-link/);
     const services = await get(server, "/", cookie, seen);
     expect(services.text).toContain(`href="/deployments/${id}/approve"`);
     expect(services.text).toContain("awaiting approval");

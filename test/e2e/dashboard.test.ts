@@ -123,6 +123,9 @@ describeDocker(
       const rollout = await context.newPage();
       await rollout.goto(`${url}/deployments/${pushedId}`);
       await screenshot(rollout, "deployment-live");
+      // Its way back appears only once it has succeeded.
+      const wayBack = rollout.getByRole("link", { name: "Roll back to this deployment…" });
+      await wayBack.waitFor({ state: "visible", ...WAIT });
       await rollout.locator("[data-dep-status] .status-succeeded").waitFor(WAIT);
       await arrived.locator("[data-status] .status-succeeded").waitFor(WAIT);
       expect(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).toBe(true);

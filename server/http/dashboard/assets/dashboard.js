@@ -113,6 +113,10 @@
         ]),
       );
       heading.replaceChildren(statusEl(data.status));
+      // The box above holds the deployment's latest message, as the record's `message` does.
+      const outcome = root.querySelector("[data-outcome]");
+      outcome.textContent = data.entry.message;
+      outcome.hidden = false;
       if (data.progress) {
         const bar = root.querySelector("progress");
         bar.max = data.progress.desired;
@@ -129,9 +133,7 @@
         add(data, id);
         source.close();
         const outcome = root.querySelector("[data-outcome]");
-        outcome.textContent = data.entry.message;
         outcome.className = `notice notice-${data.status === "succeeded" ? "ok" : ["failed", "rolled_back", "rejected"].includes(data.status) ? "error" : "wait"}`;
-        outcome.hidden = false;
         root.querySelector("[data-finished]").replaceChildren(timeEl(data.entry.at));
         if (data.status === "succeeded") root.querySelector("[data-rollback-link]")?.removeAttribute("hidden");
         root.dataset.live = "false";
