@@ -25,6 +25,7 @@ import { createSourceSecrets } from "./auth/source-secrets.js";
 import { createOidcVerifier } from "./auth/oidc-verifier.js";
 import { createSourceOperations } from "./operations/manage-sources.js";
 import { createRejectionLog } from "./http/rejection-log.js";
+import { createSessions } from "./http/dashboard/sessions.js";
 import { createEventHub } from "./http/event-hub.js";
 import { snapshotDatabase } from "./store/backup.js";
 import { createOwnChanges } from "./engine/own-changes.js";
@@ -171,8 +172,10 @@ export function composeServer(opts: ComposeOptions) {
   const unmatched = createUnmatchedPushes({ ...ingest, clock });
   const limits = { ...defaultEventStreamLimits, ...opts.events };
   const hub = createEventHub({ feed: store.feed, maxStreams: limits.maxStreams, bufferEvents: limits.bufferEvents });
+  const sessions = createSessions({ tokens, now });
   const app = createApp({
     tokens,
+    sessions,
     store,
     api: {
       ...ingest,
@@ -181,6 +184,7 @@ export function composeServer(opts: ComposeOptions) {
       holds,
       sourceAdmin: { operations: sourceOperations, rejections },
       events: { hub, log: opts.log, heartbeatMs: limits.heartbeatMs },
+      sessions,
       snapshot: () => snapshotDatabase(opts.sqlite),
     },
     ingest,
