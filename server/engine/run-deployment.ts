@@ -114,17 +114,18 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   async function gate(dep: DeploymentRecord, service: SwarmService, ref: ImageRef, digest: string): Promise<RunOutcome | undefined> {
     const read = readPolicy(service.labels);
     if (!read.ok) throw new DeploySkipped(`the service's policy labels cannot be read: ${read.errors.join("; ")}`);
-    const firstSeenAt = opts.store.firstRecorded(digest) ?? dep.createdAt;
-    // The registry's creation time can only shorten a cool-down the push time has not ended yet.
-    const cooling = read.policy.mode !== "notify" && read.policy.minAgeMs > 0 && now() < firstSeenAt + read.policy.minAgeMs;
-    const decision = decideGates(read.policy, {
+    const state = {
       now: now(),
-      firstSeenAt,
-      createdAt: cooling ? await builtAt(dep, ref, digest) : undefined,
+      firstSeenAt: opts.store.firstRecorded(digest) ?? dep.createdAt,
       approved: dep.approvedAt !== null,
       approvalTtlMs: opts.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
       digest,
-    });
+    };
+    let decision = decideGates(read.policy, state);
+    // The registry's creation time can only shorten a cool-down the push time has not ended yet.
+    if (decision.kind === "wait" && decision.status === "cooling_down") {
+      decision = decideGates(read.policy, { ...state, createdAt: await builtAt(dep, ref, digest) });
+    }
     if (decision.kind === "go") return undefined;
     if (decision.kind === "watch") return { status: "skipped", message: decision.message };
     const status = decision.kind === "approval" ? "awaiting_approval" : decision.status;
