@@ -3,7 +3,7 @@ import { parseProgress } from "../../../domain/rollout-progress.js";
 import type { DeploymentRecord } from "../../../store/deployment-store.js";
 import type { FeedEvent } from "../../../store/event-feed.js";
 import type { Session } from "../sessions.js";
-import { Digest, Layout, Status, Time } from "./layout.js";
+import { ApprovalLinks, Digest, Layout, Status, Time } from "./layout.js";
 
 /** The outcome box's colour: its words say the same. */
 export function toneOf(status: DeploymentStatus): "ok" | "error" | "wait" {
@@ -98,16 +98,7 @@ export function DeploymentPage(props: { session: Session; dep: DeploymentRecord;
         </dl>
         {session.canWrite && (
           <div class="actions">
-            {dep.status === "awaiting_approval" && (
-              <>
-                <a class="button primary" href={`/deployments/${dep.id}/approve`}>
-                  Approve…
-                </a>
-                <a class="button" href={`/deployments/${dep.id}/reject`}>
-                  Reject…
-                </a>
-              </>
-            )}
+            {dep.status === "awaiting_approval" && <ApprovalLinks id={dep.id} />}
             {dep.digest && (
               <a class="button" href={rollbackTo} data-rollback-link hidden={dep.status !== "succeeded" || undefined}>
                 Roll back to this deployment…

@@ -27,6 +27,20 @@ export function Status({ status }: { status: DeploymentStatus | string }) {
   return <span class={`status status-${status}`}>{status.replaceAll("_", " ")}</span>;
 }
 
+/** The links to the confirmation pages of a deployment awaiting approval. */
+export function ApprovalLinks({ id }: { id: string }) {
+  return (
+    <>
+      <a class="button primary" href={`/deployments/${id}/approve`}>
+        Approve…
+      </a>
+      <a class="button" href={`/deployments/${id}/reject`}>
+        Reject…
+      </a>
+    </>
+  );
+}
+
 export function CsrfField({ session }: { session: Session }) {
   return <input type="hidden" name="csrf" value={session.csrf} />;
 }

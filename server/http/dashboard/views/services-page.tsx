@@ -3,7 +3,7 @@ import type { ManagedService } from "../../../operations/list-services.js";
 import type { DeploymentRecord } from "../../../store/deployment-store.js";
 import type { Quarantine } from "../../../store/service-holds.js";
 import type { Session } from "../sessions.js";
-import { Digest, Layout, Status, Time } from "./layout.js";
+import { ApprovalLinks, Digest, Layout, Status, Time } from "./layout.js";
 
 const q = encodeURIComponent;
 
@@ -33,16 +33,7 @@ function Actions({ s, session }: { s: ManagedService; session: Session }) {
   const last = s.lastDeployment;
   return (
     <div class="actions">
-      {last?.status === "awaiting_approval" && (
-        <>
-          <a class="button primary" href={`/deployments/${last.id}/approve`}>
-            Approve…
-          </a>
-          <a class="button" href={`/deployments/${last.id}/reject`}>
-            Reject…
-          </a>
-        </>
-      )}
+      {last?.status === "awaiting_approval" && <ApprovalLinks id={last.id} />}
       <a class="button" href={`${base}/rollback`}>
         Roll back…
       </a>
