@@ -3,6 +3,7 @@ import { ENABLE_LABEL, followMove } from "../domain/service-selection.js";
 import { decideGates } from "../domain/gates.js";
 import { familiarRepoTag, parseImageRef, pinnedImage, repoKey, tryParseImageRef, type ImageRef } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
+import { isSelf, selfUpdateRefusal } from "../domain/self-update.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 import { RegistryError } from "../registry/registry-port.js";
 import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
@@ -70,6 +71,8 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       }
       const service = await getService(dep);
       if (service.labels[ENABLE_LABEL] === "false") throw new DeploySkipped(`the service is labelled ${ENABLE_LABEL}=false`);
+      const selfRefused = isSelf(service) ? selfUpdateRefusal({ ...service, order: service.updatePolicy.order }) : undefined;
+      if (selfRefused) throw new DeploySkipped(selfRefused);
       if (automaticTriggers.has(dep.trigger)) {
         const q = opts.holds.findQuarantine(dep.service, digest);
         if (q) throw new DeploySkipped(`${digest} is quarantined on this service: it ended badly in ${q.deploymentId} (${q.reason})`);
@@ -87,6 +90,9 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         if (held) return held;
       }
       const image = pinnedImage(ref, digest);
+      if (isSelf(service)) {
+        opts.store.addEvent(id, "this is the deploy server's own service: the update stops this process, and the next one follows the rollout");
+      }
       opts.ownChanges?.mark(service.id, image);
       try {
         const sent = await update(dep, service, image);
