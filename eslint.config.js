@@ -23,8 +23,8 @@ function walls(own = []) {
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "migrations/**", "bench/results/**"] },
-  { files: ["**/*.ts"], languageOptions: { parser: tseslint.parser } },
-  { files: ["server/**/*.ts"], rules: { "no-restricted-imports": walls() } },
+  { files: ["**/*.ts", "**/*.tsx"], languageOptions: { parser: tseslint.parser } },
+  { files: ["server/**/*.ts", "server/**/*.tsx"], rules: { "no-restricted-imports": walls() } },
   ...OWNED.map((o) => ({ files: o.files, rules: { "no-restricted-imports": walls([o]) } })),
   {
     // The domain is pure rules: nothing from the rest of the server, no I/O library.

@@ -15,5 +15,6 @@ import { ingest } from "./scenarios/ingest.js";
 import { memory } from "./scenarios/memory.js";
 import { poll } from "./scenarios/poll.js";
 import { reaction } from "./scenarios/reaction.js";
+import { dashboard } from "./scenarios/dashboard.js";
 
-await runSuite({ name: "bench", scenarios: [ingest, reaction, burst, history, poll, e2e, memory, fanout], resultsDir: "bench/results" });
+await runSuite({ name: "bench", scenarios: [ingest, reaction, burst, history, dashboard, poll, e2e, memory, fanout], resultsDir: "bench/results" });

@@ -17,7 +17,8 @@
  * lines this relies on, the build fails and says which.
  */
 import { build, type Plugin } from "esbuild";
-import { readFile } from "node:fs/promises";
+import { cp, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 
 interface LazyRequire {
@@ -90,6 +91,8 @@ export async function bundleServer(entry = "server/main.ts", outfile = "dist/ser
     legalComments: "linked",
     logLevel: "warning",
   });
+  // The dashboard's script, stylesheet and icon, read by server/http/dashboard/assets.ts beside the bundle.
+  await cp("server/http/dashboard/assets", join(dirname(outfile), "assets"), { recursive: true });
   // V8 keeps the bundle's source in memory: one character above U+00FF (esbuild leaves them in regular
   // expressions) makes the whole 2.4 MB string two bytes a character.
   const wide = /[^\u0000-\u00ff]/.exec(await readFile(outfile, "utf8"));

@@ -7,6 +7,8 @@ import { createApiRoutes, type ApiDeps } from "./http/api/api-routes.js";
 import { createErrorHandler, respondError } from "./http/errors.js";
 import { createHooksRoutes, type HooksDeps } from "./http/hooks-routes.js";
 import { createOpsRoutes } from "./http/ops-routes.js";
+import { createDashboardRoutes } from "./http/dashboard/dashboard-routes.js";
+import type { Sessions } from "./http/dashboard/sessions.js";
 import type { Metrics } from "./metrics.js";
 import type { DeploymentStore } from "./store/deployment-store.js";
 
@@ -20,6 +22,8 @@ export interface AppDeps {
   dockerHubRegistry: string;
   readiness: Record<string, () => Promise<void> | void>;
   sourceHooks: HooksDeps["sourceHooks"];
+  /** The dashboard's sign-in sessions (also read by the API's event routes). */
+  sessions: Sessions;
 }
 
 /** Docker Hub's token and Quay's secret ride in the path: a 404 does not echo them. */
@@ -52,6 +56,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", createOpsRoutes(deps));
   app.route("/hooks", createHooksRoutes(deps));
   app.route("/api", createApiRoutes(deps.api));
+  app.route("/", createDashboardRoutes({ ...deps.api, sessions: deps.sessions, log: deps.log }));
 
   app.notFound((c) => respondError(c, "NOT_FOUND", `no route for ${c.req.method} ${secretPath(c.req.path) ?? c.req.path.slice(0, 200)}`));
   app.onError(createErrorHandler(deps.log));

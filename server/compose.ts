@@ -25,6 +25,7 @@ import { createSourceSecrets } from "./auth/source-secrets.js";
 import { createOidcVerifier } from "./auth/oidc-verifier.js";
 import { createSourceOperations } from "./operations/manage-sources.js";
 import { createRejectionLog } from "./http/rejection-log.js";
+import { createSessions } from "./http/dashboard/sessions.js";
 import { createEventHub } from "./http/event-hub.js";
 import { snapshotDatabase } from "./store/backup.js";
 import { createOwnChanges } from "./engine/own-changes.js";
@@ -33,6 +34,7 @@ import { createServiceVersions } from "./store/service-versions.js";
 import { createTagLookups } from "./engine/tag-lookups.js";
 import { createServiceEvents } from "./engine/service-events.js";
 import { createServiceIndex } from "./engine/service-index.js";
+import { createTagListMemory } from "./store/tag-lists.js";
 
 export interface ComposeOptions {
   config: Config;
@@ -142,6 +144,7 @@ export function composeServer(opts: ComposeOptions) {
     sleepTimeMs: polling.sleepTimeMs,
     clock,
     tagLookups,
+    tagLists: createTagListMemory(opts.db, now),
   });
   // One subscription to the engine's service events, for the index webhooks match against and the drift watcher.
   const serviceEvents = createServiceEvents(opts.swarm);
@@ -152,6 +155,7 @@ export function composeServer(opts: ComposeOptions) {
     clock,
     log: opts.log,
     resyncMs: rollout.serviceResyncMs,
+    inspect: deployer.inspect,
   });
   const ingest = {
     swarm: opts.swarm,
@@ -177,6 +181,7 @@ export function composeServer(opts: ComposeOptions) {
   const drift = createDriftWatch({
     swarm: opts.swarm,
     events: serviceEvents,
+    inspect: deployer.inspect,
     store,
     history,
     versions: createServiceVersions(opts.db),
@@ -189,8 +194,10 @@ export function composeServer(opts: ComposeOptions) {
   const unmatched = createUnmatchedPushes({ ...ingest, clock });
   const limits = { ...defaultEventStreamLimits, ...opts.events };
   const hub = createEventHub({ feed: store.feed, maxStreams: limits.maxStreams, bufferEvents: limits.bufferEvents });
+  const sessions = createSessions({ tokens, now });
   const app = createApp({
     tokens,
+    sessions,
     store,
     api: {
       ...ingest,
@@ -199,6 +206,7 @@ export function composeServer(opts: ComposeOptions) {
       holds,
       sourceAdmin: { operations: sourceOperations, rejections },
       events: { hub, log: opts.log, heartbeatMs: limits.heartbeatMs },
+      sessions,
       snapshot: () => snapshotDatabase(opts.sqlite),
     },
     ingest,

@@ -127,9 +127,11 @@ async function main() {
   // Pushes recorded while the engine did not answer are matched and deployed once it does, poller or not.
   server.unmatched.start();
   if (config.poller.enabled) server.poller.start();
-  // Webhooks find their services in the index kept from the event stream; changes made while the server was down are recorded once it connects.
+  // Webhooks find their services in the index kept from the event stream.
   server.serviceIndex.start();
-  server.drift.start();
+  // Changes made while the server was down are recorded once the event stream connects.
+  if (config.drift.enabled) server.drift.start();
+  else log.info("DEPLOYER_DRIFT=false: changes made to services outside the server are not recorded");
 
   const http = serve({ fetch: server.app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
     log.info({ host: config.http.host, port: info.port }, "deploy server listening");

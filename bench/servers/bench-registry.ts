@@ -33,4 +33,9 @@ export class BenchRegistry implements RegistryPort {
     const prefix = `${repoKey(ref)}:`;
     return [...this.pinned.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
   }
+
+  /** The scenarios set no deployer.min-age, so no creation time is asked for; none is known. */
+  async imageCreatedAt(): Promise<number | undefined> {
+    return undefined;
+  }
 }

@@ -1,4 +1,13 @@
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from "jose";
 import { CLOCK_TOLERANCE_S } from "./verified-tokens.js";
 
 /**
@@ -7,12 +16,13 @@ import { CLOCK_TOLERANCE_S } from "./verified-tokens.js";
  * published keys (JWKS), the issuer, the audience and the times. What the
  * claims must say beyond that is the source's rule, checked by the caller.
  *
- * Keys are fetched with jose's remote key set, one per JWKS URL, shared by
- * every source of that issuer: kept for `cacheMaxAgeMs`, fetched again at
- * most once per `cooldownMs` when a token names a key the set lacks (a
- * rotation at the issuer), each fetch bounded by `timeoutMs`. A flood of
- * tokens with made-up key ids costs one fetch per cooldown, not one each.
- * (jose measures those durations on the system clock, not the server's.)
+ * Keys are fetched per JWKS URL, shared by every source of that issuer:
+ * kept for `cacheMaxAgeMs`, fetched again at most once per `cooldownMs` when
+ * a token names a key the set lacks (a rotation at the issuer), each fetch
+ * bounded by `timeoutMs` and in size; tokens arriving during a fetch wait for
+ * that one. A flood of tokens with made-up key ids costs one fetch per
+ * cooldown, not one each. Durations are on the server's clock; jose matches
+ * a token to a key of the fetched set.
  */
 
 /** Asymmetric only: a token's signer is known by its public key; `none` and HS* never pass. */
@@ -20,6 +30,8 @@ const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256
 /** A token longer than this is no ID token (headers are bounded anyway). */
 const MAX_TOKEN_LENGTH = 16 * 1024;
 const MAX_KEY_SETS = 100;
+/** Google's and GitHub's key sets are a few KiB. */
+const MAX_JWKS_BYTES = 256 * 1024;
 
 export type OidcFailure =
   | "malformed"
@@ -55,8 +67,9 @@ export interface OidcVerifierOptions {
   timeoutMs: number;
   cooldownMs: number;
   cacheMaxAgeMs: number;
-  /** The server's clock, for `exp`, `nbf` and `iat`. */
+  /** The server's clock, for `exp`, `nbf` and `iat`, and for how long keys are kept. */
   now: () => number;
+  fetch?: typeof fetch;
 }
 
 export type OidcVerifier = ReturnType<typeof createOidcVerifier>;
@@ -85,23 +98,48 @@ function toOidcError(err: unknown): OidcError {
   throw err;
 }
 
+async function fetchKeySet(url: string, opts: OidcVerifierOptions): Promise<JWTVerifyGetKey> {
+  const doFetch = opts.fetch ?? fetch;
+  let res: Response;
+  try {
+    res = await doFetch(url, { headers: { accept: "application/json" }, redirect: "error", signal: AbortSignal.timeout(opts.timeoutMs) });
+  } catch (err) {
+    throw new KeysUnavailable(`fetching ${url}`, { cause: err });
+  }
+  const text = res.ok ? await res.text().catch(() => undefined) : undefined;
+  if (!res.ok) await res.body?.cancel().catch(() => undefined);
+  if (text === undefined || text.length > MAX_JWKS_BYTES) throw new KeysUnavailable(`${url} answered ${res.status}, or too much`);
+  try {
+    return createLocalJWKSet(JSON.parse(text) as JSONWebKeySet);
+  } catch (err) {
+    throw new KeysUnavailable(`${url} sent no key set`, { cause: err });
+  }
+}
+
 export function createOidcVerifier(opts: OidcVerifierOptions) {
   const keySets = new Map<string, JWTVerifyGetKey>();
 
   function keySet(url: string): JWTVerifyGetKey {
     let keys = keySets.get(url);
     if (!keys) {
-      const remote = createRemoteJWKSet(new URL(url), {
-        timeoutDuration: opts.timeoutMs,
-        cooldownDuration: opts.cooldownMs,
-        cacheMaxAge: opts.cacheMaxAgeMs,
-      });
+      let loaded: { keys: JWTVerifyGetKey; at: number } | undefined;
+      let loading: Promise<JWTVerifyGetKey> | undefined;
+      const load = () =>
+        (loading ??= fetchKeySet(url, opts)
+          .then((fresh) => {
+            loaded = { keys: fresh, at: opts.now() };
+            return fresh;
+          })
+          .finally(() => (loading = undefined)));
       keys = async (header, token) => {
+        const current = loaded && opts.now() - loaded.at < opts.cacheMaxAgeMs ? loaded.keys : await load();
         try {
-          return await remote(header, token);
+          return await current(header, token);
         } catch (err) {
-          if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
-          throw new KeysUnavailable("jwks", { cause: err });
+          const unknownKey = err instanceof errors.JWKSNoMatchingKey;
+          if (!unknownKey || !loaded || opts.now() - loaded.at < opts.cooldownMs) throw err;
+          // A key the set lacks, and the cooldown is over: perhaps the issuer rotated its keys.
+          return (await load())(header, token);
         }
       };
       // Bounded: the URLs are the sources', but revoked sources' sets need not live forever.

@@ -120,6 +120,19 @@ export function buildProgram(): Command {
       print(flags, body, () => (body.wasHeld ? `resumed ${body.service}` : `${body.service} was not held`));
     });
 
+  for (const [verb, description] of [
+    ["approve", "approve a deployment awaiting approval (deployer.approve=required); it deploys once its other gates allow"],
+    ["reject", "reject a deployment awaiting approval; it ends rejected and the service is left as it is"],
+  ] as const) {
+    apiCommand(program, verb, description)
+      .argument("<id>", "the deployment's id (dep_…)")
+      .option("--follow", "follow the approved deployment to its end")
+      .action(async (id: string, flags: ApiFlags & { follow?: boolean }) => {
+        const t = target(flags);
+        await accepted(t, { ...flags, follow: verb === "approve" && flags.follow }, await call(t, "POST", `/api/deployments/${path(id)}/${verb}`));
+      });
+  }
+
   apiCommand(program, "backup", "an online, consistent copy of the database (through the API, or --local from the file)")
     .argument("<file>", "where to write the copy (a SQLite file)")
     .option("--local", "copy the database file on this machine (DEPLOYER_DB or --db) instead of asking the server")

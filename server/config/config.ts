@@ -44,6 +44,7 @@ const envSchema = z.object({
   DEPLOYER_INSECURE_REGISTRIES: hostList,
   DEPLOYER_CALLBACK_HOSTS: hostList.transform((v) => (v.length ? v : ["registry.hub.docker.com"])),
   DEPLOYER_POLL: flag(true),
+  DEPLOYER_DRIFT: flag(true),
   DEPLOYER_REGISTRY_RETRY: durationOrZero("5m"),
   DEPLOYER_APPROVAL_TTL: durationOrZero("24h").pipe(z.number().min(1, "expected a duration above 0, such as 24h")),
   DEPLOYER_OIDC_JWKS_TIMEOUT: durationOrZero("5s").pipe(z.number().min(1, "expected a duration above 0, such as 5s")),
@@ -132,6 +133,8 @@ export interface Config {
     serviceResyncMs: number;
   };
   poller: { enabled: boolean; sleepTimeMs: number; runOnceAndExit: boolean };
+  /** DEPLOYER_DRIFT: record changes made to services outside the server (trigger `external`). */
+  drift: { enabled: boolean };
   notify: {
     /** Hosts a Docker Hub `callback_url` may name. */
     callbackHosts: string[];
@@ -203,6 +206,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       serviceResyncMs: e.DEPLOYER_SERVICE_RESYNC,
     },
     poller: { enabled: e.DEPLOYER_POLL, sleepTimeMs: e.SLEEP_TIME, runOnceAndExit: e.RUN_ONCE_AND_EXIT },
+    drift: { enabled: e.DEPLOYER_DRIFT },
     notify: {
       callbackHosts: e.DEPLOYER_CALLBACK_HOSTS,
       appriseUrl: e.APPRISE_SIDECAR_URL,

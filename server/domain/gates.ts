@@ -18,6 +18,8 @@ export interface GateState {
   now: number;
   /** When this digest of the image was first recorded (the push time). */
   firstSeenAt: number;
+  /** When the image was built, where the registry says (its config's `created`); the cool-down counts from it when earlier. */
+  createdAt?: number;
   /** Whether someone with deployments:write approved this deployment. */
   approved: boolean;
   /** How long an approval request stays open. */
@@ -38,13 +40,16 @@ export function decideGates(policy: ServicePolicy, s: GateState): GateDecision {
   if (policy.mode === "notify") {
     return { kind: "watch", message: `deployer.mode=notify: ${s.digest} would be deployed; recorded and announced, the service is not updated` };
   }
-  const ripeAt = s.firstSeenAt + policy.minAgeMs;
+  const built = s.createdAt !== undefined && s.createdAt < s.firstSeenAt;
+  const since = built ? s.createdAt! : s.firstSeenAt;
+  const ripeAt = since + policy.minAgeMs;
   if (policy.minAgeMs > 0 && s.now < ripeAt) {
+    const age = built ? `was built at ${iso(since)}` : `was first recorded at ${iso(since)}`;
     return {
       kind: "wait",
       status: "cooling_down",
       until: ripeAt,
-      message: `cooling down until ${iso(ripeAt)}: deployer.min-age=${minutes(policy.minAgeMs)} and ${s.digest} was first recorded at ${iso(s.firstSeenAt)}`,
+      message: `cooling down until ${iso(ripeAt)}: deployer.min-age=${minutes(policy.minAgeMs)} and ${s.digest} ${age}`,
     };
   }
   if (!isOpen(policy.windows, s.now)) {

@@ -214,6 +214,8 @@ export function createDeployer(opts: DeployerOptions) {
     /** Rollouts under way, the bound, and the deployments waiting for a slot, first in line first. */
     rollouts: () => slots.state(),
     reject: waiting.reject,
+    /** A service as the rollout watcher's next round lists it (engine/rollout-watcher.ts): the index's and the drift watcher's inspects join the rounds. */
+    inspect: watcher.inspect,
     /**
      * A change the server did not make, recorded as it was seen (operations/record-drift.ts): running and
      * succeeded at once, ended by finish() so it is announced like any other. It takes no lane: nothing is sent.

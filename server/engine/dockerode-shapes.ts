@@ -18,6 +18,8 @@ export interface ServiceInspect {
   Spec: ServiceSpec;
   PreviousSpec?: ServiceSpec;
   UpdateStatus?: { State?: string; Message?: string; StartedAt?: string; CompletedAt?: string };
+  /** Only in `GET /services?status=true` answers (API 1.41). */
+  ServiceStatus?: { RunningTasks?: number; DesiredTasks?: number };
 }
 export interface TaskInspect {
   ID: string;
@@ -47,6 +49,7 @@ export function toService(s: ServiceInspect): SwarmService {
     labels: spec.Labels ?? {},
     mode: global ? "global" : "replicated",
     replicas: global ? undefined : (spec.Mode?.Replicated?.Replicas ?? 1),
+    runningTasks: s.ServiceStatus?.RunningTasks,
     forceUpdate: spec.TaskTemplate?.ForceUpdate ?? 0,
     // Durations are integer nanoseconds. The daemon stores a 0 Monitor as unset
     // (convert/service.go), and swarmkit then watches for its default 5 s.

@@ -69,7 +69,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
     },
 
     async listServices() {
-      const services = (await call((abortSignal) => docker.listServices({ abortSignal }))) as unknown as ServiceInspect[];
+      const services = (await call((abortSignal) => docker.listServices({ status: true, abortSignal } as object))) as unknown as ServiceInspect[];
       return services.map(toService);
     },
 

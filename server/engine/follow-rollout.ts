@@ -2,6 +2,7 @@ import type { SwarmService, SwarmTask } from "./swarm-port.js";
 import { SwarmNotFoundError, SwarmUnavailableError } from "./swarm-port.js";
 import { formatProgress } from "../domain/rollout-progress.js";
 import type { RolloutWatcher } from "./rollout-watcher.js";
+import { describeStuckTasks } from "./stuck-tasks.js";
 
 export type RolloutOutcome =
   | { status: "succeeded"; message: string }
@@ -121,9 +122,10 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
 
     if (opts.now() - started >= opts.timeoutMs) {
       const state = service?.updateStatus?.state ?? "not started";
+      const stuck = describeStuckTasks(tasks, opts.targetImage);
       return {
         status: "failed",
-        message: `timed out after ${Math.round(opts.timeoutMs / 1000)} s waiting for the rollout (update state: ${state}; ${lastProgress})`,
+        message: `timed out after ${Math.round(opts.timeoutMs / 1000)} s waiting for the rollout (update state: ${state}; ${lastProgress}${stuck ? `; ${stuck}` : ""})`,
         failureKind: "rollout",
         canRollback: true,
       };

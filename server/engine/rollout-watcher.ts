@@ -7,6 +7,17 @@
  * reads the next round's view of its service as it used to read its own
  * inspect and task list, so it reaches the same verdicts and writes the same
  * timeline entries.
+ *
+ * The service index and the drift watcher inspect the service each engine
+ * event names through it too (`inspect`): a rollout moves its service's
+ * update state several times, and each move is an event both of them hear,
+ * so while rollouts run their inspects join the next round's list instead of
+ * adding two requests per event. With no rollout under way a round runs as
+ * soon as it is asked for (asks made in the same turn share it), and rounds
+ * of inspects only do not wait for the interval.
+ *
+ * An answer is never older than its question: a question joins a round that
+ * has not started yet, never one under way.
  */
 import type { Clock } from "../domain/clock.js";
 import type { SwarmPort, SwarmService, SwarmTask } from "./swarm-port.js";
@@ -15,51 +26,70 @@ import type { SwarmPort, SwarmService, SwarmTask } from "./swarm-port.js";
 export type Observation = { service: SwarmService | undefined; tasks: SwarmTask[] } | { error: unknown };
 
 export interface RolloutWatcher {
-  /** The next round's view of the service (the round starts at once when nothing else is watched). */
+  /** The next round's view of the service and its tasks (the round starts at once when nothing else is watched). */
   observe(serviceId: string): Promise<Observation>;
+  /** The service by id as the next round lists it; undefined when it does not exist. Rejects when the engine could not be asked. */
+  inspect(serviceId: string): Promise<SwarmService | undefined>;
 }
 
 type Waiter = (o: Observation) => void;
 
 export function createRolloutWatcher(opts: { swarm: Pick<SwarmPort, "findServices" | "listTasksOf">; clock: Clock; pollMs: number }): RolloutWatcher {
-  let waiting = new Map<string, Waiter[]>();
+  /** Follows waiting for a round: their service and its tasks. */
+  let watched = new Map<string, Waiter[]>();
+  /** Inspects waiting for a round: their service only. */
+  let asked = new Map<string, Waiter[]>();
   let looping = false;
 
   async function round(): Promise<void> {
-    const due = waiting;
-    waiting = new Map();
-    const ids = [...due.keys()];
+    const due = watched;
+    const inspects = asked;
+    watched = new Map();
+    asked = new Map();
+    const ids = [...new Set([...due.keys(), ...inspects.keys()])];
     let seen: Map<string, Observation>;
     try {
       const services = await opts.swarm.findServices(ids);
-      const live = services.filter((s) => due.has(s.id)).map((s) => s.id);
+      // The engine's id filter matches prefixes: keep the services asked for.
+      const byId = new Map(services.filter((s) => ids.includes(s.id)).map((s) => [s.id, s]));
+      const live = [...due.keys()].filter((id) => byId.has(id));
       const tasks = live.length ? await opts.swarm.listTasksOf(live) : [];
-      seen = new Map(ids.map((id) => [id, { service: services.find((s) => s.id === id), tasks: tasks.filter((t) => t.serviceId === id) }]));
+      seen = new Map(ids.map((id) => [id, { service: byId.get(id), tasks: due.has(id) ? tasks.filter((t) => t.serviceId === id) : [] }]));
     } catch (error) {
       seen = new Map(ids.map((id) => [id, { error }]));
     }
-    for (const [id, waiters] of due) for (const deliver of waiters) deliver(seen.get(id)!);
+    for (const waiters of [due, inspects]) for (const [id, list] of waiters) for (const deliver of list) deliver(seen.get(id)!);
   }
 
   async function loop(): Promise<void> {
     looping = true;
     try {
-      while (waiting.size) {
+      // Questions asked in the same turn (a push's follows, an event's inspects by the index and the drift watcher) share the first round.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (watched.size || asked.size) {
+        const following = watched.size > 0;
         await round();
-        // The rounds' pace: a follow that asks again right away waits for the next one, so the engine sees one per interval.
-        await opts.clock.sleep(opts.pollMs);
+        // The rounds' pace while rollouts run: a follow that asks again right away waits for the next one, so the engine sees one per interval.
+        if (following) await opts.clock.sleep(opts.pollMs);
       }
     } finally {
       looping = false;
     }
   }
 
+  function enqueue(into: Map<string, Waiter[]>, serviceId: string, deliver: Waiter): void {
+    into.set(serviceId, [...(into.get(serviceId) ?? []), deliver]);
+    if (!looping) void loop();
+  }
+
   return {
     observe(serviceId) {
-      return new Promise<Observation>((deliver) => {
-        waiting.set(serviceId, [...(waiting.get(serviceId) ?? []), deliver]);
-        if (!looping) void loop();
-      });
+      return new Promise<Observation>((deliver) => enqueue(watched, serviceId, deliver));
+    },
+    inspect(serviceId) {
+      return new Promise<SwarmService | undefined>((resolve, reject) =>
+        enqueue(asked, serviceId, (o) => ("error" in o ? reject(o.error as Error) : resolve(o.service))),
+      );
     },
   };
 }

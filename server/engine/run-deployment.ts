@@ -1,9 +1,11 @@
 import { automaticTriggers, isTerminal } from "../domain/deployment.js";
 import { ENABLE_LABEL, followMove } from "../domain/service-selection.js";
 import { decideGates } from "../domain/gates.js";
-import { familiarRepoTag, parseImageRef, pinnedImage, repoKey, tryParseImageRef } from "../domain/image-ref.js";
+import { familiarRepoTag, parseImageRef, pinnedImage, repoKey, tryParseImageRef, type ImageRef } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
+import { isSelf, selfUpdateRefusal } from "../domain/self-update.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
+import { RegistryError } from "../registry/registry-port.js";
 import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
@@ -12,6 +14,7 @@ import type { RolloutWatcher } from "./rollout-watcher.js";
 import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmService } from "./swarm-port.js";
 
 const conflictRetries = 5;
+const CREATED_TIMES_KEPT = 256;
 const DEFAULT_APPROVAL_TTL_MS = 24 * 3_600_000;
 
 export class DeployFailure extends Error {
@@ -46,6 +49,8 @@ export interface RunOutcome {
 export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise<RunOutcome | undefined> {
   const { opts, now, watcher } = ctx;
   const resolveTag = createTagResolver(ctx, (message) => new DeployFailure(message, "error"));
+  /** Creation times read from registries, by `registry/repo@digest`: a cooling deployment is gated again when its wait ends. */
+  const createdTimes = new Map<string, number | undefined>();
 
   /** Undefined when the deployment had ended already. */
   async function run(id: string): Promise<RunOutcome | undefined> {
@@ -68,6 +73,8 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       }
       const service = await getService(dep);
       if (service.labels[ENABLE_LABEL] === "false") throw new DeploySkipped(`the service is labelled ${ENABLE_LABEL}=false`);
+      const selfRefused = isSelf(service) ? selfUpdateRefusal({ ...service, order: service.updatePolicy.order }) : undefined;
+      if (selfRefused) throw new DeploySkipped(selfRefused);
       if (automaticTriggers.has(dep.trigger)) {
         const q = opts.holds.findQuarantine(dep.service, digest);
         if (q) throw new DeploySkipped(`${digest} is quarantined on this service: it ended badly in ${q.deploymentId} (${q.reason})`);
@@ -86,10 +93,13 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         throw new DeploySkipped(`the service runs ${service.image}, and ${familiarRepoTag(ref)} is not a newer version its deployer.follow admits`);
       }
       if (automaticTriggers.has(dep.trigger)) {
-        const held = gate(dep, service, digest);
+        const held = await gate(dep, service, ref, digest);
         if (held) return held;
       }
       const image = pinnedImage(ref, digest);
+      if (isSelf(service)) {
+        opts.store.addEvent(id, "this is the deploy server's own service: the update stops this process, and the next one follows the rollout");
+      }
       opts.ownChanges?.mark(service.id, image);
       try {
         const sent = await update(dep, service, image);
@@ -114,20 +124,42 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
    * find: an outcome that ends the run here (watch only) or parks it in a
    * waiting status, or undefined to go on and update.
    */
-  function gate(dep: DeploymentRecord, service: SwarmService, digest: string): RunOutcome | undefined {
+  async function gate(dep: DeploymentRecord, service: SwarmService, ref: ImageRef, digest: string): Promise<RunOutcome | undefined> {
     const read = readPolicy(service.labels);
     if (!read.ok) throw new DeploySkipped(`the service's policy labels cannot be read: ${read.errors.join("; ")}`);
-    const decision = decideGates(read.policy, {
+    const state = {
       now: now(),
       firstSeenAt: opts.store.firstRecorded(digest) ?? dep.createdAt,
       approved: dep.approvedAt !== null,
       approvalTtlMs: opts.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
       digest,
-    });
+    };
+    let decision = decideGates(read.policy, state);
+    // The registry's creation time can only shorten a cool-down the push time has not ended yet.
+    if (decision.kind === "wait" && decision.status === "cooling_down") {
+      decision = decideGates(read.policy, { ...state, createdAt: await builtAt(dep, ref, digest) });
+    }
     if (decision.kind === "go") return undefined;
     if (decision.kind === "watch") return { status: "skipped", message: decision.message };
     const status = decision.kind === "approval" ? "awaiting_approval" : decision.status;
     return { status, message: decision.message, extra: { waitUntil: decision.until } };
+  }
+
+  /** When the image was built, from the registry (kept per digest); undefined, with a timeline entry, when it cannot say. */
+  async function builtAt(dep: DeploymentRecord, ref: ImageRef, digest: string): Promise<number | undefined> {
+    const key = `${repoKey(ref)}@${digest}`;
+    if (createdTimes.has(key)) return createdTimes.get(key);
+    let created: number | undefined;
+    try {
+      created = await opts.registry.imageCreatedAt(ref, digest);
+    } catch (err) {
+      if (!(err instanceof RegistryError)) throw err;
+      opts.store.addEvent(dep.id, `could not read when ${digest} was built (${err.message}); the cool-down counts from the push`);
+      return undefined;
+    }
+    if (createdTimes.size >= CREATED_TIMES_KEPT) createdTimes.delete(createdTimes.keys().next().value!);
+    createdTimes.set(key, created);
+    return created;
   }
 
   async function getService(dep: DeploymentRecord): Promise<SwarmService> {

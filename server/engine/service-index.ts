@@ -37,8 +37,11 @@ export function createServiceIndex(deps: {
   log: Logger;
   /** DEPLOYER_SERVICE_RESYNC; 0: only on (re)connection. */
   resyncMs: number;
+  /** How an event's service is inspected: the rollout watcher's rounds (engine/rollout-watcher.ts), shared with the drift watcher; the swarm's own when absent. */
+  inspect?: (serviceId: string) => Promise<SwarmService | undefined>;
 }) {
   const { log } = deps;
+  const inspect = deps.inspect ?? ((id: string) => deps.swarm.findService(id));
   const byId = new Map<string, SwarmService>();
   /** Service ids by the `registry/repo` they run: a push looks at its repository's services, not at all of them. */
   const byRepo = new Map<string, Set<string>>();
@@ -88,7 +91,7 @@ export function createServiceIndex(deps: {
 
   async function refresh(serviceId: string): Promise<void> {
     try {
-      const service = await deps.swarm.findService(serviceId);
+      const service = await inspect(serviceId);
       if (service) put(service);
       else drop(serviceId);
       changedAt.set(serviceId, ++seq);

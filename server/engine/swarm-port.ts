@@ -28,6 +28,8 @@ export interface SwarmService {
   mode: "replicated" | "global";
   /** Desired replicas for replicated services; undefined for global ones. */
   replicas?: number;
+  /** Tasks running now (`ServiceStatus.RunningTasks`, which the engine adds to a service list); undefined where it was not asked. */
+  runningTasks?: number;
   /** `Spec.TaskTemplate.ForceUpdate`. */
   forceUpdate: number;
   /** `Spec.UpdateConfig.Monitor` in milliseconds (swarm's default 5 s when unset). */

@@ -12,6 +12,8 @@ export interface ManagedService {
   digest: string | null;
   mode: "replicated" | "global";
   replicas: number | null;
+  /** Tasks running now, as the engine counted them in its list. */
+  runningTasks: number | null;
   held: boolean;
   hold: ServiceHold | null;
   lastDeployment: DeploymentRecord | null;
@@ -34,6 +36,7 @@ export async function listServices(deps: OperationsDeps): Promise<ManagedService
       digest: tryParseImageRef(s.image)?.digest ?? null,
       mode: s.mode,
       replicas: s.replicas ?? null,
+      runningTasks: s.runningTasks ?? null,
       held: holds.has(s.name),
       hold: holds.get(s.name) ?? null,
       lastDeployment: deps.history.newestOf(s.name) ?? null,

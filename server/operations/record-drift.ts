@@ -33,6 +33,8 @@ export interface DriftDeps {
   swarm: SwarmPort;
   /** The event stream shared with the service index (engine/service-events.ts); the swarm's own when absent. */
   events?: ServiceEventSource;
+  /** How an event's service is inspected: the rollout watcher's rounds, shared with the service index; the swarm's own when absent. */
+  inspect?: (serviceId: string) => Promise<SwarmService | undefined>;
   store: DeploymentStore;
   history: Pick<DeploymentHistory, "latestAppliedOf">;
   versions: ServiceVersions;
@@ -141,7 +143,7 @@ export function createDriftWatch(deps: DriftDeps) {
   async function look(serviceId: string): Promise<void> {
     let service: SwarmService | undefined;
     try {
-      service = await deps.swarm.findService(serviceId);
+      service = await (deps.inspect ? deps.inspect(serviceId) : deps.swarm.findService(serviceId));
     } catch (err) {
       // The next event, or the next reconnection's full look, tries again.
       log.warn({ serviceId, reason: (err as Error).message }, "drift: could not inspect a service an event named");

@@ -5,14 +5,17 @@
  * tag), never one the policy does not admit or that is not newer.
  *
  * For glob and regex policies "newer" is "pushed later": the tags that
- * appeared on the list since the previous cycle. The first cycle after a
- * start only learns the list.
+ * appeared on the list since the previous cycle. The lists are kept in the
+ * record (store/tag-lists.ts), so a tag pushed while the server was down is
+ * new at the first cycle after the start; only the very first look at a
+ * repository learns its list without deploying.
  */
 import type { Logger } from "pino";
 import { pickFromTagList, describeFollow, newOnList } from "../domain/follow.js";
 import { tryParseImageRef, type ImageRef } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
 import type { SwarmService } from "../engine/swarm-port.js";
+import type { TagListMemory } from "../store/tag-lists.js";
 import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
 import type { FollowGroup } from "./poll-plan.js";
 
@@ -23,9 +26,16 @@ export interface FollowCandidate {
   reason: string;
 }
 
-/** Keeps, per repository, the tag list of the previous cycle; bounded by the listing's own bound. */
-export function createFollowLookups(log: Logger) {
+/** Keeps, per repository, the tag list of the previous cycle (in `memory` when given); bounded by the listing's own bound. */
+export function createFollowLookups(log: Logger, memory?: Pick<TagListMemory, "find" | "save">) {
   const previous = new Map<string, Set<string>>();
+  const lastList = (key: string) => {
+    if (!previous.has(key) && memory) {
+      const kept = memory.find(key);
+      if (kept) previous.set(key, kept);
+    }
+    return previous.get(key);
+  };
 
   /** The services of `group` that have a tag to move to, with it; none when the list cannot be read (logged). */
   async function candidates(registry: Pick<RegistryPort, "listTags">, group: FollowGroup): Promise<FollowCandidate[]> {
@@ -38,7 +48,9 @@ export function createFollowLookups(log: Logger) {
       log.warn({ repository: group.key, kind: err.kind, reason: err.message }, "could not list the tags of a repository services follow");
       return [];
     }
-    const pushed = newOnList(previous.get(listKey), tags);
+    const last = lastList(listKey);
+    const pushed = newOnList(last, tags);
+    if (!last || pushed.length > 0 || last.size !== tags.length) memory?.save(listKey, tags);
     previous.set(listKey, new Set(tags));
     const found: FollowCandidate[] = [];
     for (const service of group.services) {

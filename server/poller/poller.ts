@@ -7,6 +7,7 @@ import type { AppriseNotifier } from "../notify/apprise-notifier.js";
 import type { Clock } from "../domain/clock.js";
 import { queuePollDeployment, type PollDeployDeps } from "./poll-deploy.js";
 import { createFollowLookups } from "./poll-follow.js";
+import type { TagListMemory } from "../store/tag-lists.js";
 import { planCycle, type ImageGroup } from "./poll-plan.js";
 import { pullBudget, pullsFor } from "./pull-budget.js";
 import { createTagLookups, type TagLookups } from "../engine/tag-lookups.js";
@@ -25,6 +26,8 @@ export interface PollerOptions extends PollDeployDeps {
   clock: Clock;
   /** Tag lookups shared with the deployer's (engine/tag-lookups.ts): a cycle joins one started after it began. */
   tagLookups?: TagLookups;
+  /** Where the tag lists of followed repositories are kept across restarts; only in memory without it. */
+  tagLists?: TagListMemory;
 }
 
 export interface CycleResult {
@@ -50,7 +53,7 @@ export function createPoller(opts: PollerOptions) {
   /** Registries (per login: Docker Hub counts per account) whose pull budget ran out, left alone until then. */
   const restingUntil = new Map<string, number>();
   const clientOf = (group: Pick<ImageGroup, "authConfig">) => (group.authConfig && opts.registryFor?.(group.authConfig)) || opts.registry;
-  const follows = createFollowLookups(log);
+  const follows = createFollowLookups(log, opts.tagLists);
   const budgetKey = (group: { ref: { registry: string }; authConfig?: string }) => `${group.ref.registry} ${group.authConfig ?? ""}`;
   const lookups = opts.tagLookups ?? createTagLookups();
   let chain: Promise<unknown> = Promise.resolve();

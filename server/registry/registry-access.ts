@@ -15,10 +15,16 @@ export interface RegistryAccessOptions {
   log: Logger;
 }
 
-/** The value of X-Registry-Auth: base64url JSON, as the docker CLI sends it. */
+/**
+ * The value of X-Registry-Auth: JSON in URL-safe base64 *with* its `=`
+ * padding, as the docker CLI sends it (Go's base64.URLEncoding). The engine
+ * stores it in the service spec and each node decodes it with that padded
+ * decoder before it pulls; without the padding the last bytes of the JSON are
+ * lost there, the login reads as invalid and the node pulls anonymously.
+ */
 export function registryAuthHeader(credentials: RegistryCredentials, registry: string): string {
   const json = JSON.stringify({ username: credentials.username, password: credentials.password, serveraddress: registry });
-  return Buffer.from(json).toString("base64url");
+  return Buffer.from(json).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { DOCKER_HUB, isDigest, repoKey, repoTagKey, type ImageRef } from "../domain/image-ref.js";
 import { parseAuthChallenges, recordRateLimit, type RateLimit } from "./registry-headers.js";
+import { imageCreatedAt } from "./image-created.js";
 import { listTags } from "./tag-list.js";
 import { RegistryError, type RegistryCredentials, type RegistryPort, type ResolvedManifest } from "./registry-port.js";
 
@@ -204,6 +205,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
       return { digest: `sha256:${createHash("sha256").update(body).digest("hex")}`, ...mediaTypeOf(get) };
     },
     listTags: (ref) => listTags(ref, { request, ensureOk, pageSize: opts.tagsPageSize, origin: () => registryOrigin(ref.registry, insecure) }),
+    imageCreatedAt: (ref, digest) => imageCreatedAt(ref, digest, { request, ensureOk, manifestAccept: MANIFEST_ACCEPT, now }),
     lastRateLimit: (registry) => (rateLimits.has(registry) ? { ...rateLimits.get(registry) } : undefined),
     requestCount: () => ({ ...counts }),
   };

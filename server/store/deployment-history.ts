@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNotNull, lt, ne, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import { webhookTriggers, type DeploymentStatus, type TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import type { DeploymentRecord } from "./deployment-store.js";
@@ -24,6 +24,15 @@ export function createDeploymentHistory(db: Db) {
   const newest = (where: SQL | undefined) =>
     db.select().from(deployments).where(where).orderBy(desc(deployments.id)).limit(1).get() as DeploymentRecord | undefined;
 
+  // Asked once per service for each service list (200 services: 200 reads); prepared once, as statement-cache.ts explains.
+  const newestOfService = db
+    .select()
+    .from(deployments)
+    .where(eq(deployments.service, sql.placeholder("service")))
+    .orderBy(desc(deployments.id))
+    .limit(1)
+    .prepare();
+
   return {
     /** Newest first; returns one row more than `limit` when there is a next page. */
     list(query: HistoryQuery): { items: DeploymentRecord[]; hasMore: boolean } {
@@ -43,7 +52,7 @@ export function createDeploymentHistory(db: Db) {
     },
 
     newestOf(service: string): DeploymentRecord | undefined {
-      return newest(eq(deployments.service, service));
+      return newestOfService.get({ service }) as DeploymentRecord | undefined;
     },
 
     /** The rollback target when none is named: the newest success whose digest is not the running one. */

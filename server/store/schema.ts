@@ -166,3 +166,17 @@ export const serviceVersions = sqliteTable("service_versions", {
   image: text("image").notNull(),
   seenAt: integer("seen_at").notNull(),
 });
+
+/**
+ * The tag list the poller last read of each repository that services follow
+ * with a glob or regex policy (poller/poll-follow.ts): a tag on a later list
+ * and not on this one counts as pushed since, also when the server was down
+ * in between.
+ */
+export const followedTagLists = sqliteTable("followed_tag_lists", {
+  /** `registry/repository` and the login it was listed with. */
+  listKey: text("list_key").primaryKey(),
+  /** JSON array of the tags. */
+  tags: text("tags").notNull(),
+  seenAt: integer("seen_at").notNull(),
+});

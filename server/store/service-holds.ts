@@ -3,6 +3,7 @@ import type { Db } from "./database.js";
 import { quarantinedDigests, serviceHolds } from "./schema.js";
 
 export type ServiceHold = typeof serviceHolds.$inferSelect;
+export type Quarantine = typeof quarantinedDigests.$inferSelect;
 
 /**
  * What keeps automatic deploys off a service: its hold (after a manual
@@ -27,6 +28,16 @@ export function createServiceHolds(db: Db, now: () => number) {
     },
     all(): ServiceHold[] {
       return db.select().from(serviceHolds).all();
+    },
+    /** Every quarantined digest, by service (the dashboard lists them beside each service). */
+    quarantines(): Map<string, Quarantine[]> {
+      const byService = new Map<string, Quarantine[]>();
+      for (const q of db.select().from(quarantinedDigests).all()) {
+        const list = byService.get(q.service) ?? [];
+        list.push(q);
+        byService.set(q.service, list);
+      }
+      return byService;
     },
     hold(service: string, deploymentId: string, reason: string, heldBy: string): void {
       db.insert(serviceHolds)

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { newKey, OidcIssuer, unsignedToken } from "../helpers/oidc-issuer.js";
 import { countRows, createTestServer, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
@@ -169,7 +168,7 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
     }
     expect(issuer.fetches).toBe(1);
 
-    await sleep(1100);
+    server.clock.advance(1100);
     const rotated = await post(server, await actionsToken(issuer, server));
     expect(rotated.status, rotated.text).toBe(202);
     expect(issuer.fetches).toBe(2);
@@ -177,6 +176,20 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
     expect(removed.status, removed.text).toBe(401);
     expect(removed.json.error.message).toContain("key id");
     expect(issuer.fetches).toBe(2);
+  });
+
+  it("keeps the issuer's keys for DEPLOYER_OIDC_JWKS_MAX_AGE on the server's clock, then fetches them again", async () => {
+    const issuer = await OidcIssuer.start();
+    const server = createTestServer({ DEPLOYER_OIDC_JWKS_MAX_AGE: "10m" });
+    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
+    addOidc(server, issuer);
+    expect((await post(server, await actionsToken(issuer, server))).status).toBe(202);
+    server.clock.advance(9 * 60_000);
+    expect((await post(server, await actionsToken(issuer, server))).status).toBe(202);
+    expect(issuer.fetches, "still within the age").toBe(1);
+    server.clock.advance(2 * 60_000);
+    expect((await post(server, await actionsToken(issuer, server))).status).toBe(202);
+    expect(issuer.fetches, "older than 10m: fetched again").toBe(2);
   });
 
   it("answers 503 UNAVAILABLE when the issuer's keys cannot be fetched", async () => {

@@ -9,7 +9,7 @@ import { FakeClock } from "../helpers/fake-clock.js";
 import { listenOnLoopback, runCli } from "../helpers/cli.js";
 import { freePortOnLoopback } from "../helpers/ports.js";
 import { tempDir } from "../helpers/temp-dir.js";
-import { createTestServer, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+import { createTestServer, pushAcmeWeb, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const image = "127.0.0.1:5000/acme/web";
 
@@ -70,6 +70,32 @@ describe("deployer (the CLI) against a real HTTP server", () => {
     // Nothing earlier succeeded on this service: the API's 422, as one line, exit 3.
     expect(rollback.code).toBe(3);
     expect(rollback.stderr).toMatch(/^deployer: 422 UNPROCESSABLE: .+\n$/);
+  });
+
+  it("approve --follow deploys a deployment awaiting approval and exits 0; reject ends one rejected; neither twice (exit 3)", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${image}:live`, replicas: 2, labels: { "deployer.approve": "required" } });
+    const { env } = await cliEnv(server);
+    const waiting = async (n: number) => {
+      server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "live" }, sha(n));
+      const id = (await pushAcmeWeb(server, "live", sha(n))).deployments[0]!.id;
+      await expect.poll(() => server.store.getDeployment(id).status).toBe("awaiting_approval");
+      return id;
+    };
+
+    const first = await waiting(1);
+    const approved = await runCli(["approve", first, "--follow"], env);
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout.trimEnd().split("\n").at(-1)).toBe(`${first} succeeded`);
+    expect(server.store.getDeployment(first)).toMatchObject({ status: "succeeded", approvedBy: "ops-alice" });
+    const again = await runCli(["approve", first], env);
+    expect([again.code, again.stderr]).toEqual([3, expect.stringContaining("is succeeded, not awaiting_approval")]);
+
+    const second = await waiting(2);
+    const rejected = await runCli(["reject", second, "--json"], env);
+    expect(rejected.code, rejected.stderr).toBe(0);
+    expect(JSON.parse(rejected.stdout).deployment).toMatchObject({ id: second, status: "rejected" });
+    expect((await server.swarm.findService("web"))?.image).toBe(`${image}:live@${sha(1)}`);
   });
 
   it("names the URL it cannot reach (exit 2), and says what a 401 or a 403 means (exit 3), never printing the token", async () => {

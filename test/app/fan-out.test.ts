@@ -223,6 +223,29 @@ describe("webhooks matched against the service index", () => {
     await waitForFinal(server, answer.deployments[0]!.id);
   });
 
+  it("inspects the services the engine's events name in the rollout watcher's rounds, not once per event and listener", async () => {
+    const server = await indexed();
+    server.drift.start();
+    const services = addServices(server, 5);
+    await settled(server);
+    await server.drift.settled();
+    const inspectsBefore = server.swarm.callsOf("findService").length;
+    const eventsBefore = server.swarm.events.emitted.length;
+    server.registry.push(live, sha(6));
+    const answer = await pushAcmeWeb(server, "live", sha(6));
+    const ends = await Promise.all(answer.deployments.map((d) => waitForFinal(server, d.id)));
+    expect(ends.map((d) => d.status)).toEqual(Array(5).fill("succeeded"));
+    await settled(server);
+    await server.drift.settled();
+    const events = server.swarm.events.emitted.slice(eventsBefore);
+    expect(events.length, "each rollout moves its service more than once").toBeGreaterThan(services.length);
+    // The only inspects of their own are the deployments' reads of their service before they update it.
+    expect(server.swarm.callsOf("findService").length - inspectsBefore).toBe(server.swarm.callsOf("updateService").length);
+    // Both listeners still saw every change: the index has the pinned images, and nothing was taken for drift.
+    expect(server.serviceIndex.servicesOf(repo)!.map((s) => s.image)).toEqual(Array(5).fill(`${repo}:live@${sha(6)}`));
+    expect(server.history.list({ limit: 50, trigger: "external" }).items).toEqual([]);
+  });
+
   it("does not update a service the index still shows on the pushed image but that runs another repository now", async () => {
     const server = createTestServer({}, { serviceIndex: true, clock: new FakeClock() });
     await until("the index is fresh", () => server.serviceIndex.services() !== undefined);

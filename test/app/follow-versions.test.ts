@@ -155,6 +155,28 @@ describe("deployer.follow in the poller", () => {
     ).toEqual([]);
   });
 
+  it("for a glob, deploys a tag pushed while the server was down: the previous list is in the record", async () => {
+    const before = createTestServer();
+    before.swarm.addService({ name: "release", image: `${repo}:release-9@${sha(1)}`, labels: { "deployer.follow": "glob:release-*" } });
+    publish(before, "release-9", sha(1));
+    publish(before, "release-8", sha(2));
+    expect((await before.poller.runOnce()).deployments, "the very first look learns the list").toEqual([]);
+    before.database.close();
+
+    // release-10 is pushed and its webhook lost while no server runs.
+    const after = createTestServer({}, { dbPath: before.dbPath, swarm: before.swarm, clock: before.clock });
+    for (const [tag, digest] of [
+      ["release-9", sha(1)],
+      ["release-8", sha(2)],
+      ["release-10", sha(3)],
+    ] as const)
+      publish(after, tag, digest);
+    const cycle = await after.poller.runOnce();
+    expect(cycle.deployments).toHaveLength(1);
+    expect(await waitForFinal(after, cycle.deployments[0]!)).toMatchObject({ status: "succeeded", image: `${repo}:release-10` });
+    expect((await after.poller.runOnce()).deployments, "a tag once new is not new again").toEqual([]);
+  });
+
   it("catches a missed webhook after SLEEP_TIME on the fake clock", async () => {
     const server = createTestServer({ SLEEP_TIME: "60" });
     server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}`, labels: { "deployer.follow": "~1.4" } });

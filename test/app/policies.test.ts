@@ -5,6 +5,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import type { Scope } from "../../server/auth/tokens.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
+import { RegistryError } from "../../server/registry/registry-port.js";
 import { countRows, createTestServer, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer, pushAcmeWeb } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
@@ -220,6 +221,49 @@ describe("cool-down (deployer.min-age)", () => {
     const again = ((await ci.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
     const cooling = await untilStatus(s, again, "cooling_down");
     expect(cooling.waitUntil).toBe(WED_0600 + 30 * MINUTE);
+  });
+});
+
+describe("cool-down from the image's creation time", () => {
+  it("counts from when the registry says the image was built, when that is before its push", async () => {
+    const s = server({ "deployer.min-age": "30m" });
+    s.registry.push(ref("v1"), sha(1), { createdAt: WED_0600 - 20 * MINUTE });
+    const answer = await push(s, "v1", sha(1));
+    const cooling = await untilStatus(s, answer.deployments[0]!.id, "cooling_down");
+    expect(cooling.waitUntil).toBe(WED_0600 + 10 * MINUTE);
+    expect(cooling.message).toBe(`cooling down until 2026-12-02T06:10:00Z: deployer.min-age=30m and ${sha(1)} was built at 2026-12-02T05:40:00Z`);
+    s.clock.advance(10 * MINUTE);
+    expect((await waitForFinal(s, cooling.id)).status).toBe("succeeded");
+    expect(s.registry.createdLookups, "asked once, not again when the wait ended").toEqual(["127.0.0.1:5000/acme/web"]);
+  });
+
+  it("deploys at once an image built longer ago than the cool-down, and never asks for an image not cooling", async () => {
+    const s = server({ "deployer.min-age": "30m" });
+    s.registry.push(ref("v1"), sha(1), { createdAt: WED_0600 - 2 * 60 * MINUTE });
+    const first = (await push(s, "v1", sha(1))).deployments[0]!.id;
+    expect((await waitForFinal(s, first)).status).toBe("succeeded");
+    const plain = server({});
+    plain.registry.push(ref("v1"), sha(2), { createdAt: WED_0600 - 2 * 60 * MINUTE });
+    expect((await waitForFinal(plain, (await push(plain, "v1", sha(2))).deployments[0]!.id)).status).toBe("succeeded");
+    expect(plain.registry.createdLookups).toEqual([]);
+  });
+
+  it("counts from the push when the image's creation time is later, unknown or cannot be read, saying why", async () => {
+    const later = server({ "deployer.min-age": "30m" });
+    later.registry.push(ref("v1"), sha(1), { createdAt: WED_0600 + MINUTE });
+    const a = await untilStatus(later, (await push(later, "v1", sha(1))).deployments[0]!.id, "cooling_down");
+    expect([a.waitUntil, a.message]).toEqual([WED_0600 + 30 * MINUTE, expect.stringContaining("was first recorded at 2026-12-02T06:00:00Z")]);
+
+    const broken = server({ "deployer.min-age": "30m" });
+    broken.registry.push(ref("v1"), sha(2));
+    broken.registry.imageCreatedAt = async () => {
+      throw new RegistryError("unauthorized", "registry 127.0.0.1:5000 refused anonymous access to acme/web (HTTP 401)");
+    };
+    const b = await untilStatus(broken, (await push(broken, "v1", sha(2))).deployments[0]!.id, "cooling_down");
+    expect(b.waitUntil).toBe(WED_0600 + 30 * MINUTE);
+    expect(timeline(broken, b.id)).toContainEqual(
+      `running: could not read when ${sha(2)} was built (registry 127.0.0.1:5000 refused anonymous access to acme/web (HTTP 401)); the cool-down counts from the push`,
+    );
   });
 });
 

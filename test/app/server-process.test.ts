@@ -1,8 +1,10 @@
 import { connect } from "node:net";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { statSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import Database from "better-sqlite3";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { tempDir } from "../helpers/temp-dir.js";
 import { freePortOnLoopback } from "../helpers/ports.js";
 import { runServerToExit, startServer } from "../helpers/server-process.js";
@@ -43,6 +45,70 @@ async function serverWithWebhookToken() {
     repos: ["127.0.0.1:5000/acme/*"],
   });
   return { server, port, token };
+}
+
+/**
+ * An engine on a unix socket that answers pings and records every path asked for. It knows one service; once the
+ * server has listed it (the service index and, when on, the drift watcher) someone else changes its image, and the
+ * event stream, which stays open, says so.
+ */
+async function recordingEngine(socketPath: string): Promise<{ paths: string[]; server: Server }> {
+  const paths: string[] = [];
+  let changed = false;
+  const streams: ServerResponse[] = [];
+  const service = () => ({
+    ID: "svc1",
+    Version: { Index: changed ? 12 : 11 },
+    Spec: {
+      Name: "web",
+      Labels: {},
+      TaskTemplate: { ContainerSpec: { Image: changed ? "127.0.0.1:5000/acme/web:hand" : "127.0.0.1:5000/acme/web:1" } },
+    },
+  });
+  const server = createServer((req, res) => {
+    const [path, query] = (req.url ?? "").replace(/^\/v[0-9.]+/, "").split("?") as [string, string | undefined];
+    paths.push(query ? `${path}?${decodeURIComponent(query)}` : path);
+    const json = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    if (path === "/_ping") res.writeHead(200, { "content-type": "text/plain" }).end("OK");
+    else if (path === "/events") {
+      res.writeHead(200, { "content-type": "application/json" }).write("");
+      streams.push(res);
+    } else if (path === "/services") {
+      json(200, [service()]);
+      if (!query?.includes("filters") && !changed) {
+        // Both listeners list on connecting; the change comes after them.
+        setTimeout(() => {
+          changed = true;
+          const event = {
+            Type: "service",
+            Action: "update",
+            Actor: { ID: "svc1", Attributes: { name: "web" } },
+            time: Math.floor(Date.now() / 1000),
+          };
+          for (const s of streams) s.write(`${JSON.stringify(event)}\n`);
+        }, 300);
+      }
+    } else json(404, { message: "not here" });
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { paths, server };
+}
+
+/** Deployments of a trigger kind in the server's record, read beside the running process. */
+function countTrigger(dbPath: string, trigger: string): number {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare("select count(*) as n from deployments where trigger = ?").get(trigger) as { n: number }).n;
+  } finally {
+    db.close();
+  }
 }
 
 describe("the server process", () => {
@@ -152,5 +218,27 @@ describe("the server process", () => {
       expect(big.json.error.code).toBe("PAYLOAD_TOO_LARGE");
     }
     expect(await server.stop()).toBe(0);
+  });
+
+  it("records a change made outside the server unless DEPLOYER_DRIFT=false; the service index follows the events either way", async () => {
+    for (const drift of [undefined, "false"]) {
+      const dir = tempDir("deployer-proc-");
+      const engine = await recordingEngine(join(dir, "engine.sock"));
+      const dbPath = join(dir, "deployer.db");
+      const env: Record<string, string> = { DEPLOYER_DB: dbPath, DOCKER_HOST: `unix://${join(dir, "engine.sock")}` };
+      if (drift) env.DEPLOYER_DRIFT = drift;
+      const server = await startServer(env, await freePortOnLoopback());
+      // The index inspects the service the event names: the change has reached the server.
+      await expect.poll(() => engine.paths.some((p) => p.startsWith("/services?") && p.includes("svc1")), { timeout: 10_000 }).toBe(true);
+      if (drift === undefined) {
+        await expect.poll(() => countTrigger(dbPath, "external")).toBe(1);
+      } else {
+        expect(server.logs().map((l) => l.msg)).toContainEqual(expect.stringContaining("DEPLOYER_DRIFT=false"));
+        // The drift watcher would have read the same round's answer; give a recording the time it would take.
+        await new Promise((r) => setTimeout(r, 300));
+        expect(countTrigger(dbPath, "external")).toBe(0);
+      }
+      expect(await server.stop()).toBe(0);
+    }
   });
 });

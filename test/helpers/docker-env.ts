@@ -129,10 +129,21 @@ export interface TestRegistry {
   /** "127.0.0.1:<port>", the prefix for image references. */
   host: string;
   port: number;
+  /** The registry's process id. */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
-function registryConfig(opts: { port: number; root: string; notify?: { url: string; authorization?: string } }): string {
+export interface RegistryOptions {
+  notify?: { url: string; authorization?: string };
+  port?: number;
+  /** The address it listens on (127.0.0.1 unless given: a multi-node swarm's bridge address). */
+  address?: string;
+  /** An htpasswd file (bcrypt entries): the registry then requires a login for every request. */
+  htpasswd?: string;
+}
+
+function registryConfig(opts: { port: number; root: string } & RegistryOptions): string {
   // Strings are JSON-quoted, which YAML reads verbatim, so URLs and tokens need no escaping rules of their own.
   const q = (s: string) => JSON.stringify(s);
   const lines = [
@@ -147,8 +158,9 @@ function registryConfig(opts: { port: number; root: string; notify?: { url: stri
     "  delete:",
     "    enabled: true",
     "http:",
-    `  addr: ${q(`127.0.0.1:${opts.port}`)}`,
+    `  addr: ${q(`${opts.address ?? "127.0.0.1"}:${opts.port}`)}`,
   ];
+  if (opts.htpasswd) lines.push("auth:", "  htpasswd:", `    realm: ${q("deployer-tests")}`, `    path: ${q(opts.htpasswd)}`);
   if (opts.notify) {
     lines.push("notifications:", "  endpoints:", "    - name: deployer", `      url: ${q(opts.notify.url)}`);
     if (opts.notify.authorization !== undefined) {
@@ -177,11 +189,12 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-async function launchRegistry(dir: string, port: number, notify: { url: string; authorization?: string } | undefined): Promise<ChildProcess> {
+async function launchRegistry(dir: string, port: number, opts: RegistryOptions): Promise<ChildProcess> {
   const config = path.join(dir, "config.yml");
   const root = path.join(dir, "data");
+  const address = opts.address ?? "127.0.0.1";
   await mkdir(root, { recursive: true });
-  await writeFile(config, registryConfig({ port, root, notify }));
+  await writeFile(config, registryConfig({ ...opts, port, root }));
 
   const child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
@@ -201,23 +214,24 @@ async function launchRegistry(dir: string, port: number, notify: { url: string; 
       throw new Error(`docker-registry exited (${child.exitCode ?? child.signalCode}) on port ${port}:\n${output.trim()}`);
     }
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(1000) });
+      const res = await fetch(`http://${address}:${port}/v2/`, { signal: AbortSignal.timeout(1000) });
       await res.body?.cancel();
-      if (res.status === 200) return child;
+      // With a login required, the anonymous probe's 401 is the answer of a registry that is up.
+      if (res.status === (opts.htpasswd ? 401 : 200)) return child;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   child.kill("SIGKILL");
-  throw new Error(`docker-registry on 127.0.0.1:${port} did not answer /v2/ within 15s:\n${output.trim()}`);
+  throw new Error(`docker-registry on ${address}:${port} did not answer /v2/ within 15s:\n${output.trim()}`);
 }
 
 /**
- * Starts a private `docker-registry` on 127.0.0.1 with its own storage and,
- * when `notify` is given, a notification endpoint pointing at the deployer.
+ * Starts a private `docker-registry` on 127.0.0.1 (or `address`) with its own
+ * storage and, when `notify` is given, a notification endpoint pointing at the deployer.
  */
-export async function startRegistry(opts: { notify?: { url: string; authorization?: string }; port?: number } = {}): Promise<TestRegistry> {
+export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
   const dir = await mkdtemp(path.join(tmpdir(), "deployer-registry-"));
   let child: ChildProcess | undefined;
   let port = 0;
@@ -227,7 +241,7 @@ export async function startRegistry(opts: { notify?: { url: string; authorizatio
     for (let i = 1; i <= attempts; i++) {
       port = opts.port ?? (await freePort());
       try {
-        child = await launchRegistry(dir, port, opts.notify);
+        child = await launchRegistry(dir, port, opts);
         break;
       } catch (e) {
         if (i === attempts) throw e;
@@ -240,8 +254,9 @@ export async function startRegistry(opts: { notify?: { url: string; authorizatio
   const proc = child!;
   let stopped: Promise<void> | undefined;
   return {
-    host: `127.0.0.1:${port}`,
+    host: `${opts.address ?? "127.0.0.1"}:${port}`,
     port,
+    pid: proc.pid,
     stop() {
       stopped ??= (async () => {
         proc.kill("SIGTERM");

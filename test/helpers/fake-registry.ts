@@ -12,13 +12,17 @@ export class FakeRegistry implements RegistryPort {
   /** `registry/repo` of every tag list asked for, in order. */
   readonly tagLists: string[] = [];
   private readonly tags = new Map<string, string>();
+  private readonly created = new Map<string, number>();
+  /** `registry/repo` of every creation time asked for, in order. */
+  readonly createdLookups: string[] = [];
   private failure?: RegistryError;
   private readonly failures = new Map<string, RegistryError>();
   private readonly rateLimits = new Map<string, RateLimit>();
 
   /** Points `registry/repo:tag` at a digest, as a push would. */
-  push(image: Pick<ImageRef, "registry" | "repository" | "tag">, digest: string): void {
+  push(image: Pick<ImageRef, "registry" | "repository" | "tag">, digest: string, opts: { createdAt?: number } = {}): void {
     this.tags.set(repoTagKey(image), digest);
+    if (opts.createdAt !== undefined) this.created.set(`${repoKey(image)}@${digest}`, opts.createdAt);
   }
 
   /** Every lookup fails with this error until cleared with undefined. */
@@ -62,5 +66,15 @@ export class FakeRegistry implements RegistryPort {
     const tags = [...this.tags.keys()].filter((k) => k.startsWith(`${name}:`)).map((k) => k.slice(name.length + 1));
     if (tags.length === 0) throw new RegistryError("not_found", `repository ${ref.repository} was not found on ${ref.registry}`);
     return tags.sort();
+  }
+
+  /** The creation time given with the push; a digest pushed without one has none, one never pushed is unknown. */
+  async imageCreatedAt(ref: Pick<ImageRef, "registry" | "repository">, digest: string): Promise<number | undefined> {
+    const name = repoKey(ref);
+    this.createdLookups.push(name);
+    if (this.failure) throw this.failure;
+    const known = [...this.tags.entries()].some(([k, d]) => k.startsWith(`${name}:`) && d === digest);
+    if (!known) throw new RegistryError("not_found", `${ref.repository}@${digest} was not found on ${ref.registry}`);
+    return this.created.get(`${name}@${digest}`);
   }
 }

@@ -505,6 +505,7 @@ export class FakeSwarm implements SwarmPort {
       labels: { ...s.spec.labels },
       mode: s.spec.mode,
       replicas: s.spec.replicas,
+      runningTasks: s.tasks.filter((t) => t.state === "running").length,
       forceUpdate: s.spec.forceUpdate,
       monitorMs: s.spec.updatePolicy.monitorMs || 5000,
       failureAction: s.spec.updatePolicy.failureAction ?? "pause",

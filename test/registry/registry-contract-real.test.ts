@@ -10,6 +10,7 @@ describeDocker(
     let registry: TestRegistry;
     const local = { a: `${uniqueName("regcontract")}:a`, b: `${uniqueName("regcontract")}:b` };
     const pushed: string[] = [];
+    const sourceOf = new Map<string, string>();
     let flip = 0;
 
     beforeAll(async () => {
@@ -33,7 +34,13 @@ describeDocker(
         const target = `${registry.host}/${repository}:${tag}`;
         await docker(["tag", source, target]);
         pushed.push(target);
-        return pushImage(target);
+        const digest = await pushImage(target);
+        sourceOf.set(digest, source);
+        return digest;
+      },
+      async createdOf(digest) {
+        const created = await docker(["image", "inspect", "--format", "{{.Created}}", sourceOf.get(digest)!]);
+        return Date.parse(created.stdout.trim());
       },
     }));
   },

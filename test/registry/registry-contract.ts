@@ -9,6 +9,8 @@ export interface RegistryHarness {
   push(repository: string, tag: string): Promise<string>;
   /** Registry host the harness pushes to. */
   host: string;
+  /** When the image a push returned the digest of was built, as its config says (epoch ms). */
+  createdOf(digest: string): Promise<number>;
 }
 
 /**
@@ -59,6 +61,22 @@ export function runRegistryContract(setup: () => Promise<RegistryHarness>) {
     await h.push("contract/app", "v1");
     const err = await h.registry
       .listTags({ registry: h.host, repository: `contract/none-${randomBytes(3).toString("hex")}` })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).kind).toBe("not_found");
+  });
+
+  it("reads when a pushed image was built from its config, without pulling it", async () => {
+    const h = await setup();
+    const digest = await h.push("contract/created", "v1");
+    expect(await h.registry.imageCreatedAt({ registry: h.host, repository: "contract/created" }, digest)).toBe(await h.createdOf(digest));
+  });
+
+  it("throws a not_found RegistryError for the creation time of a digest the repository does not hold", async () => {
+    const h = await setup();
+    await h.push("contract/created", "v1");
+    const err = await h.registry
+      .imageCreatedAt({ registry: h.host, repository: "contract/created" }, `sha256:${"0".repeat(64)}`)
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as RegistryError).kind).toBe("not_found");

@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../server/logger.js";
-import { createRegistryAccess } from "../../server/registry/registry-access.js";
+import { createRegistryAccess, registryAuthHeader } from "../../server/registry/registry-access.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
 import { createTestServer, sha, waitForFinal } from "../helpers/test-server.js";
 
@@ -23,6 +23,18 @@ function access(withRegistryAuth = true) {
   });
   return { ...made, lines };
 }
+
+describe("X-Registry-Auth", () => {
+  it("is URL-safe base64 with its padding, which the nodes' decoder needs to read the whole login", () => {
+    // Logins of every length modulo 3: only a multiple of 3 needs no padding.
+    for (const password of ["p", "pw", "pwd"]) {
+      const header = registryAuthHeader({ username: "u", password }, "reg.example:5000");
+      expect(header.length % 4, header).toBe(0);
+      expect(header).toMatch(/^[A-Za-z0-9_-]+={0,2}$/);
+      expect(decode(header)).toEqual({ username: "u", password, serveraddress: "reg.example:5000" });
+    }
+  });
+});
 
 describe("shepherd.auth.config", () => {
   it("passes the login of the labelled REGISTRIES_FILE id to the nodes, and the default one without a label", () => {

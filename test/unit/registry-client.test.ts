@@ -374,3 +374,60 @@ describe("parseAuthChallenges", () => {
     ]);
   });
 });
+
+describe("registry client: when an image was built", () => {
+  const imageDigest = `sha256:${"b".repeat(64)}`;
+  const configDigest = `sha256:${"c".repeat(64)}`;
+  const attestation = `sha256:${"d".repeat(64)}`;
+  const arm = `sha256:${"e".repeat(64)}`;
+
+  /** An index of an attestation, an arm64 image and the amd64 one, each image with a config of `created`. */
+  function multiArch(created: unknown): Handler {
+    const bodies: Record<string, object> = {
+      [`/v2/acme/web/manifests/${DIGEST}`]: {
+        mediaType: INDEX_TYPE,
+        manifests: [
+          { digest: attestation, platform: { os: "unknown", architecture: "unknown" } },
+          { digest: arm, platform: { os: "linux", architecture: "arm64" } },
+          { digest: imageDigest, platform: { os: "linux", architecture: "amd64" } },
+        ],
+      },
+      [`/v2/acme/web/manifests/${imageDigest}`]: { config: { digest: configDigest } },
+      [`/v2/acme/web/blobs/${configDigest}`]: { created, architecture: "amd64" },
+    };
+    return (req, res) => {
+      const body = bodies[req.path];
+      if (!body) return void res.writeHead(404).end();
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body));
+    };
+  }
+
+  it("follows an index to its linux/amd64 image and reads the config's created, with GETs only", async () => {
+    const { host, requests } = await startServer(multiArch("2026-11-30T08:15:00.123456789Z"));
+    const client = clientFor(host, { now: () => Date.UTC(2026, 11, 1) });
+    expect(await client.imageCreatedAt({ registry: host, repository: "acme/web" }, DIGEST)).toBe(Date.parse("2026-11-30T08:15:00.123Z"));
+    expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET /v2/acme/web/manifests/${DIGEST}`,
+      `GET /v2/acme/web/manifests/${imageDigest}`,
+      `GET /v2/acme/web/blobs/${configDigest}`,
+    ]);
+    expect(requests[0]?.headers.accept?.split(",").length).toBe(4);
+    expect(client.requestCount()).toEqual({ head: 0, get: 2 });
+  });
+
+  it("has no creation time for a config without one, one before 2000 (a reproducible build's) or one in the future", async () => {
+    for (const created of [undefined, "1970-01-01T00:00:00Z", "1980-01-01T00:00:01Z", "2027-01-01T00:00:00Z", "yesterday", 42]) {
+      const { host } = await startServer(multiArch(created));
+      const client = clientFor(host, { now: () => Date.UTC(2026, 11, 1) });
+      expect(await client.imageCreatedAt({ registry: host, repository: "acme/web" }, DIGEST), String(created)).toBeUndefined();
+    }
+  });
+
+  it("reports protocol for a manifest that is not JSON, and refuses a malformed digest before asking", async () => {
+    const { host, requests } = await startServer((_req, res) => res.writeHead(200, { "Content-Type": "application/json" }).end("<html>"));
+    const client = clientFor(host);
+    await expect(client.imageCreatedAt({ registry: host, repository: "acme/web" }, DIGEST)).rejects.toMatchObject({ kind: "protocol" });
+    await expect(client.imageCreatedAt({ registry: host, repository: "acme/web" }, "sha256:nope")).rejects.toMatchObject({ kind: "protocol" });
+    expect(requests).toHaveLength(1);
+  });
+});

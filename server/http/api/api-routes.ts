@@ -12,16 +12,22 @@ import { asUnauthorized, bearerToken } from "../bearer.js";
 import { coalescedJson, toDeploymentJson, toEventJson } from "../deployment-json.js";
 import { assertJsonDepth, bodyLimitBytes } from "../read-json.js";
 import * as s from "./schemas.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
+
+export { encodeCursor };
 import { registerApprovalRoutes } from "./approval-routes.js";
 import { registerSourceRoutes, requireSourcesAdmin, type SourceAdminDeps } from "./source-routes.js";
 import { registerEventRoutes, type EventStreamDeps } from "./event-routes.js";
 import { registerBackupRoutes, type BackupDeps } from "./backup-routes.js";
+import type { Sessions } from "../dashboard/sessions.js";
 
 export interface ApiDeps extends OperationsDeps {
   tokens: TokenService;
   sourceAdmin: SourceAdminDeps;
   events: Omit<EventStreamDeps, "store">;
   snapshot: BackupDeps["snapshot"];
+  /** The dashboard's sessions: their cookie stands in for the header on the event routes (EventSource sends no header). */
+  sessions?: Pick<Sessions, "tokenOf">;
 }
 
 type Env = { Variables: { requestId: string; apiClaims: ApiClaims } };
@@ -31,22 +37,14 @@ const errors = (...codes: Array<400 | 401 | 403 | 404 | 413 | 415 | 422 | 503>) 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 const security = [{ bearer: [] }];
 
-/** `nextCursor` is opaque to clients: the id of the last row, wrapped so nobody builds one by hand. */
-export const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ before: id })).toString("base64url");
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { before?: unknown };
-    if (typeof parsed.before === "string" && /^dep_[0-9a-z]{26}$/.test(parsed.before)) return parsed.before;
-  } catch {
-    // fall through to the error below
-  }
-  throw new AppError("VALIDATION_FAILED", "cursor: not a cursor returned by this API");
-}
+const isEventRoute = (path: string) => path === "/api/events" || /^\/api\/deployments\/[^/]+\/events$/.test(path);
 
 /** Reads need deployments:read, writes deployments:write; a webhook token is refused by its audience. */
-function requireApiToken(tokens: TokenService): MiddlewareHandler<Env> {
+function requireApiToken(tokens: TokenService, sessions?: ApiDeps["sessions"]): MiddlewareHandler<Env> {
   return async (c, next) => {
-    const claims = await tokens.verifyApiToken(bearerToken(c)).catch(asUnauthorized);
+    const fromCookie =
+      sessions && c.req.method === "GET" && !c.req.header("authorization") && isEventRoute(c.req.path) ? await sessions.tokenOf(c) : undefined;
+    const claims = await tokens.verifyApiToken(fromCookie ?? bearerToken(c)).catch(asUnauthorized);
     const scope = c.req.method === "GET" || c.req.method === "HEAD" ? "deployments:read" : "deployments:write";
     if (!claims.scopes.includes(scope)) throw new AppError("FORBIDDEN", `this token lacks the ${scope} scope`);
     c.set("apiClaims", claims);
@@ -87,11 +85,11 @@ export function createApiRoutes(deps: ApiDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
 
   app.get("/openapi.json", (c) => c.json(app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "swarm-deployer API", version: "1" } })));
-  app.use("/deployments/*", requireApiToken(deps.tokens));
-  app.use("/deployments", requireApiToken(deps.tokens));
-  app.use("/services/*", requireApiToken(deps.tokens));
-  app.use("/services", requireApiToken(deps.tokens));
-  app.use("/events", requireApiToken(deps.tokens));
+  app.use("/deployments/*", requireApiToken(deps.tokens, deps.sessions));
+  app.use("/deployments", requireApiToken(deps.tokens, deps.sessions));
+  app.use("/services/*", requireApiToken(deps.tokens, deps.sessions));
+  app.use("/services", requireApiToken(deps.tokens, deps.sessions));
+  app.use("/events", requireApiToken(deps.tokens, deps.sessions));
   // `/sources/*` covers `/sources` itself too: hono's trailing wildcard may match nothing.
   app.use("/sources/*", requireSourcesAdmin(deps.tokens));
   for (const path of ["/services/*", "/sources/*"]) {

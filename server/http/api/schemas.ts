@@ -110,6 +110,7 @@ export const ServiceSchema = z
     digest: z.string().nullable(),
     mode: z.enum(["replicated", "global"]),
     replicas: z.number().int().nullable(),
+    runningTasks: z.number().int().nullable().openapi({ description: "tasks running now, as the engine counted them" }),
     held: z.boolean(),
     hold: HoldSchema.nullable(),
     lastDeployment: DeploymentSchema.nullable(),
