@@ -21,6 +21,8 @@ export async function startEngineProxy(path: string, upstream = "/var/run/docker
       if (!res.headersSent) res.writeHead(502);
       res.end(err.message);
     });
+    // A client that goes (the server's event stream when it stops) ends its request to the engine too, or the bench never exits.
+    res.on("close", () => up.destroy());
     req.pipe(up);
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
