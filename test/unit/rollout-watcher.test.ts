@@ -1,0 +1,84 @@
+/** The shared rollout watcher's rounds, on a fake swarm and the fake clock: follows and inspects share them, never an answer older than its question. */
+import { describe, expect, it } from "vitest";
+import { createRolloutWatcher } from "../../server/engine/rollout-watcher.js";
+import type { SwarmService } from "../../server/engine/swarm-port.js";
+import { FakeClock } from "../helpers/fake-clock.js";
+import { FakeSwarm } from "../helpers/fake-swarm.js";
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+function setUp() {
+  const swarm = new FakeSwarm();
+  const clock = new FakeClock();
+  const watcher = createRolloutWatcher({ swarm, clock, pollMs: 500 });
+  const [a, b, c] = ["a", "b", "c"].map((name) => swarm.addService({ name, image: "127.0.0.1:5000/acme/web:1" })) as [
+    SwarmService,
+    SwarmService,
+    SwarmService,
+  ];
+  return { swarm, clock, watcher, a, b, c };
+}
+
+describe("the rollout watcher", () => {
+  it("answers the inspects asked in one turn with one list, and a lone inspect at once, without waiting for the interval", async () => {
+    const { swarm, watcher, a, b } = setUp();
+    const [ia, ib, ia2] = await Promise.all([watcher.inspect(a.id), watcher.inspect(b.id), watcher.inspect(a.id)]);
+    expect([ia?.name, ib?.name, ia2?.name]).toEqual(["a", "b", "a"]);
+    expect(swarm.callsOf("findServices")).toEqual([[[a.id, b.id]]]);
+    expect(swarm.callsOf("listTasksOf"), "an inspect wants no tasks").toEqual([]);
+    // No rollout is watched: the next inspect does not wait for the fake clock.
+    expect((await watcher.inspect(b.id))?.name).toBe("b");
+    expect(await watcher.inspect("gone")).toBeUndefined();
+    expect(swarm.callsOf("findServices")).toHaveLength(3);
+    expect(swarm.callsOf("findService")).toEqual([]);
+  });
+
+  it("folds inspects into the rounds while rollouts are watched: one list and one task list per interval, however many questions", async () => {
+    const { swarm, clock, watcher, a, b, c } = setUp();
+    const first = await watcher.observe(a.id);
+    expect("tasks" in first && first.service?.id).toBe(a.id);
+    // The round is over and the watcher sleeps the interval: everything asked now waits for the next round.
+    await clock.sleepCount(1);
+    const asked = Promise.all([watcher.observe(a.id), watcher.inspect(b.id), watcher.inspect(c.id), watcher.inspect(b.id)]);
+    await turn();
+    expect(swarm.callsOf("findServices"), "nothing before the interval ends").toHaveLength(1);
+    clock.advance(500);
+    const [seenA, seenB, seenC, seenB2] = await asked;
+    expect(swarm.callsOf("findServices").at(-1)![0]).toEqual([a.id, b.id, c.id]);
+    expect(swarm.callsOf("listTasksOf").at(-1)![0], "tasks only of the watched service").toEqual([a.id]);
+    expect(swarm.callsOf("findServices")).toHaveLength(2);
+    expect("tasks" in seenA && seenA.service?.id).toBe(a.id);
+    expect([seenB?.name, seenC?.name, seenB2?.name]).toEqual(["b", "c", "b"]);
+  });
+
+  it("never answers an inspect from a round that started before it was asked", async () => {
+    const { swarm, watcher, a } = setUp();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const real = swarm.findServices.bind(swarm);
+    let calls = 0;
+    swarm.findServices = async (ids: string[]) => {
+      const answer = await real(ids);
+      if (++calls === 1) await held;
+      return answer;
+    };
+    const before = watcher.inspect(a.id);
+    await turn();
+    expect(calls).toBe(1);
+    // The image changes while the first round's list is out; a question asked now must see the change.
+    await swarm.updateService(a.id, a.version, { image: "127.0.0.1:5000/acme/web:2" });
+    const after = watcher.inspect(a.id);
+    release();
+    expect((await before)?.image).toBe("127.0.0.1:5000/acme/web:1");
+    expect((await after)?.image).toBe("127.0.0.1:5000/acme/web:2");
+    expect(calls).toBe(2);
+  });
+
+  it("rejects the inspects of a round the engine could not answer, and the next round asks again", async () => {
+    const { swarm, watcher, a } = setUp();
+    swarm.setUnavailable(true);
+    await expect(watcher.inspect(a.id)).rejects.toThrow(/cannot reach/);
+    swarm.setUnavailable(false);
+    expect((await watcher.inspect(a.id))?.name).toBe("a");
+  });
+});
