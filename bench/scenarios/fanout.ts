@@ -66,7 +66,7 @@ function serviceSpec(name: string, image: string, replicas: number, label: strin
 }
 
 /**
- * Scenario 8. One push matching 100 running services on a real swarm of
+ * Scenario 9. One push matching 100 running services on a real swarm of
  * 1,000 (the other 900 at 0 replicas, each on a tag of its own), the server
  * talking to the engine through a counting proxy on a unix socket and to the
  * registry through a counting HTTP proxy. Measured: the time from the tag's
@@ -80,7 +80,7 @@ function serviceSpec(name: string, image: string, replicas: number, label: strin
  */
 export const fanout: Scenario = {
   key: "fanout",
-  title: "8. fan-out, real swarm of 1,000 services",
+  title: "9. fan-out, real swarm of 1,000 services",
   async run(ctx) {
     const loaded = await loadDockerHelpers();
     if ("reason" in loaded) return skipped(`needs Docker in swarm mode and docker-registry: ${loaded.reason}`);
