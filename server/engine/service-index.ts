@@ -24,6 +24,7 @@
 import type { Logger } from "pino";
 import type { Clock } from "../domain/clock.js";
 import { repoKey, tryParseImageRef } from "../domain/image-ref.js";
+import { createPerServiceQueue } from "./per-service-queue.js";
 import type { ServiceEventSource } from "./service-events.js";
 import type { ServiceEvent, SwarmPort, SwarmService } from "./swarm-port.js";
 
@@ -67,8 +68,8 @@ export function createServiceIndex(deps: {
   /** A counter of changes: each event's change, and each full list's start, takes the next value. */
   let seq = 0;
   const changedAt = new Map<string, number>();
-  const chains = new Map<string, Promise<void>>();
-  const waiting = new Set<string>();
+  const queue = createPerServiceQueue();
+  const enqueue = queue.enqueue;
   let connected = false;
   let connection = 0;
   let fresh = false;
@@ -76,18 +77,6 @@ export function createServiceIndex(deps: {
   let resyncs = 0;
   let abort: AbortController | undefined;
   let loops: Promise<unknown> | undefined;
-
-  function enqueue(serviceId: string, work: () => Promise<void> | void): void {
-    if (waiting.has(serviceId)) return;
-    waiting.add(serviceId);
-    const next = (chains.get(serviceId) ?? Promise.resolve())
-      .then(() => {
-        waiting.delete(serviceId);
-        return work();
-      })
-      .finally(() => chains.get(serviceId) === next && chains.delete(serviceId));
-    chains.set(serviceId, next);
-  }
 
   async function refresh(serviceId: string): Promise<void> {
     try {
@@ -192,7 +181,7 @@ export function createServiceIndex(deps: {
     },
     /** Resolves once every inspect and list asked for so far is done (tests). */
     async settled(): Promise<void> {
-      while (chains.size || resyncing) await Promise.allSettled([...chains.values(), resyncing]);
+      while (queue.busy() || resyncing) await Promise.allSettled([queue.settled(), resyncing]);
     },
     /** Full lists done since the start (tests, the bench). */
     resyncCount: () => resyncs,

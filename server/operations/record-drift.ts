@@ -23,6 +23,7 @@ import { isTerminal } from "../domain/deployment.js";
 import { familiarRepoTag, repoTagKey, sameImage, tryParseImageRef } from "../domain/image-ref.js";
 import type { Deployer } from "../engine/deployer.js";
 import type { OwnChanges } from "../engine/own-changes.js";
+import { createPerServiceQueue } from "../engine/per-service-queue.js";
 import type { ServiceEventSource } from "../engine/service-events.js";
 import type { ServiceEvent, SwarmPort, SwarmService } from "../engine/swarm-port.js";
 import type { DeploymentHistory } from "../store/deployment-history.js";
@@ -56,25 +57,12 @@ const WHEN: Record<Occasion, string> = {
 export function createDriftWatch(deps: DriftDeps) {
   const { log } = deps;
   /** One look at a time per service, in order; a look already waiting covers later events too. */
-  const chains = new Map<string, Promise<void>>();
-  const waiting = new Set<string>();
+  const queue = createPerServiceQueue((err, serviceId) => log.error({ err, serviceId }, "drift: could not look at a service's change"));
+  const enqueue = queue.enqueue;
   let connections = 0;
   let down = false;
   let abort: AbortController | undefined;
   let loop: Promise<void> | undefined;
-
-  function enqueue(serviceId: string, work: () => Promise<void> | void): void {
-    if (waiting.has(serviceId)) return;
-    waiting.add(serviceId);
-    const next = (chains.get(serviceId) ?? Promise.resolve())
-      .then(() => {
-        waiting.delete(serviceId);
-        return work();
-      })
-      .catch((err: unknown) => log.error({ err, serviceId }, "drift: could not look at a service's change"))
-      .finally(() => chains.get(serviceId) === next && chains.delete(serviceId));
-    chains.set(serviceId, next);
-  }
 
   /** Whether the image the service runs is one our own deployments account for. */
   function accounted(service: SwarmService): boolean {
@@ -198,7 +186,7 @@ export function createDriftWatch(deps: DriftDeps) {
     },
     /** Resolves once every look asked for so far is done (tests). */
     async settled(): Promise<void> {
-      while (chains.size) await Promise.allSettled([...chains.values()]);
+      await queue.settled();
     },
   };
 }
