@@ -53,6 +53,11 @@ export function createEventHub(opts: EventHubOptions) {
       return reserved;
     },
 
+    /** Streams subscribed to the feed now: each hears every event committed from here on. */
+    get live(): number {
+      return subscribers.size;
+    },
+
     /**
      * The events committed from now on (of one deployment, when given). Synchronous: nothing committed after the call
      * is missed. `onOverflow` runs at once when the buffer overflows, to drop a client whose writes hang.

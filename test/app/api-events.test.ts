@@ -93,8 +93,8 @@ describe("GET /api/events", () => {
     webService(server);
     const [dep] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(1) });
     const slow = sseReader(await stream(server, "/api/events"));
-    await expect.poll(() => server.hub.open).toBe(1);
-    await new Promise((r) => setTimeout(r, 20)); // the stream is now live, waiting for events
+    // Subscribed: the stream hears everything committed from now on.
+    await expect.poll(() => server.hub.live).toBe(1);
     const cursor = server.store.feed.latestId();
     for (let i = 0; i < 50; i++) server.store.addEvent(dep!.id, `note ${i}`);
     // Dropped: the stream ends after what had reached the client, and its place is free again.
