@@ -7,11 +7,14 @@
  * the gap; the watcher also looks at every service again on each connection.
  */
 import type Docker from "dockerode";
+import { systemClock, type Clock } from "../domain/clock.js";
 import type { ServiceEvent, ServiceEventHandlers } from "./swarm-port.js";
 
 export interface EventStreamOptions {
   backoffFirstMs?: number;
   backoffMaxMs?: number;
+  /** Whose time the backoff waits and the stream's lifetime are measured on; the system's when absent. */
+  clock?: Clock;
 }
 
 const BACKOFF_FIRST_MS = 250;
@@ -64,18 +67,6 @@ function readStream(stream: NodeJS.ReadableStream, signal: AbortSignal, onEvent:
   });
 }
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(finish, ms);
-    function finish() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", finish);
-      resolve();
-    }
-    signal.addEventListener("abort", finish);
-  });
-}
-
 /** Calls a handler; a watcher's trouble must not end the stream. */
 function safely(call: () => void): void {
   try {
@@ -93,11 +84,12 @@ export async function watchDockerServiceEvents(
 ): Promise<void> {
   const first = options.backoffFirstMs ?? BACKOFF_FIRST_MS;
   const max = options.backoffMaxMs ?? BACKOFF_MAX_MS;
+  const clock = options.clock ?? systemClock;
   let waitMs = 0;
   let since: number | undefined;
   while (!signal.aborted) {
     let reason: string;
-    const openedAt = Date.now();
+    const openedAt = clock.now();
     try {
       const query = { filters: { type: ["service"] }, ...(since === undefined ? {} : { since }), abortSignal: signal };
       const stream = await docker.getEvents(query as Parameters<Docker["getEvents"]>[0]);
@@ -110,9 +102,9 @@ export async function watchDockerServiceEvents(
       reason = `could not open the event stream: ${(err as Error).message}`;
     }
     if (signal.aborted) break;
-    waitMs = Date.now() - openedAt >= STABLE_MS ? first : Math.min(max, Math.max(first, waitMs * 2));
+    waitMs = clock.now() - openedAt >= STABLE_MS ? first : Math.min(max, Math.max(first, waitMs * 2));
     const retryInMs = waitMs;
     safely(() => handlers.onDisconnected?.(reason, retryInMs));
-    await pause(waitMs, signal);
+    await clock.sleep(waitMs, signal);
   }
 }

@@ -5,6 +5,7 @@ import { createDockerClient } from "../../server/engine/docker-client.js";
 import { parseServiceEvent } from "../../server/engine/docker-events.js";
 import { createDockerodeSwarm } from "../../server/engine/dockerode-swarm.js";
 import type { ServiceEvent } from "../../server/engine/swarm-port.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 
 /** A stand-in Engine API whose /events answers come from `answer`, one call per connection. */
 async function engine(answer: (n: number, query: URLSearchParams, res: ServerResponse) => void) {
@@ -22,7 +23,12 @@ async function engine(answer: (n: number, query: URLSearchParams, res: ServerRes
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
   const { port } = server.address() as AddressInfo;
-  return { queries, swarm: createDockerodeSwarm(createDockerClient(`tcp://127.0.0.1:${port}`), { events: { backoffFirstMs: 5, backoffMaxMs: 20 } }) };
+  return {
+    queries,
+    swarm: createDockerodeSwarm(createDockerClient(`tcp://127.0.0.1:${port}`), {
+      events: { backoffFirstMs: 5, backoffMaxMs: 20, clock: new FakeClock(undefined, { autoAdvanceUpToMs: 20 }) },
+    }),
+  };
 }
 
 const line = (o: unknown) => `${JSON.stringify(o)}\n`;
@@ -67,15 +73,22 @@ describe("the engine's service event stream", () => {
     await expect(watching).resolves.toBeUndefined();
   });
 
-  it("keeps trying an engine that refuses, backing off up to the bound, and stops when aborted", async () => {
-    const swarm = createDockerodeSwarm(createDockerClient("unix:///nonexistent/docker.sock"), { events: { backoffFirstMs: 5, backoffMaxMs: 20 } });
+  it("keeps trying an engine that refuses, backing off on the clock from 250 ms up to 10 s, and stops when aborted", async () => {
+    const clock = new FakeClock();
+    const swarm = createDockerodeSwarm(createDockerClient("unix:///nonexistent/docker.sock"), { events: { clock } });
     const waits: number[] = [];
     const abort = new AbortController();
     const watching = swarm.watchServiceEvents({ onEvent: () => {}, onDisconnected: (_reason, ms) => waits.push(ms) }, abort.signal);
-    for (let i = 0; i < 200 && waits.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let n = 1; n <= 8; n++) {
+      await clock.sleepCount(n);
+      expect(waits, "no new attempt before the wait is over").toHaveLength(n);
+      clock.advance(clock.sleeps.at(-1)!);
+    }
+    await clock.sleepCount(9);
     abort.abort();
     await expect(watching).resolves.toBeUndefined();
-    expect(waits.slice(0, 5)).toEqual([5, 10, 20, 20, 20]);
+    expect(waits).toEqual([250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+    expect(clock.sleeps).toEqual(waits);
   });
 
   it("parses only service events with an actor", () => {
