@@ -14,12 +14,14 @@
  *
  * What it cannot know: an event the engine has not delivered yet. A webhook
  * that comes within the few milliseconds between a `docker service
- * create/update/rm` and its event sees the swarm as it was; operations/
- * ingest-push.ts lists the engine when the index has no service for a push,
- * and run-deployment.ts reads the service live before it updates it and
- * leaves it alone when it no longer runs the pushed repository, so a stale
- * index costs at most a missed push (the poller's, or the next push's, to
- * deliver), never an update of the wrong service.
+ * create/update/rm` and its event sees the swarm as it was. While an event's
+ * service is still being read (`behind()`), operations/ingest-push.ts lists
+ * the engine for a push the index has no service for; run-deployment.ts
+ * reads the service live before it updates it and leaves it alone when it no
+ * longer runs the pushed repository. So a stale index costs at most a missed
+ * push (the poller's, or the next push's, to deliver), never an update of the
+ * wrong service; and a push for a tag no service runs costs no Engine API
+ * call once the index has caught up.
  */
 import type { Logger } from "pino";
 import type { Clock } from "../domain/clock.js";
@@ -151,6 +153,10 @@ export function createServiceIndex(deps: {
     /** Every service, when the index is fresh; undefined when the caller must ask the engine. */
     services(): SwarmService[] | undefined {
       return fresh ? [...byId.values()] : undefined;
+    },
+    /** Whether an event was heard whose service is not read yet, or a full list is under way: a change may be missing. */
+    behind(): boolean {
+      return queue.busy() || resyncing !== undefined;
     },
     /** The services running an image of `registry/repo` (any tag or digest), when the index is fresh. */
     servicesOf(repository: string): SwarmService[] | undefined {

@@ -16,8 +16,8 @@ import type { ServiceIndex } from "../engine/service-index.js";
 
 export interface IngestDeps {
   swarm: SwarmPort;
-  /** The services kept from the event stream (engine/service-index.ts); the engine is listed when it is absent or not fresh. */
-  index?: Pick<ServiceIndex, "servicesOf">;
+  /** The services kept from the event stream (engine/service-index.ts); the engine is listed when it is absent, not fresh, or behind. */
+  index?: Pick<ServiceIndex, "servicesOf" | "behind">;
   store: DeploymentStore;
   deployer: Deployer;
   callbacks: CallbackNotifier;
@@ -108,12 +108,13 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       continue;
     }
     let matched: SwarmService[] = [];
-    // From the index when it is fresh and has services for the push; else, as for a swarm the index may not have seen
-    // change yet, from the engine.
+    // From the index when it is fresh. A push it has no service for is looked for in the engine's list only while the
+    // index is behind (an event heard, its service not read yet): a service the push is for may be that one.
     const indexed = deps.index?.servicesOf(repoKey(event.image));
     if (indexed) matched = servicesForPush(indexed, imageKey);
+    const askEngine = !indexed || (matched.length === 0 && deps.index!.behind());
     // One try per request: a webhook is answered in time whatever the engine does, and its pushes wait to be matched.
-    if (matched.length === 0 && !engineProblem) {
+    if (askEngine && !engineProblem) {
       try {
         services ??= await listForWebhook(deps.swarm);
         matched = servicesForPush(services, imageKey);

@@ -209,18 +209,39 @@ describe("webhooks matched against the service index", () => {
     expect(server.swarm.callsOf("listServices"), "no list per webhook").toHaveLength(lists);
   });
 
-  it("lists the engine for a push the index has no service for: one created a moment ago is not missed", async () => {
+  it("lists the engine for a push the index has no service for while it is behind: a service created a moment ago is not missed", async () => {
     const server = await indexed();
     const lists = server.swarm.callsOf("listServices").length;
-    // The create's event has not reached the index when the push comes.
-    server.swarm.events.holdDeliveries();
+    // The create's event has reached the index, but its read of the service has not come back when the push comes.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const findServices = server.swarm.findServices.bind(server.swarm);
+    server.swarm.findServices = async (ids: string[]) => {
+      const answer = await findServices(ids);
+      await held;
+      return answer;
+    };
     server.swarm.addService({ name: "web", image: `${repo}:live` });
+    await until("the index heard the event", () => server.serviceIndex.behind());
     server.registry.push(live, sha(1));
     const answer = await pushAcmeWeb(server, "live", sha(1));
     expect(answer.deployments.map((d) => d.service)).toEqual(["web"]);
     expect(server.swarm.callsOf("listServices")).toHaveLength(lists + 1);
-    server.swarm.events.deliverHeld();
+    release();
     await waitForFinal(server, answer.deployments[0]!.id);
+  });
+
+  it("asks the engine nothing for a push of a tag no service runs once the index has caught up", async () => {
+    const server = await indexed();
+    server.swarm.addService({ name: "web", image: `${repo}:live` });
+    await settled(server);
+    expect(server.serviceIndex.behind()).toBe(false);
+    const calls = server.swarm.calls.length;
+    server.registry.push({ ...live, tag: "build-7" }, sha(2));
+    const answer = await pushAcmeWeb(server, "build-7", sha(2));
+    expect(answer.deployments).toEqual([]);
+    expect(answer.ignored).toEqual([expect.objectContaining({ reason: "no_matching_service" })]);
+    expect(server.swarm.calls.slice(calls), "no Engine API call").toEqual([]);
   });
 
   it("inspects the services the engine's events name in the rollout watcher's rounds, not once per event and listener", async () => {
