@@ -149,7 +149,7 @@ describeDocker(
       expect(await observe.serviceImage(deployer)).toMatch(new RegExp(`^${registry.host}/${repo("server")}:latest@sha256:`));
 
       const spec = (await api.getService(deployer).inspect()).Spec;
-      expect(spec.TaskTemplate.Placement.Constraints).toEqual(["node.role == manager"]);
+      expect(spec.TaskTemplate.Placement.Constraints).toEqual(["node.role == manager", "node.platform.os == linux"]);
       expect(spec.TaskTemplate.ContainerSpec.User).toMatch(/^1000:\d+$/);
       expect(spec.TaskTemplate.ContainerSpec.Secrets).toEqual([
         expect.objectContaining({ SecretName: secretName, File: expect.objectContaining({ Name: "deployer_secret", UID: "1000", Mode: 0o400 }) }),
