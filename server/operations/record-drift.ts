@@ -120,6 +120,8 @@ export function createDriftWatch(deps: DriftDeps) {
   /** Compares what the service runs with what was last seen, records a change that is not ours, and remembers it. */
   function observe(service: SwarmService, occasion: Occasion): void {
     const last = deps.versions.find(service.id);
+    // A list's view older than what a live look saw since: swarm's versions only grow.
+    if (last && service.version < last.version) return;
     if (last && last.version !== service.version && !sameImage(last.image, service.image) && !accounted(service)) {
       record(service, last, occasion);
     }
@@ -150,7 +152,8 @@ export function createDriftWatch(deps: DriftDeps) {
       return;
     }
     const present = new Set(services.map((s) => s.id));
-    for (const service of services) enqueue(service.id, () => observe(service, occasion));
+    // Each on the list's view of the service: an event after it still gets a live look of its own.
+    for (const service of services) enqueue(service.id, () => observe(service, occasion), { readsLive: false });
     for (const row of deps.versions.all()) if (!present.has(row.serviceId)) deps.versions.remove(row.serviceId);
   }
 

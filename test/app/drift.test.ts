@@ -143,4 +143,33 @@ describe("drift", () => {
     expect(server.store.listEvents(drift!.id)[0]?.message).toContain("changed while the engine's event stream was down");
     expect(server.logLines.some((l) => l.includes("event stream dropped"))).toBe(true);
   });
+
+  it("does not take a reconnection's list, older than a look made since, for a change back", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}` });
+    server.drift.start();
+    await settle(server);
+    // The list the reconnection asks for reads the swarm now and comes back late.
+    const held: Array<() => void> = [];
+    const list = server.swarm.listServices.bind(server.swarm);
+    server.swarm.listServices = async () => {
+      const answer = await list();
+      await new Promise<void>((r) => held.push(r));
+      return answer;
+    };
+    server.swarm.events.setDown(true);
+    server.swarm.events.setDown(false);
+    await settle(server);
+    expect(held.length).toBeGreaterThan(0);
+    // Someone changes the image while that list is out; the event's own look records it.
+    await updateByHand(server.swarm, "web", `${repo}:1.4.3@${sha(2)}`);
+    await settle(server);
+    expect(externals(server).map((d) => d.image)).toEqual([`${repo}:1.4.3`]);
+    for (const release of held) release();
+    await settle(server);
+    expect(
+      externals(server).map((d) => d.image),
+      "no change back to what the late list saw",
+    ).toEqual([`${repo}:1.4.3`]);
+  });
 });
