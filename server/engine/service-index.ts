@@ -14,14 +14,16 @@
  *
  * What it cannot know: an event the engine has not delivered yet. A webhook
  * that comes within the few milliseconds between a `docker service
- * create/update/rm` and its event sees the swarm as it was. While an event's
- * service is still being read (`behind()`), operations/ingest-push.ts lists
- * the engine for a push the index has no service for; run-deployment.ts
- * reads the service live before it updates it and leaves it alone when it no
- * longer runs the pushed repository. So a stale index costs at most a missed
- * push (the poller's, or the next push's, to deliver), never an update of the
- * wrong service; and a push for a tag no service runs costs no Engine API
- * call once the index has caught up.
+ * create/update/rm` and its event sees the swarm as it was. While an event
+ * names a service the index has not read yet, or a full list runs
+ * (`behind()`), operations/ingest-push.ts matches pushes against the engine's
+ * list instead; an update moving a known service to another repository is
+ * seen once its inspect returns. run-deployment.ts reads the service live
+ * before it updates it and leaves it alone when it no longer runs the pushed
+ * repository. So a stale index costs at most a missed push (the poller's, or
+ * the next push's, to deliver), never an update of the wrong service; and a
+ * push for a tag no service runs costs no Engine API call once the index has
+ * caught up, rollouts under way or not.
  */
 import type { Logger } from "pino";
 import type { Clock } from "../domain/clock.js";
@@ -75,7 +77,11 @@ export function createServiceIndex(deps: {
   let connected = false;
   let connection = 0;
   let fresh = false;
+  /** The full list under way, and the one asked for while it runs. */
   let resyncing: Promise<boolean> | undefined;
+  let queued: Promise<boolean> | undefined;
+  /** Inspects that failed: a list that saw one fail while it ran leaves the index not fresh. */
+  let failures = 0;
   let resyncs = 0;
   let abort: AbortController | undefined;
   let loops: Promise<unknown> | undefined;
@@ -87,9 +93,10 @@ export function createServiceIndex(deps: {
       else drop(serviceId);
       changedAt.set(serviceId, ++seq);
     } catch (err) {
-      // Not known any more: answer from the engine until a full list has run.
+      // Not known any more: answer from the engine until a full list started after this has run.
       log.warn({ serviceId, reason: (err as Error).message }, "service index: could not inspect a service an event named; listing all again");
       fresh = false;
+      failures++;
       void resync();
     }
   }
@@ -103,36 +110,47 @@ export function createServiceIndex(deps: {
     } else enqueue(event.serviceId, () => refresh(event.serviceId));
   }
 
-  /** One full list at a time; true when it ran and the index is fresh after it. */
+  /**
+   * One full list at a time; true when it ran and the index is fresh after it. Asked while one runs, another runs
+   * after it: a list that started before a reconnection or a failed inspect cannot make the index fresh.
+   */
   function resync(): Promise<boolean> {
-    resyncing ??= (async () => {
-      const startedAt = ++seq;
-      const during = connection;
-      try {
-        const services = await deps.swarm.listServices();
-        const listed = new Set<string>();
-        for (const s of services) {
-          listed.add(s.id);
-          if ((changedAt.get(s.id) ?? 0) < startedAt) put(s);
-        }
-        for (const id of [...byId.keys()]) if (!listed.has(id) && (changedAt.get(id) ?? 0) < startedAt) drop(id);
-        for (const [id, at] of changedAt) if (at < startedAt) changedAt.delete(id);
-        resyncs++;
-        fresh = connected && during === connection;
-        return fresh;
-      } catch (err) {
-        log.warn(
-          { reason: (err as Error).message, retryInMs: RETRY_MS },
-          "service index: could not list the services; webhooks ask the engine meanwhile",
-        );
-        fresh = false;
-        if (abort && !abort.signal.aborted) void deps.clock.sleep(RETRY_MS, abort.signal).then(() => !abort?.signal.aborted && resync());
-        return false;
-      } finally {
-        resyncing = undefined;
+    if (!resyncing) {
+      resyncing = list().finally(() => (resyncing = undefined));
+      return resyncing;
+    }
+    queued ??= resyncing.then(() => {
+      queued = undefined;
+      return resync();
+    });
+    return queued;
+  }
+
+  async function list(): Promise<boolean> {
+    const startedAt = ++seq;
+    const during = connection;
+    const failuresBefore = failures;
+    try {
+      const services = await deps.swarm.listServices();
+      const listed = new Set<string>();
+      for (const s of services) {
+        listed.add(s.id);
+        if ((changedAt.get(s.id) ?? 0) < startedAt) put(s);
       }
-    })();
-    return resyncing;
+      for (const id of [...byId.keys()]) if (!listed.has(id) && (changedAt.get(id) ?? 0) < startedAt) drop(id);
+      for (const [id, at] of changedAt) if (at < startedAt) changedAt.delete(id);
+      resyncs++;
+      fresh = connected && during === connection && failures === failuresBefore;
+      return fresh;
+    } catch (err) {
+      log.warn(
+        { reason: (err as Error).message, retryInMs: RETRY_MS },
+        "service index: could not list the services; webhooks ask the engine meanwhile",
+      );
+      fresh = false;
+      if (abort && !abort.signal.aborted) void deps.clock.sleep(RETRY_MS, abort.signal).then(() => !abort?.signal.aborted && resync());
+      return false;
+    }
   }
 
   const handlers = {
@@ -154,9 +172,14 @@ export function createServiceIndex(deps: {
     services(): SwarmService[] | undefined {
       return fresh ? [...byId.values()] : undefined;
     },
-    /** Whether an event was heard whose service is not read yet, or a full list is under way: a change may be missing. */
+    /**
+     * Whether a service the index does not know may be on its way: an event named one it has not read yet (a
+     * service just created), or a full list is under way. Events of services it knows (a rollout's) do not count.
+     */
     behind(): boolean {
-      return queue.busy() || resyncing !== undefined;
+      if (resyncing || queued) return true;
+      for (const id of queue.pending()) if (!byId.has(id)) return true;
+      return false;
     },
     /** The services running an image of `registry/repo` (any tag or digest), when the index is fresh. */
     servicesOf(repository: string): SwarmService[] | undefined {
@@ -187,7 +210,7 @@ export function createServiceIndex(deps: {
     },
     /** Resolves once every inspect and list asked for so far is done (tests). */
     async settled(): Promise<void> {
-      while (queue.busy() || resyncing) await Promise.allSettled([queue.settled(), resyncing]);
+      while (queue.busy() || resyncing || queued) await Promise.allSettled([queue.settled(), resyncing, queued]);
     },
     /** Full lists done since the start (tests, the bench). */
     resyncCount: () => resyncs,

@@ -108,11 +108,11 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       continue;
     }
     let matched: SwarmService[] = [];
-    // From the index when it is fresh. A push it has no service for is looked for in the engine's list only while the
-    // index is behind (an event heard, its service not read yet): a service the push is for may be that one.
-    const indexed = deps.index?.servicesOf(repoKey(event.image));
+    // From the index when it is fresh and caught up. While it is behind (an event heard, its service not read yet),
+    // from the engine's list: a service the push is for may be that one.
+    const indexed = deps.index?.behind() ? undefined : deps.index?.servicesOf(repoKey(event.image));
     if (indexed) matched = servicesForPush(indexed, imageKey);
-    const askEngine = !indexed || (matched.length === 0 && deps.index!.behind());
+    const askEngine = !indexed;
     // One try per request: a webhook is answered in time whatever the engine does, and its pushes wait to be matched.
     if (askEngine && !engineProblem) {
       try {

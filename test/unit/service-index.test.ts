@@ -116,6 +116,99 @@ describe("the service index", () => {
     expect(logLines.join("")).toContain("service index: could not inspect a service an event named");
   });
 
+  it("lists again after a list that was under way when the stream reconnected, or when an inspect failed, and only then is fresh", async () => {
+    const { swarm, clock, events, logLines } = setup();
+    let hold: Promise<void> | undefined;
+    let release = () => {};
+    let failNext = false;
+    const held = {
+      listServices: async () => {
+        const answer = await swarm.listServices();
+        await hold;
+        return answer;
+      },
+      findService: async (id: string) => {
+        if (!failNext) return swarm.findService(id);
+        failNext = false;
+        throw new SwarmUnavailableError("the Docker engine did not answer within 10000 ms");
+      },
+    };
+    const log = createLogger("debug", new Writable({ write: (c, _e, done) => (logLines.push(String(c)), done()) }));
+    const index = createServiceIndex({ swarm: held, events, clock, log, resyncMs: 0 });
+    onTestFinished(() => index.stop());
+    const holdLists = () => (hold = new Promise<void>((r) => (release = r)));
+    index.start();
+    await turn();
+    await index.settled();
+    expect(index.services()).toEqual([]);
+
+    // A reconnection while a list (the periodic one, here asked by hand) is out: that list cannot make the index fresh.
+    holdLists();
+    const under = index.resync();
+    await turn();
+    swarm.events.setDown(true);
+    swarm.events.setDown(false);
+    await turn();
+    expect(index.behind()).toBe(true);
+    hold = undefined;
+    release();
+    expect(await under).toBe(false);
+    await index.settled();
+    expect(index.services(), "the list after the reconnection ran").toEqual([]);
+    const afterReconnect = swarm.callsOf("listServices").length;
+
+    // An inspect that fails while a list started before it is out: that list's view may be older than the event.
+    holdLists();
+    const before = index.resync();
+    await turn();
+    failNext = true;
+    swarm.addService({ name: "web", image });
+    await turn();
+    await turn();
+    hold = undefined;
+    release();
+    expect(await before, "a list that saw an inspect fail does not make the index fresh").toBe(false);
+    await index.settled();
+    expect(index.services()?.map((s) => s.name)).toEqual(["web"]);
+    expect(swarm.callsOf("listServices").length).toBe(afterReconnect + 2);
+  });
+
+  it("is behind while an event names a service it has not read yet, not while it reads one it knows", async () => {
+    const { swarm, clock, events, logLines } = setup();
+    let release = () => {};
+    const inspect = async (id: string) => {
+      await new Promise<void>((r) => (release = r));
+      return swarm.findService(id);
+    };
+    const log = createLogger("debug", new Writable({ write: (c, _e, done) => (logLines.push(String(c)), done()) }));
+    const index = createServiceIndex({ swarm, events, clock, log, resyncMs: 0, inspect });
+    onTestFinished(() => index.stop());
+    const web = swarm.addService({ name: "web", image });
+    index.start();
+    await turn();
+    await index.settled();
+    expect(index.behind()).toBe(false);
+    await swarm.updateService(web.id, web.version, { image: "127.0.0.1:5000/acme/web:2" });
+    await turn();
+    await turn();
+    expect(index.behind(), "an update of a known service, being read").toBe(false);
+    release();
+    await index.settled();
+    swarm.addService({ name: "api", image });
+    await turn();
+    await turn();
+    expect(index.behind(), "a service created a moment ago, being read").toBe(true);
+    release();
+    await index.settled();
+    expect(index.behind()).toBe(false);
+    expect(
+      index
+        .services()
+        ?.map((s) => s.name)
+        .sort(),
+    ).toEqual(["api", "web"]);
+  });
+
   it("shares one subscription with the drift watcher's stream", async () => {
     const { swarm, events, index } = setup();
     index.start();
