@@ -12,7 +12,8 @@ export function createRolloutSlots(opts: { max: number; store: Pick<DeploymentSt
   const waiting: Array<{ id: string; take: () => void }> = [];
 
   const release = () => {
-    const next = waiting.shift();
+    // Over the bound (resumed rollouts took slots beyond it), a slot that frees is not passed on.
+    const next = taken > opts.max ? undefined : waiting.shift();
     if (next) next.take();
     else taken--;
   };

@@ -47,18 +47,26 @@ export function createRolloutWatcher(opts: { swarm: Pick<SwarmPort, "findService
     watched = new Map();
     asked = new Map();
     const ids = [...new Set([...due.keys(), ...inspects.keys()])];
-    let seen: Map<string, Observation>;
+    /** What the follows see, and what the inspects see: a failed task list fails the follows only. */
+    let followed: (id: string) => Observation;
+    let inspected: (id: string) => Observation;
     try {
       const services = await opts.swarm.findServices(ids);
       // The engine's id filter matches prefixes: keep the services asked for.
       const byId = new Map(services.filter((s) => ids.includes(s.id)).map((s) => [s.id, s]));
+      inspected = (id) => ({ service: byId.get(id), tasks: [] });
       const live = [...due.keys()].filter((id) => byId.has(id));
-      const tasks = live.length ? await opts.swarm.listTasksOf(live) : [];
-      seen = new Map(ids.map((id) => [id, { service: byId.get(id), tasks: due.has(id) ? tasks.filter((t) => t.serviceId === id) : [] }]));
+      try {
+        const tasks = live.length ? await opts.swarm.listTasksOf(live) : [];
+        followed = (id) => ({ service: byId.get(id), tasks: tasks.filter((t) => t.serviceId === id) });
+      } catch (error) {
+        followed = () => ({ error });
+      }
     } catch (error) {
-      seen = new Map(ids.map((id) => [id, { error }]));
+      followed = inspected = () => ({ error });
     }
-    for (const waiters of [due, inspects]) for (const [id, list] of waiters) for (const deliver of list) deliver(seen.get(id)!);
+    for (const [id, list] of due) for (const deliver of list) deliver(followed(id));
+    for (const [id, list] of inspects) for (const deliver of list) deliver(inspected(id));
   }
 
   async function loop(): Promise<void> {

@@ -74,6 +74,14 @@ describe("the rollout watcher", () => {
     expect(calls).toBe(2);
   });
 
+  it("answers the inspects of a round whose task list failed; only the follows see the error", async () => {
+    const { swarm, watcher, a, b } = setUp();
+    swarm.listTasksOf = () => Promise.reject(new Error("the Docker engine did not answer within 10000 ms"));
+    const [followed, inspected] = await Promise.all([watcher.observe(a.id), watcher.inspect(b.id)]);
+    expect(followed).toEqual({ error: expect.objectContaining({ message: expect.stringContaining("did not answer") }) });
+    expect(inspected?.name).toBe("b");
+  });
+
   it("rejects the inspects of a round the engine could not answer, and the next round asks again", async () => {
     const { swarm, watcher, a } = setUp();
     swarm.setUnavailable(true);
