@@ -24,8 +24,13 @@ function setup(resyncMs = 0) {
     }),
   );
   const events = createServiceEvents(swarm);
-  const index = createServiceIndex({ swarm, events, clock, log, resyncMs });
-  onTestFinished(() => index.stop());
+  /** An index on this setup's stream, clock and log, reading the engine through `over` where given. */
+  const build = (over: Partial<Pick<Parameters<typeof createServiceIndex>[0], "swarm" | "inspect">> = {}) => {
+    const built = createServiceIndex({ swarm, events, clock, log, resyncMs, ...over });
+    onTestFinished(() => built.stop());
+    return built;
+  };
+  const index = build();
   /** The index once the stream's deliveries and its looks are done. */
   const current = async () => {
     await turn();
@@ -35,7 +40,7 @@ function setup(resyncMs = 0) {
       ?.map((s) => `${s.name} ${s.image}`)
       .sort();
   };
-  return { clock, swarm, events, index, current, logLines };
+  return { clock, swarm, events, index, build, current, logLines };
 }
 
 describe("the service index", () => {
@@ -90,7 +95,7 @@ describe("the service index", () => {
   });
 
   it("lists every service again when an inspect an event asked for fails", async () => {
-    const { swarm, clock, events, logLines } = setup();
+    const { swarm, build, logLines } = setup();
     let failNext = false;
     const flaky = {
       listServices: () => swarm.listServices(),
@@ -100,9 +105,7 @@ describe("the service index", () => {
         throw new SwarmUnavailableError("the Docker engine did not answer within 10000 ms");
       },
     };
-    const log = createLogger("debug", new Writable({ write: (c, _e, done) => (logLines.push(String(c)), done()) }));
-    const index = createServiceIndex({ swarm: flaky, events, clock, log, resyncMs: 0 });
-    onTestFinished(() => index.stop());
+    const index = build({ swarm: flaky });
     index.start();
     await turn();
     await index.settled();
@@ -117,7 +120,7 @@ describe("the service index", () => {
   });
 
   it("lists again after a list that was under way when the stream reconnected, or when an inspect failed, and only then is fresh", async () => {
-    const { swarm, clock, events, logLines } = setup();
+    const { swarm, build } = setup();
     let hold: Promise<void> | undefined;
     let release = () => {};
     let failNext = false;
@@ -133,9 +136,7 @@ describe("the service index", () => {
         throw new SwarmUnavailableError("the Docker engine did not answer within 10000 ms");
       },
     };
-    const log = createLogger("debug", new Writable({ write: (c, _e, done) => (logLines.push(String(c)), done()) }));
-    const index = createServiceIndex({ swarm: held, events, clock, log, resyncMs: 0 });
-    onTestFinished(() => index.stop());
+    const index = build({ swarm: held });
     const holdLists = () => (hold = new Promise<void>((r) => (release = r)));
     index.start();
     await turn();
@@ -174,15 +175,13 @@ describe("the service index", () => {
   });
 
   it("is behind while an event names a service it has not read yet, not while it reads one it knows", async () => {
-    const { swarm, clock, events, logLines } = setup();
+    const { swarm, build } = setup();
     let release = () => {};
     const inspect = async (id: string) => {
       await new Promise<void>((r) => (release = r));
       return swarm.findService(id);
     };
-    const log = createLogger("debug", new Writable({ write: (c, _e, done) => (logLines.push(String(c)), done()) }));
-    const index = createServiceIndex({ swarm, events, clock, log, resyncMs: 0, inspect });
-    onTestFinished(() => index.stop());
+    const index = build({ inspect });
     const web = swarm.addService({ name: "web", image });
     index.start();
     await turn();
