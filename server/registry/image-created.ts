@@ -6,6 +6,7 @@
  * most, each bounded in size.
  */
 import { isDigest, repoKey, type ImageRef } from "../domain/image-ref.js";
+import { readRegistryJson } from "./read-json.js";
 import { RegistryError, usableCreatedAt } from "./registry-port.js";
 
 type RepoRef = Pick<ImageRef, "registry" | "repository">;
@@ -17,24 +18,14 @@ export interface ImageCreatedDeps {
   now(): number;
 }
 
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
-
 interface Descriptor {
   digest?: unknown;
   platform?: { os?: unknown; architecture?: unknown };
 }
 
 async function readJson(res: Response, ref: RepoRef, what: string): Promise<Record<string, unknown>> {
-  const text = await res.text().catch((err: unknown) => {
-    throw new RegistryError("unreachable", `registry ${ref.registry} unreachable while sending ${what}: ${(err as Error).message}`);
-  });
-  if (text.length > MAX_BODY_BYTES) throw new RegistryError("protocol", `${what} exceeds 4 MiB`);
-  try {
-    const body: unknown = JSON.parse(text);
-    if (body !== null && typeof body === "object" && !Array.isArray(body)) return body as Record<string, unknown>;
-  } catch {
-    // answered below
-  }
+  const body = await readRegistryJson(res, ref.registry, what);
+  if (body !== null && typeof body === "object" && !Array.isArray(body)) return body as Record<string, unknown>;
   throw new RegistryError("protocol", `registry ${ref.registry} answered ${what} with something other than a JSON object`);
 }
 

@@ -6,6 +6,7 @@
  * followed: the request carries that registry's credentials.
  */
 import { isTag, repoKey, type ImageRef } from "../domain/image-ref.js";
+import { readRegistryJson } from "./read-json.js";
 import { RegistryError } from "./registry-port.js";
 
 type RepoRef = Pick<ImageRef, "registry" | "repository">;
@@ -20,7 +21,6 @@ export interface TagListDeps {
 const DEFAULT_PAGE_SIZE = 1000;
 const MAX_PAGES = 10;
 const MAX_TAGS = 10_000;
-const MAX_PAGE_BYTES = 4 * 1024 * 1024;
 
 /** The path and query of a `rel="next"` link on the same registry, or undefined. */
 export function nextPage(link: string | null, origin: string): string | undefined {
@@ -46,16 +46,7 @@ export async function listTags(ref: RepoRef, deps: TagListDeps & { origin(): str
   for (let page = 0; path && page < MAX_PAGES && tags.length < MAX_TAGS; page++) {
     const res = await deps.request("GET", ref, path, "application/json");
     await deps.ensureOk(res, "GET", ref, name);
-    const text = await res.text().catch((err: unknown) => {
-      throw new RegistryError("unreachable", `registry ${ref.registry} unreachable while sending ${name}: ${(err as Error).message}`);
-    });
-    if (text.length > MAX_PAGE_BYTES) throw new RegistryError("protocol", `a page of ${name} exceeds 4 MiB`);
-    let body: { tags?: unknown };
-    try {
-      body = JSON.parse(text) as { tags?: unknown };
-    } catch {
-      throw new RegistryError("protocol", `registry ${ref.registry} answered ${name} with something other than JSON`);
-    }
+    const body = (await readRegistryJson(res, ref.registry, `a page of ${name}`)) as { tags?: unknown } | null;
     if (body === null || typeof body !== "object" || (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags))) {
       throw new RegistryError("protocol", `registry ${ref.registry} answered ${name} without a tags array`);
     }
