@@ -2,7 +2,7 @@ import type { SwarmService, SwarmTask } from "./swarm-port.js";
 import { SwarmNotFoundError, SwarmUnavailableError } from "./swarm-port.js";
 import { formatProgress } from "../domain/rollout-progress.js";
 import type { RolloutWatcher } from "./rollout-watcher.js";
-import { describeStuckTasks } from "./stuck-tasks.js";
+import { describeStuckTasks, liveDesired } from "./stuck-tasks.js";
 
 export type RolloutOutcome =
   | { status: "succeeded"; message: string }
@@ -22,7 +22,6 @@ export interface FollowOptions {
 }
 
 const failedStates = new Set(["failed", "rejected"]);
-const liveDesired = new Set(["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"]);
 
 /**
  * Follows a rolling update to its real end, the way `docker service update`

@@ -1,7 +1,9 @@
 import type { SwarmTask } from "./swarm-port.js";
 
+/** Task states on the way to running. */
 const beforeRunning = new Set(["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"]);
-const liveDesired = new Set(["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"]);
+/** Desired states of a task swarm wants alive (follow-rollout.ts counts progress over them too). */
+export const liveDesired = new Set([...beforeRunning, "running"]);
 
 /**
  * The tasks a rollout that did not end is waiting on, each with its node, for
