@@ -51,9 +51,8 @@ export function createRolloutWatcher(opts: { swarm: Pick<SwarmPort, "findService
     let followed: (id: string) => Observation;
     let inspected: (id: string) => Observation;
     try {
-      const services = await opts.swarm.findServices(ids);
-      // The engine's id filter matches prefixes: keep the services asked for.
-      const byId = new Map(services.filter((s) => ids.includes(s.id)).map((s) => [s.id, s]));
+      // Exact ids only: the port leaves out what the engine's prefix filter matches besides.
+      const byId = new Map((await opts.swarm.findServices(ids)).map((s) => [s.id, s]));
       inspected = (id) => ({ service: byId.get(id), tasks: [] });
       const live = [...due.keys()].filter((id) => byId.has(id));
       try {
