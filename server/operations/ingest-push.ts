@@ -108,13 +108,12 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       continue;
     }
     let matched: SwarmService[] = [];
-    // From the index when it is fresh and caught up. While it is behind (an event heard, its service not read yet),
-    // from the engine's list: a service the push is for may be that one.
+    // From the index when it is fresh and caught up. While it is behind (an event named a service it has not read
+    // yet), from the engine's list: a service the push is for may be that one.
     const indexed = deps.index?.behind() ? undefined : deps.index?.servicesOf(repoKey(event.image));
     if (indexed) matched = servicesForPush(indexed, imageKey);
-    const askEngine = !indexed;
     // One try per request: a webhook is answered in time whatever the engine does, and its pushes wait to be matched.
-    if (askEngine && !engineProblem) {
+    else if (!engineProblem) {
       try {
         services ??= await listForWebhook(deps.swarm);
         matched = servicesForPush(services, imageKey);
