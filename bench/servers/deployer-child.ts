@@ -47,8 +47,10 @@ const onCall = (call: FakeCall) => {
 
 const config = loadConfig({ DEPLOYER_DB: cfg.dbPath, DEPLOYER_SECRET: cfg.secret, DEPLOYER_POLL: "false", LOG_LEVEL: cfg.logLevel ?? "info" });
 const database = openDatabase(cfg.dbPath);
-// The tag names what its latest push announced, as it does on a registry once the push is done.
-const latestAnnounced = database.sqlite.prepare("select digest_hint as digest from triggers where image_key = ? order by id desc limit 1");
+// The tag names what its latest push announced, as it does on a registry once the push is done. The stand-in's
+// own query walks the triggers from the newest (rowid order is insert order), so that it stops at the latest push
+// of that tag instead of sorting the whole table: its cost is the bench's, not the server's.
+const latestAnnounced = database.sqlite.prepare("select digest_hint as digest from triggers where image_key = ? order by rowid desc limit 1");
 const announced = (imageKey: string) => (latestAnnounced.get(imageKey) as { digest: string | null } | undefined)?.digest ?? undefined;
 const swarm = new FakeSwarm({ autoTickMs: cfg.rolloutTickMs ?? 20, taskHistoryLimit: 5, keepCalls: false, onCall });
 const serviceIds = Object.fromEntries(cfg.services.map((s) => [s.name, swarm.addService(s).id]));
