@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
 
@@ -17,7 +17,7 @@ export function createIdGenerator(now: () => number = Date.now): (prefix: string
       lastRandom = increment(lastRandom);
     } else {
       lastTime = time;
-      lastRandom = new Uint8Array(randomBytes(10));
+      lastRandom = freshRandom();
     }
     return `${prefix}_${encodeTime(time)}${encodeRandom(lastRandom)}`;
   };
@@ -32,15 +32,33 @@ function encodeTime(time: number): string {
   return out;
 }
 
-function encodeRandom(bytes: Uint8Array): string {
-  let bits = 0n;
-  for (const b of bytes) bits = (bits << 8n) | BigInt(b);
+/** 80 bits as 16 base32 digits, most significant first: two 40-bit halves, each exact in a double (no BigInt). */
+export function encodeRandom(bytes: Uint8Array): string {
+  return encode40(bytes, 0) + encode40(bytes, 5);
+}
+
+function encode40(bytes: Uint8Array, from: number): string {
+  let value = 0;
+  for (let i = from; i < from + 5; i++) value = value * 256 + bytes[i]!;
   let out = "";
-  for (let i = 0; i < 16; i++) {
-    out = alphabet[Number(bits & 31n)]! + out;
-    bits >>= 5n;
+  for (let i = 0; i < 8; i++) {
+    out = alphabet[value % 32]! + out;
+    value = Math.floor(value / 32);
   }
   return out;
+}
+
+/** Random bytes are drawn from the system a pool at a time: one call per 100 ids, not one per millisecond. */
+const pool = new Uint8Array(1000);
+let poolAt = pool.length;
+
+function freshRandom(): Uint8Array {
+  if (poolAt === pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  poolAt += 10;
+  return pool.slice(poolAt - 10, poolAt);
 }
 
 function increment(bytes: Uint8Array): Uint8Array {
