@@ -27,7 +27,8 @@ export function createCoalescing(
    * only move the service back, so that deployment covers it.
    */
   const newerVersion = (other: DeploymentRecord | undefined, d: NewDeployment): other is DeploymentRecord => {
-    if (!other || isTerminal(other.status) || !automaticTriggers.has(other.trigger)) return false;
+    // The same repo:tag (every push of a burst) is never a newer version: no need to parse the two references.
+    if (!other || other.imageKey === d.imageKey || isTerminal(other.status) || !automaticTriggers.has(other.trigger)) return false;
     const [a, b] = [tryParseImageRef(other.imageKey), tryParseImageRef(d.imageKey)];
     if (!a || !b || a.registry !== b.registry || a.repository !== b.repository || a.tag === b.tag) return false;
     const [va, vb] = [tagVersion(a.tag ?? ""), tagVersion(b.tag ?? "")];
