@@ -7,11 +7,10 @@ import { coalescedEvents, triggers } from "./schema.js";
 /** The record of pushes coalesced into a deployment that already covered them (engine/coalesce.ts decides). */
 export function createCoalescedEvents(db: Db) {
   const p = sql.placeholder;
-  const insert = db
-    .insert(coalescedEvents)
-    .values({ triggerId: p("triggerId"), deploymentId: p("deploymentId"), at: p("at") })
-    .onConflictDoNothing()
-    .prepare();
+  // Once per push of a burst (store/raw-rows.ts says why on the raw connection).
+  const insert = db.$client.prepare(
+    "insert into coalesced_events (trigger_id, deployment_id, at) values (@triggerId, @deploymentId, @at) on conflict do nothing",
+  );
   const count = db
     .select({ count: sql<number>`count(*)` })
     .from(coalescedEvents)

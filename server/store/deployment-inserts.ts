@@ -1,9 +1,11 @@
-import { sql } from "drizzle-orm";
+import type { Statement } from "better-sqlite3";
+import { getTableName } from "drizzle-orm";
 import type { Db } from "./database.js";
 import type { createCoalescedEvents } from "./coalesced-events.js";
+import { columnName, writtenRow } from "./raw-rows.js";
 import type { Coalesced, DeploymentRecord, NewDeployment, RecordHooks } from "./records.js";
-import { deploymentEvents, deployments, triggers } from "./schema.js";
-import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
+import { deployments, triggers } from "./schema.js";
+import { createStatementCache, definedValues, shapeKey } from "./statement-cache.js";
 
 /** The inserts of the deployment store: a trigger's deployments, each with its first timeline row. */
 export function createDeploymentInserts(
@@ -11,25 +13,26 @@ export function createDeploymentInserts(
   clock: { newId(prefix: string): string },
   coalesced_: Pick<ReturnType<typeof createCoalescedEvents>, "record">,
 ) {
-  const p = sql.placeholder;
+  const sqlite = db.$client;
   const cached = createStatementCache();
-  const asDeployment = (row: typeof deployments.$inferSelect) => row as DeploymentRecord;
-  const insertEvent = db
-    .insert(deploymentEvents)
-    .values({ deploymentId: p("deploymentId"), at: p("at"), status: p("status"), message: p("message") })
-    .prepare();
+  const rowOf = { triggers: writtenRow(triggers), deployments: writtenRow(deployments) };
+  const insertEvent = sqlite.prepare(
+    "insert into deployment_events (deployment_id, at, status, message) values (@deploymentId, @at, @status, @message)",
+  );
 
-  function insertReturning<T>(
-    table: typeof triggers | typeof deployments,
-    name: string,
-    values: Record<string, unknown>,
-    ignoreConflict = false,
-  ): T | undefined {
-    const statement = cached(shapeKey(name, values), () => {
-      const insert = db.insert(table).values(placeholdersFor(values) as never);
-      return (ignoreConflict ? insert.onConflictDoNothing() : insert).returning().prepare();
+  /**
+   * Inserts a row of the given columns (one statement per set of columns) and returns it as a select would read
+   * it; undefined when `ignoreConflict` and a unique key was taken already, so nothing was written.
+   */
+  function insertRow<T>(table: typeof triggers | typeof deployments, values: Record<string, unknown>, ignoreConflict = false): T | undefined {
+    const name = getTableName(table) as keyof typeof rowOf;
+    const statement = cached(shapeKey(`${name}${ignoreConflict ? "?" : ""}`, values), (): Statement => {
+      const keys = Object.keys(values);
+      const columns = keys.map((k) => `"${columnName(table, k)}"`).join(", ");
+      const params = keys.map((k) => `@${k}`).join(", ");
+      return sqlite.prepare(`insert into "${name}" (${columns}) values (${params})${ignoreConflict ? " on conflict do nothing" : ""}`);
     });
-    return statement.get(values) as T | undefined;
+    return statement.run(values).changes === 0 ? undefined : rowOf[name]<T>(values);
   }
 
   /** The deployments of a trigger, less those coalesced into one already there; then `alongside`. */
@@ -54,11 +57,11 @@ export function createDeploymentInserts(
     return newDeployments.map((d) => {
       const { message, ...fields } = d;
       const values = definedValues({ id: clock.newId("dep"), triggerId, status: "queued", createdAt: at, message, ...fields });
-      const row = insertReturning<typeof deployments.$inferSelect>(deployments, "deployment", values)!;
+      const row = insertRow<DeploymentRecord>(deployments, values)!;
       insertEvent.run({ deploymentId: row.id, at, status: "queued", message });
-      return asDeployment(row);
+      return row;
     });
   }
 
-  return { insertEvent, insertReturning, insertForTrigger };
+  return { insertEvent, insertRow, insertForTrigger };
 }

@@ -19,6 +19,7 @@ import { createGroupCommit } from "./group-commit.js";
 import { createDeploymentInserts } from "./deployment-inserts.js";
 import { createEventFeed } from "./event-feed.js";
 import { createStatementCache, definedValues, placeholdersFor, shapeKey } from "./statement-cache.js";
+import { selectList } from "./raw-rows.js";
 
 export * from "./records.js";
 
@@ -63,21 +64,25 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       feed.committed();
       return result;
     };
+  /**
+   * One transaction function for every write of the store, made once: better-sqlite3 makes a call inside an
+   * open transaction a savepoint, so a write of a group commit that throws rolls back alone. (Drizzle's
+   * `db.transaction` builds a transaction object and better-sqlite3's wrapper functions anew on every call:
+   * several of them for each webhook.) A group commit's batch is one transaction of its own, asked of the connection
+   * for each batch.
+   */
+  const atomic = db.$client.transaction((write: () => unknown) => write()) as unknown as <T>(write: () => T) => T;
   const groupCommit = createGroupCommit((batch) => {
-    db.transaction(batch);
+    db.$client.transaction(batch)();
     feed.committed();
   });
-  const byId = db
-    .select()
-    .from(deployments)
-    .where(eq(deployments.id, p("id")))
-    .prepare();
+  const byId = db.$client.prepare(`select ${selectList(deployments)} from deployments where id = ?`);
   const statusById = db
     .select({ status: deployments.status })
     .from(deployments)
     .where(eq(deployments.id, p("id")))
     .prepare();
-  const { insertEvent, insertReturning, insertForTrigger } = createDeploymentInserts(db, clock, coalesced_);
+  const { insertEvent, insertRow, insertForTrigger } = createDeploymentInserts(db, clock, coalesced_);
   const eventsOf = db
     .select({ at: deploymentEvents.at, status: deploymentEvents.status, message: deploymentEvents.message })
     .from(deploymentEvents)
@@ -86,8 +91,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     .prepare();
 
   function findDeployment(id: string): DeploymentRecord | undefined {
-    const row = byId.get({ id });
-    return row && asDeployment(row);
+    return byId.get(id) as DeploymentRecord | undefined;
   }
 
   function getDeployment(id: string): DeploymentRecord {
@@ -116,12 +120,11 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       | { duplicate: false; trigger: TriggerRecord; deployments: DeploymentRecord[]; coalesced: Coalesced[] }
       | { duplicate: true; trigger: TriggerRecord } {
       // The prepared statements run on the same connection, so inside this transaction.
-      return db.transaction(() => {
+      return atomic(() => {
         const at = clock.now();
         const { unmatched, ...fields } = trigger;
-        const inserted = insertReturning<TriggerRecord>(
+        const inserted = insertRow<TriggerRecord>(
           triggers,
-          "trigger",
           definedValues({ id: clock.newId("trg"), receivedAt: at, ...(unmatched ? { unmatchedSince: at } : {}), ...fields }),
           true,
         );
@@ -142,7 +145,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
      * Returns undefined when it was matched already (by another caller).
      */
     recordMatch: published((triggerId: string, newDeployments: NewDeployment[], hooks: RecordHooks = {}) =>
-      db.transaction(() => {
+      atomic(() => {
         if (!triggerQueries.clearUnmatched(triggerId)) return undefined;
         return insertForTrigger(triggerId, newDeployments, clock.now(), hooks);
       }),
@@ -169,7 +172,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
           .returning()
           .prepare(),
       );
-      return db.transaction(() => {
+      return atomic(() => {
         const current = statusById.get({ id }) as { status: DeploymentStatus } | undefined;
         if (!current) throw new Error(`deployment ${id} does not exist`);
         const to = patch.status ?? current.status;

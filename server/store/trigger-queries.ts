@@ -2,16 +2,14 @@ import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
 import type { TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import type { TriggerRecord } from "./records.js";
+import { selectList } from "./raw-rows.js";
 import { triggers } from "./schema.js";
 
 /** Reads and small writes of triggers: by event key, by id, the pushes waiting to be matched, the callback's state. */
 export function createTriggerQueries(db: Db) {
   const p = sql.placeholder;
-  const byKey = db
-    .select()
-    .from(triggers)
-    .where(and(eq(triggers.kind, p("kind")), eq(triggers.eventKey, p("eventKey"))))
-    .prepare();
+  // Every webhook asks this first (store/raw-rows.ts).
+  const byKey = db.$client.prepare(`select ${selectList(triggers)} from triggers where kind = ? and event_key = ?`);
   const byId = db
     .select()
     .from(triggers)
@@ -33,7 +31,7 @@ export function createTriggerQueries(db: Db) {
 
   return {
     findByKey(kind: TriggerKind, eventKey: string): TriggerRecord | undefined {
-      return byKey.get({ kind, eventKey }) as TriggerRecord | undefined;
+      return byKey.get(kind, eventKey) as TriggerRecord | undefined;
     },
 
     get(id: string): TriggerRecord | undefined {
