@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** Every accepted webhook delivery (or manual request); its event key makes redelivery a no-op. */
@@ -18,7 +19,13 @@ export const triggers = sqliteTable(
     /** The webhook token's `services` claim (JSON array), kept for a push matched later. */
     allowedServices: text("allowed_services"),
   },
-  (t) => [uniqueIndex("triggers_kind_event_key").on(t.kind, t.eventKey), index("triggers_unmatched_since").on(t.unmatchedSince)],
+  (t) => [
+    uniqueIndex("triggers_kind_event_key").on(t.kind, t.eventKey),
+    // Only the pushes waiting to be matched (rare) are in it: a webhook's commit then writes one index page fewer.
+    index("triggers_unmatched_since")
+      .on(t.unmatchedSince, t.id)
+      .where(sql`${t.unmatchedSince} is not null`),
+  ],
 );
 
 export const deployments = sqliteTable(
