@@ -66,6 +66,7 @@ export function createDeployer(opts: DeployerOptions) {
     lookups,
     watcher,
     admittedAt: (id) => admittedAt.get(id) ?? lookups.ticket(),
+    lendSlot: (id, during) => slots.lend(id, during),
   });
   const waiting = createWaitingRoom({
     store: opts.store,

@@ -15,6 +15,8 @@ export interface TagResolverContext {
   lookups: TagLookups;
   /** The ticket each deployment took when it was admitted: its first look joins only a lookup started after it. */
   admittedAt(id: string): number;
+  /** Waits with the deployment's rollout slot lent to the next in line (engine/rollout-slots.ts). */
+  lendSlot<T>(id: string, during: () => Promise<T>): Promise<T>;
 }
 
 const REGISTRY_RETRY_FIRST_MS = 1000;
@@ -55,7 +57,8 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
         since = lookups.ticket();
         if (err.kind !== "unreachable" || now() + waitMs > giveUpAt) throw failure(`could not resolve ${dep.image} on its registry: ${err.message}`);
         opts.store.addEvent(dep.id, `could not reach the registry of ${dep.image} (${err.message}); trying again in ${waitMs / 1000} s`);
-        await sleep(waitMs);
+        // Not a rollout while it waits: its slot goes to the next deployment meanwhile.
+        await ctx.lendSlot(dep.id, () => sleep(waitMs));
       }
     }
   }

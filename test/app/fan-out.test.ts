@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { ImageRef } from "../../server/domain/image-ref.js";
-import type { ResolvedManifest } from "../../server/registry/registry-port.js";
+import { RegistryError, type ResolvedManifest } from "../../server/registry/registry-port.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
-import { createTestServer, runToFinal, sha, waitForFinal, pushAcmeWeb, type TestServer } from "../helpers/test-server.js";
+import { createTestServer, registryPush, runToFinal, sha, waitForFinal, pushAcmeWeb, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
 const live = { registry: "127.0.0.1:5000", repository: "acme/web", tag: "live" };
@@ -171,6 +171,38 @@ describe("the rollouts of one push", () => {
     const expected = ids.map((id) => server.store.getDeployment(id).serviceId);
     expect(order, "first come, first served").toEqual(expected);
     expect(server.deployer.rollouts()).toEqual({ running: 0, max: 2, waiting: [] });
+  });
+
+  it("lends the slot of a deployment whose registry does not answer to the next in line while it waits to try again", async () => {
+    const server = createTestServer({ DEPLOYER_MAX_ROLLOUTS: "1" }, { clock: new FakeClock() });
+    const api = { registry: "127.0.0.1:5000", repository: "acme/api", tag: "live" };
+    server.swarm.addService({ name: "api", image: "127.0.0.1:5000/acme/api:live" });
+    server.swarm.addService({ name: "web", image: `${repo}:live` });
+    server.registry.push(api, sha(1));
+    server.registry.push(live, sha(2));
+    server.registry.failTagWith(api, new RegistryError("unreachable", "connect ECONNREFUSED 127.0.0.1:5000"));
+    const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+    const res = await server.request("/hooks/registry", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      json: registryPush({ repository: "acme/api", tag: "live", digest: sha(1) }),
+    });
+    const a = ((await res.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
+    await until("api's deployment waits to try its registry again", () =>
+      timeline(server, a).some((e) => e.includes("could not reach the registry")),
+    );
+    expect(server.deployer.rollouts(), "the waiting deployment holds no slot").toEqual({ running: 0, max: 1, waiting: [] });
+
+    const w = (await pushAcmeWeb(server, "live", sha(2))).deployments[0]!.id;
+    const web = await runToFinal(server, w);
+    expect(web.status, timeline(server, w).join("\n")).toBe("succeeded");
+    expect(timeline(server, w).join("\n")).not.toContain("waiting for a rollout slot");
+    expect(server.store.getDeployment(a)).toMatchObject({ status: "running", digest: null });
+
+    server.registry.failTagWith(api, undefined);
+    const done = await runToFinal(server, a);
+    expect(done, timeline(server, a).join("\n")).toMatchObject({ status: "succeeded", digest: sha(1) });
+    expect(server.deployer.rollouts()).toEqual({ running: 0, max: 1, waiting: [] });
   });
 });
 

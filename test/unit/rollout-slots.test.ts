@@ -51,4 +51,31 @@ describe("the rollout slots", () => {
     expect(got).toEqual(["d1"]);
     expect(slots.state()).toEqual({ running: 1, max: 1, waiting: [] });
   });
+
+  it("lends a waiting deployment's slot to the next in line, which it then queues behind to take one again", async () => {
+    const s = store();
+    const slots = createRolloutSlots({ max: 1, store: s });
+    const release1 = await slots.acquire("d1");
+    const got: string[] = [];
+    const d2 = slots.acquire("d2").then((release) => (got.push("d2"), release));
+    await turn();
+    let endWait!: () => void;
+    const lent = slots.lend("d1", () => new Promise<string>((resolve) => (endWait = () => resolve("waited"))));
+    await turn();
+    expect(got, "d2 rolls while d1 only waits").toEqual(["d2"]);
+    expect(slots.state()).toEqual({ running: 1, max: 1, waiting: [] });
+    endWait();
+    await turn();
+    expect(slots.state(), "d1 queues for a slot again").toEqual({ running: 1, max: 1, waiting: ["d1"] });
+    expect(s.events.at(-1)).toEqual(["d1", "waiting for a rollout slot: 1 rollouts under way, at most 1 at once (DEPLOYER_MAX_ROLLOUTS)"]);
+    (await d2)();
+    expect(await lent).toBe("waited");
+    expect(slots.state()).toEqual({ running: 1, max: 1, waiting: [] });
+    release1();
+    release1();
+    expect(slots.state(), "d1's release frees the slot it took again, once").toEqual({ running: 0, max: 1, waiting: [] });
+    // Lending a slot one does not hold only waits.
+    expect(await slots.lend("d9", () => Promise.resolve(1))).toBe(1);
+    expect(slots.state()).toEqual({ running: 0, max: 1, waiting: [] });
+  });
 });
