@@ -109,4 +109,29 @@ describe("group commit", () => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => group(() => i)));
     expect(batches).toEqual([8, 8, 4]);
   });
+
+  it("waits while each turn of the event loop brings more writes, up to maxTurns, and a lone write only two turns", async () => {
+    const { writer } = database();
+    const batches: number[] = [];
+    const group = createGroupCommit((batch) => writer.sqlite.transaction(batch)(), { maxTurns: 3, onFlush: (n) => batches.push(n) });
+    const turn = () => new Promise((r) => setImmediate(r));
+
+    let done = false;
+    const lone = group(() => 1).then(() => (done = true));
+    await turn();
+    expect(done, "a turn with a write in it: it waits one more").toBe(false);
+    await turn();
+    await turn();
+    expect(done, "the next turn brought none: written").toBe(true);
+    await lone;
+
+    // A write in each of five turns: the first's batch waits three turns more (maxTurns 3) and takes theirs; the fifth starts the next.
+    const writes: Array<Promise<number>> = [];
+    for (let i = 0; i < 5; i++) {
+      writes.push(group(() => i));
+      await turn();
+    }
+    await Promise.all(writes);
+    expect(batches).toEqual([1, 4, 1]);
+  });
 });
