@@ -19,6 +19,9 @@ async function measure(ctx: BenchContext, count: number, probes: number, prefix:
     secret: ctx.secret,
     services: benchServices(count, prefix),
     probes: true,
+    // A probe every ~17 ms and rollouts of ~0.5 s (the watcher's pace) keep ~30 under way: with the default bound
+    // (25) a probe would wait for a rollout slot. Each probe is for an idle lane; the bound is not what is measured.
+    maxRollouts: 1000,
   });
   const bare = await startBaselineChild(ctx.cleanup);
   const serviceIds = server.extra.serviceIds as Record<string, string>;

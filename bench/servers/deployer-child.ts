@@ -27,6 +27,8 @@ export interface DeployerChildConfig {
   logLevel?: string;
   /** How often the fake swarm moves rollouts a step (a rollout takes 3 steps). Default 20 ms. */
   rolloutTickMs?: number;
+  /** DEPLOYER_MAX_ROLLOUTS; the server's default (25) when absent. */
+  maxRollouts?: number;
 }
 
 const cfg = JSON.parse(process.env.BENCH_CHILD ?? "{}") as DeployerChildConfig;
@@ -45,7 +47,13 @@ const onCall = (call: FakeCall) => {
   }
 };
 
-const config = loadConfig({ DEPLOYER_DB: cfg.dbPath, DEPLOYER_SECRET: cfg.secret, DEPLOYER_POLL: "false", LOG_LEVEL: cfg.logLevel ?? "info" });
+const config = loadConfig({
+  DEPLOYER_DB: cfg.dbPath,
+  DEPLOYER_SECRET: cfg.secret,
+  DEPLOYER_POLL: "false",
+  LOG_LEVEL: cfg.logLevel ?? "info",
+  ...(cfg.maxRollouts === undefined ? {} : { DEPLOYER_MAX_ROLLOUTS: String(cfg.maxRollouts) }),
+});
 const database = openDatabase(cfg.dbPath);
 // The tag names what its latest push announced, as it does on a registry once the push is done. The stand-in's
 // own query walks the triggers from the newest (rowid order is insert order), so that it stops at the latest push
