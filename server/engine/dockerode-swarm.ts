@@ -39,9 +39,31 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
     }
   }
 
+  /**
+   * The last spec read of each service, by id and version. An update must
+   * send the whole spec back, and the deployment read the service just
+   * before (to check it and take its version): at the same version the spec
+   * is the same, so the update sends that one instead of inspecting again.
+   * A version that moved meanwhile is refused by the engine ("update out of
+   * sequence"), as a stale inspect would be, and the caller reads again.
+   */
+  const specs = new Map<string, ServiceInspect>();
+  const SPECS_KEPT = 256;
+  function remember(service: ServiceInspect): ServiceInspect {
+    specs.delete(service.ID);
+    if (specs.size >= SPECS_KEPT) specs.delete(specs.keys().next().value!);
+    specs.set(service.ID, service);
+    return service;
+  }
+  /** The service at `version`: the spec read last when it is that version, else a fresh inspect. */
+  async function atVersion(id: string, version: number): Promise<ServiceInspect> {
+    const known = specs.get(id);
+    return known && known.Version.Index === version ? known : inspect(id);
+  }
+
   async function inspect(idOrName: string): Promise<ServiceInspect> {
     const segment = serviceSegment(idOrName);
-    return (await call((abortSignal) => docker.getService(segment).inspect({ abortSignal }))) as ServiceInspect;
+    return remember((await call((abortSignal) => docker.getService(segment).inspect({ abortSignal }))) as ServiceInspect);
   }
 
   async function tasksOf(serviceIds: string[]) {
@@ -86,7 +108,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
     },
 
     async updateService(id, version, update) {
-      const current = await inspect(id);
+      const current = await atVersion(id, version);
       if (current.Version.Index !== version) {
         throw new SwarmConflictError(`service ${id} is at version ${current.Version.Index}, not ${version}`);
       }
@@ -114,7 +136,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
     },
 
     async rollbackService(id, version) {
-      const current = await inspect(id);
+      const current = await atVersion(id, version);
       if (current.Version.Index !== version) {
         throw new SwarmConflictError(`service ${id} is at version ${current.Version.Index}, not ${version}`);
       }
@@ -133,7 +155,7 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
       const wanted = new Set(ids);
       const services = (await call((abortSignal) => docker.listServices({ filters: { id: ids }, abortSignal }))) as unknown as ServiceInspect[];
       // The engine's id filter matches prefixes: keep exact ids only.
-      return services.filter((s) => wanted.has(s.ID)).map(toService);
+      return services.filter((s) => wanted.has(s.ID)).map((s) => toService(remember(s)));
     },
 
     async listTasksOf(serviceIds) {

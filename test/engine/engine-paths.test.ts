@@ -9,7 +9,7 @@ import { join, posix } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDockerClient } from "../../server/engine/docker-client.js";
 import { createDockerodeSwarm } from "../../server/engine/dockerode-swarm.js";
-import { SwarmNotFoundError, SwarmUnavailableError, type SwarmPort } from "../../server/engine/swarm-port.js";
+import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmPort } from "../../server/engine/swarm-port.js";
 import { describeDocker } from "../helpers/docker-env.js";
 import { tempDir } from "../helpers/temp-dir.js";
 
@@ -156,6 +156,21 @@ describe("Engine API request paths", () => {
       `DELETE /images/127.0.0.1%3A5000/acme/web%3A1.0%40sha256%3A${"a".repeat(64)}`,
     ]);
     for (const r of engine.requests) expect(unsafe(r.url), r.url).toBeUndefined();
+  });
+
+  it("update from the spec read at the same version without reading it again, and read again for another version", async () => {
+    const found = await engine.swarm.findService("svc-a");
+    expect(found?.version).toBe(7);
+    await engine.swarm.updateService("svc-a", 7, { image: "app:2" });
+    await engine.swarm.rollbackService("svc-a", 7);
+    // A caller that holds another version than the one read last: read again (the engine is at 7, so it is refused).
+    await expect(engine.swarm.updateService("svc-a", 6, { image: "app:3" })).rejects.toBeInstanceOf(SwarmConflictError);
+    expect(engine.requests.map((r) => `${r.method} ${r.url.split("?")[0]}`)).toEqual([
+      "GET /services/svc-a",
+      "POST /services/svc-a/update",
+      "POST /services/svc-a/update",
+      "GET /services/svc-a",
+    ]);
   });
 
   it("answer a redirect from the engine as an error of the call, and the process goes on", async () => {
