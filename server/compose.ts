@@ -26,6 +26,8 @@ import { createOidcVerifier } from "./auth/oidc-verifier.js";
 import { createSourceOperations } from "./operations/manage-sources.js";
 import { createRejectionLog } from "./http/rejection-log.js";
 import { createSessions } from "./http/dashboard/sessions.js";
+import { createSessionStore } from "./store/session-store.js";
+import { createSealer } from "./auth/sealing.js";
 import { createEventHub } from "./http/event-hub.js";
 import { snapshotDatabase } from "./store/backup.js";
 import { createOwnChanges } from "./engine/own-changes.js";
@@ -194,7 +196,12 @@ export function composeServer(opts: ComposeOptions) {
   const unmatched = createUnmatchedPushes({ ...ingest, clock });
   const limits = { ...defaultEventStreamLimits, ...opts.events };
   const hub = createEventHub({ feed: store.feed, maxStreams: limits.maxStreams, bufferEvents: limits.bufferEvents });
-  const sessions = createSessions({ tokens, now });
+  const sessions = createSessions({
+    tokens,
+    now,
+    store: createSessionStore(opts.db),
+    sealer: createSealer({ serverSecret: opts.secret, previousServerSecret: auth.secretPrevious, purpose: "deployer dashboard sessions v1" }),
+  });
   const app = createApp({
     tokens,
     sessions,

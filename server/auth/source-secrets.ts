@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createSealer } from "./sealing.js";
 import type { SecretUse } from "../domain/source.js";
 
 /**
@@ -10,19 +11,14 @@ import type { SecretUse } from "../domain/source.js";
  * - An HMAC secret has to be usable, since the server recomputes the
  *   sender's signature; it is sealed with AES-256-GCM under a key derived
  *   (HKDF) from the server's own key, with the source id as associated data
- *   so a sealed value cannot be moved to another row. A copy of the database
- *   without the server's key hands out nothing.
+ *   so a sealed value cannot be moved to another row (auth/sealing.ts). A
+ *   copy of the database without the server's key hands out nothing.
  *
  * Every comparison is constant-time over fixed-length digests, so neither
  * the content nor the length of a guess shows in the timing.
  */
 
 const HASH_PREFIX = "sha256:";
-const SEALED_PREFIX = "aes256gcm:";
-
-function sealingKey(serverSecret: string): Buffer {
-  return Buffer.from(hkdfSync("sha256", Buffer.from(serverSecret, "utf8"), Buffer.alloc(0), "deployer source secrets v1", 32));
-}
 
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest();
 
@@ -34,24 +30,7 @@ export function constantTimeEqual(a: string | Uint8Array, b: string | Uint8Array
 export type SourceSecrets = ReturnType<typeof createSourceSecrets>;
 
 export function createSourceSecrets(opts: { serverSecret: string; previousServerSecret?: string }) {
-  const keys = [opts.serverSecret, opts.previousServerSecret].filter((s): s is string => !!s).map(sealingKey);
-
-  function unseal(stored: string, sourceId: string): string | undefined {
-    const [iv, tag, data] = stored.slice(SEALED_PREFIX.length).split(".");
-    if (!iv || !tag || !data) return undefined;
-    // After a rotation of the server's key, secrets sealed under the previous one still open while it is configured.
-    for (const key of keys) {
-      try {
-        const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
-        decipher.setAAD(Buffer.from(sourceId, "utf8"));
-        decipher.setAuthTag(Buffer.from(tag, "base64url"));
-        return Buffer.concat([decipher.update(Buffer.from(data, "base64url")), decipher.final()]).toString("utf8");
-      } catch {
-        // not this key
-      }
-    }
-    return undefined;
-  }
+  const sealer = createSealer({ ...opts, purpose: "deployer source secrets v1" });
 
   return {
     /** A new secret: 32 random bytes, URL-safe (it may sit in a path). */
@@ -62,11 +41,7 @@ export function createSourceSecrets(opts: { serverSecret: string; previousServer
     /** The form a secret is stored in, by how it is used. */
     store(secret: string, use: SecretUse, sourceId: string): string {
       if (use === "presented") return HASH_PREFIX + sha256(secret).toString("hex");
-      const iv = randomBytes(12);
-      const cipher = createCipheriv("aes-256-gcm", keys[0]!, iv);
-      cipher.setAAD(Buffer.from(sourceId, "utf8"));
-      const data = Buffer.concat([cipher.update(secret, "utf8"), cipher.final()]);
-      return SEALED_PREFIX + [iv, cipher.getAuthTag(), data].map((b) => b.toString("base64url")).join(".");
+      return sealer.seal(secret, sourceId);
     },
 
     /** Whether a presented secret is the one stored (hashed). */
@@ -78,8 +53,7 @@ export function createSourceSecrets(opts: { serverSecret: string; previousServer
 
     /** Whether `signatureHex` is the HMAC-SHA256 of the raw body under the stored (sealed) secret. */
     matchesHmac(stored: string, sourceId: string, body: Uint8Array, signatureHex: string): boolean {
-      if (!stored.startsWith(SEALED_PREFIX)) return false;
-      const secret = unseal(stored, sourceId);
+      const secret = sealer.unseal(stored, sourceId);
       if (secret === undefined) return false;
       const expected = createHmac("sha256", secret).update(body).digest("hex");
       return constantTimeEqual(expected, signatureHex.trim().toLowerCase());

@@ -187,3 +187,21 @@ export const followedTagLists = sqliteTable("followed_tag_lists", {
   tags: text("tags").notNull(),
   seenAt: integer("seen_at").notNull(),
 });
+
+/**
+ * The dashboard's sign-in sessions (http/dashboard/sessions.ts), kept so
+ * that a restart (an update of the server itself among them) signs no one
+ * out. Neither column gives a session away: the cookie's id is kept as its
+ * SHA-256, and the API token behind it is sealed under the server's key.
+ */
+export const dashboardSessions = sqliteTable(
+  "dashboard_sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    /** The API token and the session's CSRF token, sealed (auth/sealing.ts) with the id hash as associated data. */
+    sealed: text("sealed").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("dashboard_sessions_created").on(t.createdAt)],
+);

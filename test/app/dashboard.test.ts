@@ -170,6 +170,35 @@ describe("the dashboard's sign-in", () => {
     expect(stream.status).toBe(401);
   });
 
+  it("keeps a session across a restart, with neither the cookie nor the token in the database; signing out there ends it", async () => {
+    const before = createTestServer();
+    const seen: Seen = [];
+    const write = await token(before);
+    const { cookie } = await signIn(before, write, seen);
+    const csrf = csrfOf((await get(before, "/history", cookie, seen)).text);
+
+    // A new process over the same database and key: what a restart (or the server updating itself) is.
+    const after = createTestServer({}, { dbPath: before.dbPath });
+    const page = await get(after, "/history", cookie, seen);
+    expect(page.res.status, page.text).toBe(200);
+    expect(page.text).toContain("ops-alice");
+    expect(csrfOf(page.text), "the forms' CSRF token is the session's").toBe(csrf);
+    const stream = await after.request("/api/events", { headers: { cookie: cookie! } });
+    expect(stream.status).toBe(200);
+    await stream.body?.cancel();
+
+    const rows = after.database.sqlite.prepare("select * from dashboard_sessions").all() as Array<Record<string, unknown>>;
+    expect(rows).toHaveLength(1);
+    const stored = JSON.stringify(rows);
+    expect(stored.includes(cookie!.split("=")[1]!), "the cookie's id").toBe(false);
+    for (const part of write.split(".")) expect(stored.includes(part), "the token").toBe(false);
+    expect(stored.includes(csrf), "the CSRF token").toBe(false);
+
+    expect((await post(after, "/sign-out", cookie!, { csrf }, seen)).res.status).toBe(303);
+    expect((await get(before, "/history", cookie, seen)).res.status, "signed out for every process").toBe(303);
+    expect(countRows(after, "dashboard_sessions")).toBe(0);
+  });
+
   it("refuses to sign out without the CSRF token (a forged sign-out keeps the session)", async () => {
     const server = createTestServer();
     const seen: Seen = [];

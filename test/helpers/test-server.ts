@@ -104,7 +104,7 @@ export function createTestServer(
 export type TestServer = ReturnType<typeof createTestServer>;
 
 /** Counts rows, to show a rejected request wrote nothing. */
-export function countRows(server: TestServer, table: "deployments" | "triggers" | "deployment_events" | "sources"): number {
+export function countRows(server: TestServer, table: "deployments" | "triggers" | "deployment_events" | "sources" | "dashboard_sessions"): number {
   return (server.database.sqlite.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
 }
 

@@ -1,17 +1,21 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Context } from "hono";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
+import type { Sealer } from "../../auth/sealing.js";
 import type { ApiClaims, TokenService } from "../../auth/tokens.js";
 import { TokenError } from "../../auth/tokens.js";
+import type { SessionStore } from "../../store/session-store.js";
 
 /**
  * The dashboard's sign-in: an API token pasted once becomes a session whose
- * random id rides in an HttpOnly, SameSite=Strict cookie. The token stays in
- * the server's memory and is verified again on every request (from the token
- * cache), so its expiry, a key that is no longer accepted, or its scopes
- * apply to the session as they do to the bearer header. Signing out forgets
- * the session: a copy of the cookie is then worth nothing. Sessions live in
- * memory only: a restart signs everyone out.
+ * random id rides in an HttpOnly, SameSite=Strict cookie. The token is
+ * verified again on every request (from the token cache), so its expiry, a
+ * key that is no longer accepted, or its scopes apply to the session as they
+ * do to the bearer header. Signing out forgets the session: a copy of the
+ * cookie is then worth nothing. Sessions are kept in the database, so a
+ * restart (the server updating itself, say) signs no one out; the row holds
+ * the id's SHA-256 and the token sealed under the server's key, so a copy of
+ * the database (a backup) opens no session.
  */
 export const SESSION_COOKIE = "deployer_session";
 /** A session ends after this long even when its token lasts longer. */
@@ -25,34 +29,44 @@ export interface Session {
   canWrite: boolean;
 }
 
-interface Stored {
+interface Sealed {
   token: string;
   csrf: string;
-  expiresAt: number;
 }
 
 export type Sessions = ReturnType<typeof createSessions>;
 
-export function createSessions(opts: { tokens: TokenService; now?: () => number }) {
+const idHash = (id: string) => createHash("sha256").update(id).digest("hex");
+
+export function createSessions(opts: { tokens: TokenService; store: SessionStore; sealer: Sealer; now?: () => number }) {
   const now = opts.now ?? Date.now;
-  const sessions = new Map<string, Stored>();
+
+  /** The session's token and CSRF token, when it exists, has not expired and this server's key opens it. */
+  function read(id: string): Sealed | undefined {
+    const hash = idHash(id);
+    const row = opts.store.get(hash);
+    if (!row) return undefined;
+    const opened = row.expiresAt > now() ? opts.sealer.unseal(row.sealed, hash) : undefined;
+    if (opened === undefined) {
+      // Expired, or sealed under a key this server no longer has: it cannot be used again.
+      opts.store.delete(hash);
+      return undefined;
+    }
+    return JSON.parse(opened) as Sealed;
+  }
 
   /** The session of this id, its token verified again; undefined when there is none or it no longer holds. */
   async function resolve(id: string | undefined): Promise<Session | undefined> {
     if (!id) return undefined;
-    const stored = sessions.get(id);
+    const stored = read(id);
     if (!stored) return undefined;
-    if (stored.expiresAt <= now()) {
-      sessions.delete(id);
-      return undefined;
-    }
     try {
       const claims = await opts.tokens.verifyApiToken(stored.token);
       if (!claims.scopes.includes("deployments:read")) throw new TokenError("invalid_claims", "no read scope");
       return { claims, csrf: stored.csrf, canWrite: claims.scopes.includes("deployments:write") };
     } catch (err) {
       if (!(err instanceof TokenError)) throw err;
-      sessions.delete(id);
+      opts.store.delete(idHash(id));
       return undefined;
     }
   }
@@ -61,11 +75,13 @@ export function createSessions(opts: { tokens: TokenService; now?: () => number 
     /** Verifies the token (TokenError when it cannot be accepted) and opens a session for it. */
     async open(token: string): Promise<{ id: string; claims: ApiClaims; maxAgeS: number }> {
       const claims = await opts.tokens.verifyApiToken(token);
-      const expiresAt = Math.min(now() + SESSION_MAX_MS, claims.exp === undefined ? Infinity : claims.exp * 1000);
-      if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value!);
+      const at = now();
+      const expiresAt = Math.min(at + SESSION_MAX_MS, claims.exp === undefined ? Infinity : claims.exp * 1000);
       const id = randomBytes(32).toString("base64url");
-      sessions.set(id, { token, csrf: randomBytes(32).toString("base64url"), expiresAt });
-      return { id, claims, maxAgeS: Math.max(1, Math.floor((expiresAt - now()) / 1000)) };
+      const hash = idHash(id);
+      const sealed = opts.sealer.seal(JSON.stringify({ token, csrf: randomBytes(32).toString("base64url") } satisfies Sealed), hash);
+      opts.store.add({ idHash: hash, sealed, createdAt: at, expiresAt }, MAX_SESSIONS);
+      return { id, claims, maxAgeS: Math.max(1, Math.floor((expiresAt - at) / 1000)) };
     },
     resolve,
     /** The session of a request's cookie. */
@@ -75,14 +91,14 @@ export function createSessions(opts: { tokens: TokenService; now?: () => number 
     /** The token behind a request's cookie, for the API's event routes (EventSource cannot send a header). */
     async tokenOf(c: Context): Promise<string | undefined> {
       const id = getCookie(c, SESSION_COOKIE);
-      return id && (await resolve(id)) ? sessions.get(id)?.token : undefined;
+      return id && (await resolve(id)) ? read(id)?.token : undefined;
     },
     close(c: Context): void {
       const id = getCookie(c, SESSION_COOKIE);
-      if (id) sessions.delete(id);
+      if (id) opts.store.delete(idHash(id));
     },
     get size() {
-      return sessions.size;
+      return opts.store.count();
     },
   };
 }
