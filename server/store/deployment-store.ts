@@ -72,10 +72,13 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
    * for each batch.
    */
   const atomic = db.$client.transaction((write: () => unknown) => write()) as unknown as <T>(write: () => T) => T;
-  const groupCommit = createGroupCommit((batch) => {
-    db.$client.transaction(batch)();
-    feed.committed();
-  });
+  const groupCommit = createGroupCommit(
+    (batch) => {
+      db.$client.transaction(batch)();
+      feed.committed();
+    },
+    { open: () => db.$client.inTransaction },
+  );
   const byId = db.$client.prepare(`select ${selectList(deployments)} from deployments where id = ?`);
   const statusById = db
     .select({ status: deployments.status })

@@ -23,7 +23,17 @@ interface Pending {
 export function createGroupCommit(
   /** Runs the whole batch inside one transaction. */
   inTransaction: (batch: () => void) => void,
-  opts: { maxBatch?: number; maxTurns?: number; onFlush?: (size: number) => void } = {},
+  opts: {
+    maxBatch?: number;
+    maxTurns?: number;
+    onFlush?: (size: number) => void;
+    /**
+     * Whether the batch's transaction is still open. Some errors (a full disk, an I/O error) make SQLite roll
+     * back the whole transaction, not only the failing write's savepoint: the writes before it are gone, and one
+     * after it would run outside any transaction and commit on its own. Such an error ends the batch, rejecting all.
+     */
+    open?: () => boolean;
+  } = {},
 ): GroupCommit {
   const maxBatch = opts.maxBatch ?? 256;
   const maxTurns = opts.maxTurns ?? 4;
@@ -53,12 +63,13 @@ export function createGroupCommit(
           try {
             outcomes.push({ ok: true, value: item.write() });
           } catch (err) {
+            if (opts.open && !opts.open()) throw err;
             outcomes.push({ ok: false, err });
           }
         }
       });
     } catch (err) {
-      // The commit itself failed: nothing in the batch was written. Newest first, so that
+      // The commit itself failed, or a write's error rolled the whole transaction back: nothing in the batch was written. Newest first, so that
       // callers undoing what they did in memory for their write undo it in reverse order.
       for (const item of [...batch].reverse()) item.reject(err);
       return;

@@ -102,6 +102,28 @@ describe("group commit", () => {
     expect(committed("scratch")).toBe(1);
   });
 
+  it("rejects the whole batch when a write's error rolled back the transaction itself, and runs no write after it on its own", async () => {
+    const { writer, committed } = database();
+    const store = createDeploymentStore(writer.db, { now: () => 1_000, newId: createIdGenerator(() => 1_000) });
+    // SQLite ends the whole transaction on some errors (SQLITE_FULL, SQLITE_IOERR): a raw ROLLBACK stands in for it.
+    const wholeRollback = () => {
+      writer.sqlite.exec("ROLLBACK");
+      throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+    };
+    const results = await Promise.allSettled([
+      store.recordTriggerGrouped(trigger("evt-1"), [deployment("web")]),
+      store.recordTriggerGrouped(trigger("evt-2"), [], { alongside: wholeRollback }),
+      store.recordTriggerGrouped(trigger("evt-3"), [deployment("worker")]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected"]);
+    for (const r of results) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: "SQLITE_FULL" });
+    expect(committed("triggers"), "evt-3 ran in no transaction of its own").toBe(0);
+    expect(committed("deployments")).toBe(0);
+    // The next batch writes as usual.
+    await store.recordTriggerGrouped(trigger("evt-4"), [deployment("web")]);
+    expect(committed("triggers")).toBe(1);
+  });
+
   it("splits a backlog larger than the batch limit into several commits", async () => {
     const { writer } = database();
     const batches: number[] = [];
