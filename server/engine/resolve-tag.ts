@@ -47,7 +47,7 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
    * never answered from the same or an older request.
    */
   async function lookOnce(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>, since: number): Promise<{ digest: string; at: number }> {
-    const giveUpAt = now() + (opts.registryRetryMs ?? 0);
+    let giveUpAt = now() + (opts.registryRetryMs ?? 0);
     for (let waitMs = REGISTRY_RETRY_FIRST_MS; ; waitMs = Math.min(REGISTRY_RETRY_MAX_MS, waitMs * 2)) {
       try {
         const { digest } = await lookups.resolve(opts.registry, ref, since);
@@ -57,8 +57,11 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
         since = lookups.ticket();
         if (err.kind !== "unreachable" || now() + waitMs > giveUpAt) throw failure(`could not resolve ${dep.image} on its registry: ${err.message}`);
         opts.store.addEvent(dep.id, `could not reach the registry of ${dep.image} (${err.message}); trying again in ${waitMs / 1000} s`);
-        // Not a rollout while it waits: its slot goes to the next deployment meanwhile.
+        // Not a rollout while it waits: its slot goes to the next deployment meanwhile. The time it then waits in
+        // line for a slot again is not the registry's: DEPLOYER_REGISTRY_RETRY counts from the moment it has one.
+        const asleep = now();
         await ctx.lendSlot(dep.id, () => sleep(waitMs));
+        giveUpAt += Math.max(0, now() - asleep - waitMs);
       }
     }
   }

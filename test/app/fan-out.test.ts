@@ -3,6 +3,7 @@ import type { ImageRef } from "../../server/domain/image-ref.js";
 import { RegistryError, type ResolvedManifest } from "../../server/registry/registry-port.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
+import { FakeSwarm } from "../helpers/fake-swarm.js";
 import { createTestServer, registryPush, runToFinal, sha, waitForFinal, pushAcmeWeb, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
@@ -203,6 +204,45 @@ describe("the rollouts of one push", () => {
     const done = await runToFinal(server, a);
     expect(done, timeline(server, a).join("\n")).toMatchObject({ status: "succeeded", digest: sha(1) });
     expect(server.deployer.rollouts()).toEqual({ running: 0, max: 1, waiting: [] });
+  });
+});
+
+describe("a deployment that lent its slot while its registry did not answer", () => {
+  it("does not count the time it then waited in line for a slot against DEPLOYER_REGISTRY_RETRY", async () => {
+    const swarm = new FakeSwarm(); // rollouts move only when the test settles them
+    const clock = new FakeClock();
+    const server = createTestServer({ DEPLOYER_MAX_ROLLOUTS: "1", DEPLOYER_REGISTRY_RETRY: "5s" }, { swarm, clock });
+    const api = { registry: "127.0.0.1:5000", repository: "acme/api", tag: "live" };
+    swarm.addService({ name: "api", image: "127.0.0.1:5000/acme/api:live" });
+    swarm.addService({ name: "web", image: `${repo}:live` });
+    server.registry.push(api, sha(1));
+    server.registry.push(live, sha(2));
+    server.registry.failTagWith(api, new RegistryError("unreachable", "connect ECONNREFUSED 127.0.0.1:5000"));
+    const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+    const res = await server.request("/hooks/registry", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      json: registryPush({ repository: "acme/api", tag: "live", digest: sha(1) }),
+    });
+    const a = ((await res.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
+    await until("api's deployment waits to try again", () => timeline(server, a).some((e) => e.includes("could not reach the registry")));
+    const w = (await pushAcmeWeb(server, "live", sha(2))).deployments[0]!.id;
+    await until("web's update is sent", () => server.store.getDeployment(w).updateSentAt !== null);
+
+    // Web's rollout holds the only slot for 30 s; api's retry wakes after 1 s and waits in line the rest of it.
+    for (let s = 0; s < 30; s++) {
+      clock.advance(1000);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(timeline(server, a).join("\n")).toContain("waiting for a rollout slot");
+    await swarm.settle();
+    expect((await runToFinal(server, w)).status).toBe("succeeded");
+    // Back in with a slot, it still has the 4 s of its 5 s it had not used at the registry: it tries again instead of failing.
+    await until("api's deployment tries its registry again", () => timeline(server, a).filter((e) => e.includes("could not reach")).length >= 2);
+    expect(server.store.getDeployment(a).status, timeline(server, a).join("\n")).toBe("running");
+    server.registry.failTagWith(api, undefined);
+    clock.advance(2000); // its next try
+    expect(await runToFinal(server, a), timeline(server, a).join("\n")).toMatchObject({ status: "succeeded", digest: sha(1) });
   });
 });
 
