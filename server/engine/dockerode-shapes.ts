@@ -46,7 +46,8 @@ export function toService(s: ServiceInspect): SwarmService {
     name: spec.Name ?? "",
     version: s.Version.Index,
     image: spec.TaskTemplate?.ContainerSpec?.Image ?? "",
-    labels: spec.Labels ?? {},
+    // A copy: the adapter keeps the spec it read to send back with the update (dockerode-swarm.ts).
+    labels: { ...spec.Labels },
     mode: global ? "global" : "replicated",
     replicas: global ? undefined : (spec.Mode?.Replicated?.Replicas ?? 1),
     runningTasks: s.ServiceStatus?.RunningTasks,
