@@ -19,13 +19,18 @@ export interface TagResolverContext {
   lendSlot<T>(id: string, during: () => Promise<T>): Promise<T>;
 }
 
+type ImageRef = ReturnType<typeof parseImageRef>;
+type Found = { digest: string; at: number };
+type Missing = { missing: string; at: number };
+
 const REGISTRY_RETRY_FIRST_MS = 1000;
 const REGISTRY_RETRY_MAX_MS = 10_000;
 /**
  * A registry may announce a push before its tag names the new manifest (the
  * distribution registry sends the notification from the manifest's PUT and
  * moves the tag after it), so a tag that still names another digest than the
- * payload's is looked at again, at the rollout's polling pace, this many times.
+ * payload's, or that is not there at all yet (a new tag), is looked at again,
+ * at the rollout's polling pace, this many times.
  */
 const TAG_SETTLE_LOOKS = 8;
 
@@ -33,8 +38,9 @@ const TAG_SETTLE_LOOKS = 8;
  * The tag's digest now, for one deployment. A registry that does not answer
  * is tried again, waiting 1 s, then twice as long each time up to 10 s, for
  * DEPLOYER_REGISTRY_RETRY: a push made while its registry is down (or the way
- * to it is) still ends on its service, poller or not. Any other answer (not
- * found, refused credentials) fails at once. A push of the tag that came
+ * to it is) still ends on its service, poller or not. Any other answer
+ * (refused credentials; a tag not found, once a push's settling looks are
+ * spent) fails the deployment. A push of the tag that came
  * while it was being resolved (coalesced into this deployment) makes it look
  * once more, so what that push announced is not missed.
  */
@@ -46,7 +52,10 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
    * ticket of its arrival, which a look after it passes on, so that it is
    * never answered from the same or an older request.
    */
-  async function lookOnce(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>, since: number): Promise<{ digest: string; at: number }> {
+  function lookOnce(dep: DeploymentRecord, ref: ImageRef, since: number): Promise<Found>;
+  /** Settling, a tag that is not there yet answers `missing` instead of failing the deployment. */
+  function lookOnce(dep: DeploymentRecord, ref: ImageRef, since: number, settling: boolean): Promise<Found | Missing>;
+  async function lookOnce(dep: DeploymentRecord, ref: ImageRef, since: number, settling = false): Promise<Found | Missing> {
     let giveUpAt = now() + (opts.registryRetryMs ?? 0);
     for (let waitMs = REGISTRY_RETRY_FIRST_MS; ; waitMs = Math.min(REGISTRY_RETRY_MAX_MS, waitMs * 2)) {
       try {
@@ -55,6 +64,7 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;
         since = lookups.ticket();
+        if (settling && err.kind === "not_found") return { missing: err.message, at: since };
         if (err.kind !== "unreachable" || now() + waitMs > giveUpAt) throw failure(`could not resolve ${dep.image} on its registry: ${err.message}`);
         opts.store.addEvent(dep.id, `could not reach the registry of ${dep.image} (${err.message}); trying again in ${waitMs / 1000} s`);
         // Not a rollout while it waits: its slot goes to the next deployment meanwhile. The time it then waits in
@@ -66,22 +76,28 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
     }
   }
 
-  return async function resolve(dep: DeploymentRecord, ref: ReturnType<typeof parseImageRef>): Promise<string> {
+  return async function resolve(dep: DeploymentRecord, ref: ImageRef): Promise<string> {
     const state = { lateEvent: false };
     resolving.set(dep.id, state);
     try {
-      let answer = await lookOnce(dep, ref, ctx.admittedAt(dep.id));
-      for (let look = 1; look < TAG_SETTLE_LOOKS && dep.digestHint && answer.digest !== dep.digestHint; look++) {
+      // Only a push announces a digest: then a tag naming another one, or none yet, may not have moved yet.
+      const settling = !!dep.digestHint;
+      let answer = await lookOnce(dep, ref, ctx.admittedAt(dep.id), settling);
+      for (let look = 1; look < TAG_SETTLE_LOOKS && settling && !("digest" in answer && answer.digest === dep.digestHint); look++) {
+        if (look === 1 && "missing" in answer)
+          opts.store.addEvent(dep.id, `${dep.image} is not on its registry yet (${answer.missing}); looking again`);
         await sleep(pollMs);
-        answer = await lookOnce(dep, ref, answer.at);
+        answer = await lookOnce(dep, ref, answer.at, settling);
       }
+      if ("missing" in answer) throw failure(`could not resolve ${dep.image} on its registry: ${answer.missing}`);
+      let found: Found = answer;
       while (state.lateEvent) {
         state.lateEvent = false;
         opts.store.addEvent(dep.id, `another push of ${dep.image} came while resolving it; resolving again`);
         // Now, not the last answer's ticket: the push may have come after a lookup that is still under way started.
-        answer = await lookOnce(dep, ref, lookups.ticket());
+        found = await lookOnce(dep, ref, lookups.ticket());
       }
-      const digest = answer.digest;
+      const digest = found.digest;
       const note =
         dep.digestHint && dep.digestHint !== digest
           ? `resolved ${dep.image} to ${digest}; the payload named ${dep.digestHint}, which the tag does not point to, so the tag's digest wins`

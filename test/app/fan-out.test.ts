@@ -207,6 +207,50 @@ describe("the rollouts of one push", () => {
   });
 });
 
+describe("a push announced before its tag is on the registry", () => {
+  it("looks again at the rollout's pace while the new tag is not there yet, and deploys it once it is", async () => {
+    const registry = new HeldRegistry();
+    registry.holding = false;
+    const server = createTestServer({}, { registry, clock: new FakeClock() });
+    server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}`, labels: { "deployer.follow": "semver:minor" } });
+    // The notification of a first push of tag 1.4.3 comes before the registry links the tag (distribution does both in turn).
+    const id = (await pushAcmeWeb(server, "1.4.3", sha(3))).deployments[0]!.id;
+    await until("the first look found no such tag", () => registry.lookups.length === 1);
+    registry.push({ ...live, tag: "1.4.3" }, sha(3));
+    const done = await runToFinal(server, id);
+    expect(done, timeline(server, id).join("\n")).toMatchObject({ status: "succeeded", digest: sha(3) });
+    expect(timeline(server, id).join("\n")).toContain(`${repo}:1.4.3 is not on its registry yet`);
+  });
+
+  it("fails with the registry's answer once the looks are spent, and at once without a payload digest", async () => {
+    const server = createTestServer({}, { clock: new FakeClock() });
+    server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}`, labels: { "deployer.follow": "semver:minor" } });
+    const id = (await pushAcmeWeb(server, "1.4.4", sha(4))).deployments[0]!.id;
+    const done = await runToFinal(server, id);
+    expect(done.status).toBe("failed");
+    expect(done.message).toMatch(/could not resolve .*:1\.4\.4 on its registry: .*not found/);
+    expect(
+      server.registry.lookups.filter((k) => k.endsWith(":1.4.4")),
+      "the settling looks",
+    ).toHaveLength(8);
+
+    const token = await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:write"] });
+    const res = await server.request("/api/services/web/deploy", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      json: { tag: "1.4.5" },
+    });
+    const manual = (await res.json()) as { id?: string; deployment?: { id: string } };
+    const manualId = manual.id ?? manual.deployment?.id;
+    expect(res.status, JSON.stringify(manual)).toBe(202);
+    expect((await runToFinal(server, manualId!)).status).toBe("failed");
+    expect(
+      server.registry.lookups.filter((k) => k.endsWith(":1.4.5")),
+      "no payload digest: one look",
+    ).toHaveLength(1);
+  });
+});
+
 describe("a deployment that lent its slot while its registry did not answer", () => {
   it("does not count the time it then waited in line for a slot against DEPLOYER_REGISTRY_RETRY", async () => {
     const swarm = new FakeSwarm(); // rollouts move only when the test settles them
