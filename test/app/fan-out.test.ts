@@ -37,6 +37,28 @@ function addServices(server: TestServer, count: number, image = `${repo}:live`) 
   return Array.from({ length: count }, (_, i) => server.swarm.addService({ name: `web-${i}`, image }));
 }
 
+/**
+ * Services `api` (its registry does not answer) and `web`, and a push for api: resolves once api's deployment
+ * waits to try its registry again. Web's tag names sha(2).
+ */
+async function pushToDeadRegistry(server: TestServer) {
+  const api = { registry: "127.0.0.1:5000", repository: "acme/api", tag: "live" };
+  server.swarm.addService({ name: "api", image: "127.0.0.1:5000/acme/api:live" });
+  server.swarm.addService({ name: "web", image: `${repo}:live` });
+  server.registry.push(api, sha(1));
+  server.registry.push(live, sha(2));
+  server.registry.failTagWith(api, new RegistryError("unreachable", "connect ECONNREFUSED 127.0.0.1:5000"));
+  const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+  const res = await server.request("/hooks/registry", {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    json: registryPush({ repository: "acme/api", tag: "live", digest: sha(1) }),
+  });
+  const a = ((await res.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
+  await until("api's deployment waits to try its registry again", () => timeline(server, a).some((e) => e.includes("could not reach the registry")));
+  return { a, api };
+}
+
 describe("one push matching many services", () => {
   it("looks the tag up once for all 30 deployments, and each deploys the digest it names", async () => {
     const server = createTestServer();
@@ -176,22 +198,7 @@ describe("the rollouts of one push", () => {
 
   it("lends the slot of a deployment whose registry does not answer to the next in line while it waits to try again", async () => {
     const server = createTestServer({ DEPLOYER_MAX_ROLLOUTS: "1" }, { clock: new FakeClock() });
-    const api = { registry: "127.0.0.1:5000", repository: "acme/api", tag: "live" };
-    server.swarm.addService({ name: "api", image: "127.0.0.1:5000/acme/api:live" });
-    server.swarm.addService({ name: "web", image: `${repo}:live` });
-    server.registry.push(api, sha(1));
-    server.registry.push(live, sha(2));
-    server.registry.failTagWith(api, new RegistryError("unreachable", "connect ECONNREFUSED 127.0.0.1:5000"));
-    const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
-    const res = await server.request("/hooks/registry", {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}` },
-      json: registryPush({ repository: "acme/api", tag: "live", digest: sha(1) }),
-    });
-    const a = ((await res.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
-    await until("api's deployment waits to try its registry again", () =>
-      timeline(server, a).some((e) => e.includes("could not reach the registry")),
-    );
+    const { a, api } = await pushToDeadRegistry(server);
     expect(server.deployer.rollouts(), "the waiting deployment holds no slot").toEqual({ running: 0, max: 1, waiting: [] });
 
     const w = (await pushAcmeWeb(server, "live", sha(2))).deployments[0]!.id;
@@ -256,20 +263,7 @@ describe("a deployment that lent its slot while its registry did not answer", ()
     const swarm = new FakeSwarm(); // rollouts move only when the test settles them
     const clock = new FakeClock();
     const server = createTestServer({ DEPLOYER_MAX_ROLLOUTS: "1", DEPLOYER_REGISTRY_RETRY: "5s" }, { swarm, clock });
-    const api = { registry: "127.0.0.1:5000", repository: "acme/api", tag: "live" };
-    swarm.addService({ name: "api", image: "127.0.0.1:5000/acme/api:live" });
-    swarm.addService({ name: "web", image: `${repo}:live` });
-    server.registry.push(api, sha(1));
-    server.registry.push(live, sha(2));
-    server.registry.failTagWith(api, new RegistryError("unreachable", "connect ECONNREFUSED 127.0.0.1:5000"));
-    const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
-    const res = await server.request("/hooks/registry", {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}` },
-      json: registryPush({ repository: "acme/api", tag: "live", digest: sha(1) }),
-    });
-    const a = ((await res.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
-    await until("api's deployment waits to try again", () => timeline(server, a).some((e) => e.includes("could not reach the registry")));
+    const { a, api } = await pushToDeadRegistry(server);
     const w = (await pushAcmeWeb(server, "live", sha(2))).deployments[0]!.id;
     await until("web's update is sent", () => server.store.getDeployment(w).updateSentAt !== null);
 
