@@ -26,6 +26,8 @@ export interface FeedEvent {
   status: DeploymentStatus;
   message: string;
   image: string;
+  /** The `repo:tag@digest` the update sent, once it was sent: at a `final` of `succeeded`, what the service runs. */
+  pinnedImage: string | null;
   trigger: TriggerKind;
   requestedBy: string;
   createdAt: number;
@@ -36,7 +38,7 @@ interface Row extends Omit<FeedEvent, "kind"> {
   previousStatus: DeploymentStatus | null;
 }
 
-const columns = `e.id, e.deployment_id as deploymentId, d.service, e.at, e.status, e.message, d.image, d.trigger,
+const columns = `e.id, e.deployment_id as deploymentId, d.service, e.at, e.status, e.message, d.image, d.pinned_image as pinnedImage, d.trigger,
   d.requested_by as requestedBy, d.created_at as createdAt,
   (select min(f.id) from deployment_events f where f.deployment_id = e.deployment_id) as firstId,
   (select p.status from deployment_events p where p.deployment_id = e.deployment_id and p.id < e.id order by p.id desc limit 1) as previousStatus

@@ -13,7 +13,14 @@ async function stream(server: TestServer, path: string, opts: { scopes?: Scope[]
 }
 
 const data = (m: EventSourceMessage) =>
-  JSON.parse(m.data) as { deploymentId: string; service: string; status: string; entry: { message: string }; progress?: unknown };
+  JSON.parse(m.data) as {
+    deploymentId: string;
+    service: string;
+    status: string;
+    entry: { message: string };
+    progress?: unknown;
+    pinnedImage?: string;
+  };
 
 /** The timeline as the record has it, as (kind, deployment, message). */
 function recorded(server: TestServer) {
@@ -49,6 +56,8 @@ describe("GET /api/events", () => {
     });
     expect(got.at(-1)!.event).toBe("final");
     expect(data(got.at(-1)!).status).toBe("succeeded");
+    expect(data(got.at(-1)!).pinnedImage, "what the service runs now").toBe(`127.0.0.1:5000/acme/web:live@${sha(1)}`);
+    expect(got.slice(0, -1).every((m) => data(m).pinnedImage === undefined)).toBe(true);
     expect(got.slice(1, -1).every((m) => m.event === "timeline")).toBe(true);
     expect(got.map((m) => data(m).progress).filter(Boolean)).toContainEqual({ running: 2, desired: 2 });
     // Exactly the record's rows, each once, ids rising.

@@ -138,6 +138,11 @@ describeDocker(
       await screenshot(page, "history");
       await rollout.close();
 
+      // The services page, left open, shows the digest a deployment moved the service to, without a reload.
+      await page.goto(`${url}/`);
+      await page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
+      await expect.poll(() => page.locator(".live-state").textContent()).toContain("Live");
+
       // The CLI on the same swarm: --follow --json exits 0 on success, every line JSON; a rolled-back image exits 1.
       const digest3 = await env.publish("v3", `${repo}:v3`);
       const ok = await runCli(["deploy", name, "--tag", "v3", "--follow", "--json"], cli);
@@ -149,6 +154,9 @@ describeDocker(
       expect(lines[0]).toHaveProperty("deployment");
       expect(lines.at(-1)).toMatchObject({ event: "final", status: "succeeded" });
       expect(await env.serviceImage(name)).toBe(`${repo}:v3@${digest3}`);
+      await expect.poll(() => row.locator("[data-image] .digest").getAttribute("title"), WAIT).toBe(digest3);
+      expect(await row.locator("[data-image] .image").textContent()).toBe(`${repo}:v3`);
+      expect(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).toBe(true);
       await env.publish("bad", `${repo}:bad`);
       const bad = await runCli(["deploy", name, "--tag", "bad", "--follow"], cli);
       expect(bad.code, bad.stderr + bad.stdout).toBe(1);

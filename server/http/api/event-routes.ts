@@ -52,6 +52,8 @@ export function toStreamEventJson(e: FeedEvent) {
           },
         }
       : {}),
+    // The end of a deployment that updated its service: the pinned image it sent (the services page shows it).
+    ...(e.kind === "final" && e.pinnedImage ? { pinnedImage: e.pinnedImage } : {}),
     ...(progress ? { progress } : {}),
   };
 }

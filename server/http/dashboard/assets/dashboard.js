@@ -87,7 +87,18 @@
       timeline: setLast,
       final(data) {
         setLast(data);
-        say(`${data.service}: ${data.status.replaceAll("_", " ")}. Reload for its running digest.`);
+        // Succeeded: the service runs the image the update pinned. Any other end left it on what the page shows.
+        const at = data.pinnedImage ? data.pinnedImage.lastIndexOf("@") : -1;
+        const cell = document.querySelector(`tr[data-service="${CSS.escape(data.service)}"] [data-image]`);
+        if (data.status === "succeeded" && cell && at > 0) {
+          const digest = data.pinnedImage.slice(at + 1);
+          cell.replaceChildren(
+            el("code", { class: "image" }, [data.pinnedImage.slice(0, at)]),
+            el("br"),
+            el("code", { class: "digest", title: digest }, [digest.slice(0, 19)]),
+          );
+        }
+        say(`${data.service}: ${data.status.replaceAll("_", " ")}.`);
       },
     });
     function setLast(data) {

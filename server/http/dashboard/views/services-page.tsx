@@ -59,7 +59,8 @@ export function ServicesPage(props: { session: Session; services: ManagedService
     <Layout title="Services" session={session} page="services" live="services">
       <h1>Services</h1>
       <p class="muted">
-        {services.length} managed service{services.length === 1 ? "" : "s"}. Status changes arrive live.
+        {services.length} managed service{services.length === 1 ? "" : "s"}. Status changes, and the digest a deployment moved a service to, arrive
+        live.
       </p>
       <p class="live-state muted" aria-live="polite" hidden></p>
       <table class="cards services">
@@ -82,7 +83,7 @@ export function ServicesPage(props: { session: Session; services: ManagedService
                   <a href={`/history?service=${q(s.name)}`}>{s.name}</a>
                   {s.policyErrors.length > 0 && <span class="notice-inline"> labels unreadable: {s.policyErrors.join("; ")}</span>}
                 </th>
-                <td data-label="Image">
+                <td data-label="Image" data-image>
                   <code class="image">{s.image.split("@")[0]}</code>
                   <br />
                   <Digest digest={s.digest} none="not pinned to a digest" />
