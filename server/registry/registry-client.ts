@@ -175,12 +175,16 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
   async function ensureOk(res: Response, method: string, ref: RepoRef, what = nameOf(ref)): Promise<void> {
     if (res.ok) return;
     await discard(res);
+    // A 5xx is the registry's own trouble, often for a moment (distribution answers 500 while a push it is still
+    // taking in is half there; a proxy in front of it 502–504): tried again like one that cannot be reached.
     const [kind, verdict] =
       res.status === 404
         ? (["not_found", "not found"] as const)
         : res.status === 429
           ? (["rate_limited", "rate-limited"] as const)
-          : (["protocol", "refused"] as const);
+          : res.status >= 500
+            ? (["unreachable", "could not be answered"] as const)
+            : (["protocol", "refused"] as const);
     throw new RegistryError(kind, `${method} ${what}: ${verdict} by registry ${ref.registry} (HTTP ${res.status})`);
   }
 

@@ -314,13 +314,17 @@ describe("registry client", () => {
     expect(client.lastRateLimit("docker.io")).toBeUndefined();
   });
 
-  it("reports protocol with the status on other errors", async () => {
-    const { host } = await startServer((req, res) => res.writeHead(502).end());
-
+  it("reports a 5xx as unreachable (tried again), and protocol with the status on other errors", async () => {
+    for (const status of [500, 502, 503, 504]) {
+      const { host } = await startServer((req, res) => res.writeHead(status).end());
+      const error = await resolveError(clientFor(host).resolveDigest(ref(host)));
+      expect(error.kind, error.message).toBe("unreachable");
+      expect(error.message).toContain(`HTTP ${status}`);
+    }
+    const { host } = await startServer((req, res) => res.writeHead(403).end());
     const error = await resolveError(clientFor(host).resolveDigest(ref(host)));
-
     expect(error.kind, error.message).toBe("protocol");
-    expect(error.message).toContain("502");
+    expect(error.message).toContain("403");
   });
 
   it("reports protocol when the digest header is malformed", async () => {
