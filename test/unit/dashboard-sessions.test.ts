@@ -1,25 +1,16 @@
 /** The dashboard's sessions over a real SQLite file: sealed under the server's key, ended by expiry, a lost key or the cap. */
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createSealer } from "../../server/auth/sealing.js";
 import { createTokenService } from "../../server/auth/tokens.js";
 import { createSessions, SESSION_MAX_MS } from "../../server/http/dashboard/sessions.js";
-import { openDatabase, type OpenDatabase } from "../../server/store/database.js";
 import { createSessionStore } from "../../server/store/session-store.js";
-import { tempDir } from "../helpers/temp-dir.js";
+import { testDatabase } from "../helpers/test-database.js";
 
 const key = "the-server-key-of-this-test-long-enough-for-hs256";
 const rotated = "the-key-after-a-rotation-also-long-enough-for-hs256";
 
-let opened: OpenDatabase[] = [];
-afterEach(() => {
-  for (const d of opened) d.close();
-  opened = [];
-});
-
 function world() {
-  const database = openDatabase(join(tempDir("sessions-"), "deployer.db"));
-  opened.push(database);
+  const database = testDatabase();
   let t = Date.now();
   const clock = { now: () => t, advance: (ms: number) => (t += ms) };
   const store = createSessionStore(database.db);

@@ -1,23 +1,16 @@
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createIdGenerator } from "../../server/domain/ids.js";
-import { openDatabase, type OpenDatabase } from "../../server/store/database.js";
 import { createDeploymentStore, type NewDeployment, type NewTrigger } from "../../server/store/deployment-store.js";
 import { createGroupCommit } from "../../server/store/group-commit.js";
 import { tempDir } from "../helpers/temp-dir.js";
-
-let opened: OpenDatabase[] = [];
-afterEach(() => {
-  for (const d of opened) d.close();
-  opened = [];
-});
+import { testDatabase } from "../helpers/test-database.js";
 
 /** A real SQLite file built by the migrations, and a second connection that sees only what was committed. */
 function database() {
   const path = join(tempDir("group-commit-"), "deployer.db");
-  const writer = openDatabase(path);
-  const reader = openDatabase(path);
-  opened.push(writer, reader);
+  const writer = testDatabase(path);
+  const reader = testDatabase(path);
   writer.sqlite.exec("create table scratch (v text primary key)");
   const committed = (table: string) => (reader.sqlite.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
   return { writer, committed };

@@ -1,23 +1,14 @@
 import { eq } from "drizzle-orm";
 import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createIdGenerator } from "../../server/domain/ids.js";
-import { openDatabase, type OpenDatabase } from "../../server/store/database.js";
 import { createDeploymentStore } from "../../server/store/deployment-store.js";
 import { selectList, writtenRow } from "../../server/store/raw-rows.js";
 import { deployments, triggers } from "../../server/store/schema.js";
-import { tempDir } from "../helpers/temp-dir.js";
-
-let opened: OpenDatabase[] = [];
-afterEach(() => {
-  for (const d of opened) d.close();
-  opened = [];
-});
+import { testDatabase } from "../helpers/test-database.js";
 
 function store() {
-  const database = openDatabase(join(tempDir("raw-rows-"), "deployer.db"));
-  opened.push(database);
+  const database = testDatabase();
   let t = 1_000;
   return { database, store: createDeploymentStore(database.db, { now: () => t++, newId: createIdGenerator(() => t) }) };
 }
