@@ -41,9 +41,5 @@ export function createSessionStore(db: Db) {
     delete(idHash: string): void {
       db.delete(dashboardSessions).where(eq(dashboardSessions.idHash, idHash)).run();
     },
-
-    count(): number {
-      return (db.select({ n: count() }).from(dashboardSessions).get() as { n: number }).n;
-    },
   };
 }

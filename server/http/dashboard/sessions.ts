@@ -55,21 +55,24 @@ export function createSessions(opts: { tokens: TokenService; store: SessionStore
     return JSON.parse(opened) as Sealed;
   }
 
-  /** The session of this id, its token verified again; undefined when there is none or it no longer holds. */
-  async function resolve(id: string | undefined): Promise<Session | undefined> {
+  /** The session of this id with its token, the token verified again; undefined when there is none or it no longer holds. */
+  async function lookup(id: string | undefined): Promise<{ session: Session; token: string } | undefined> {
     if (!id) return undefined;
     const stored = read(id);
     if (!stored) return undefined;
     try {
       const claims = await opts.tokens.verifyApiToken(stored.token);
       if (!claims.scopes.includes("deployments:read")) throw new TokenError("invalid_claims", "no read scope");
-      return { claims, csrf: stored.csrf, canWrite: claims.scopes.includes("deployments:write") };
+      return { session: { claims, csrf: stored.csrf, canWrite: claims.scopes.includes("deployments:write") }, token: stored.token };
     } catch (err) {
       if (!(err instanceof TokenError)) throw err;
       opts.store.delete(idHash(id));
       return undefined;
     }
   }
+
+  /** The session of this id; undefined when there is none or it no longer holds. */
+  const resolve = async (id: string | undefined): Promise<Session | undefined> => (await lookup(id))?.session;
 
   return {
     /** Verifies the token (TokenError when it cannot be accepted) and opens a session for it. */
@@ -90,15 +93,11 @@ export function createSessions(opts: { tokens: TokenService; store: SessionStore
     },
     /** The token behind a request's cookie, for the API's event routes (EventSource cannot send a header). */
     async tokenOf(c: Context): Promise<string | undefined> {
-      const id = getCookie(c, SESSION_COOKIE);
-      return id && (await resolve(id)) ? read(id)?.token : undefined;
+      return (await lookup(getCookie(c, SESSION_COOKIE)))?.token;
     },
     close(c: Context): void {
       const id = getCookie(c, SESSION_COOKIE);
       if (id) opts.store.delete(idHash(id));
-    },
-    get size() {
-      return opts.store.count();
     },
   };
 }
