@@ -1,7 +1,7 @@
 import { automaticTriggers, isTerminal } from "../domain/deployment.js";
 import { tagVersion } from "../domain/follow.js";
 import { tryParseImageRef } from "../domain/image-ref.js";
-import type { DeploymentRecord, DeploymentStore, NewDeployment } from "../store/deployment-store.js";
+import type { CoalesceView, DeploymentStore, NewDeployment } from "../store/deployment-store.js";
 
 /** What the deployer's lanes hold per service: the deployment under way and the one waiting behind it. */
 export interface LaneView {
@@ -10,7 +10,7 @@ export interface LaneView {
 }
 
 export function createCoalescing(
-  store: Pick<DeploymentStore, "findDeployment" | "latestOf">,
+  store: Pick<DeploymentStore, "findCoalesceView" | "latestOf">,
   lanes: ReadonlyMap<string, LaneView>,
   /** The deployment a policy's gate holds on the service (engine/waiting-room.ts). */
   parkedOf: (service: string) => string | undefined,
@@ -18,7 +18,7 @@ export function createCoalescing(
   resolving: ReadonlyMap<string, { lateEvent: boolean }>,
 ) {
   /** A deployment a push of `d`'s `repo:tag` may be coalesced into: a push's or the poller's, for that `repo:tag`. */
-  const sameTag = (other: DeploymentRecord | undefined, d: NewDeployment): other is DeploymentRecord =>
+  const sameTag = (other: CoalesceView | undefined, d: NewDeployment): other is CoalesceView =>
     !!other && other.imageKey === d.imageKey && automaticTriggers.has(other.trigger);
 
   /**
@@ -26,7 +26,7 @@ export function createCoalescing(
    * (deployer.follow): a push of the older version, arriving after it, would
    * only move the service back, so that deployment covers it.
    */
-  const newerVersion = (other: DeploymentRecord | undefined, d: NewDeployment): other is DeploymentRecord => {
+  const newerVersion = (other: CoalesceView | undefined, d: NewDeployment): other is CoalesceView => {
     // The same repo:tag (every push of a burst) is never a newer version: no need to parse the two references.
     if (!other || other.imageKey === d.imageKey || isTerminal(other.status) || !automaticTriggers.has(other.trigger)) return false;
     const [a, b] = [tryParseImageRef(other.imageKey), tryParseImageRef(d.imageKey)];
@@ -50,9 +50,9 @@ export function createCoalescing(
   function coalesceTarget(d: NewDeployment): string | undefined {
     const lane = lanes.get(d.service);
     const parked = parkedOf(d.service);
-    const inLane = lane ? [lane.active, lane.pending].map((id) => (id ? store.findDeployment(id) : undefined)) : [];
+    const inLane = lane ? [lane.active, lane.pending].map((id) => (id ? store.findCoalesceView(id) : undefined)) : [];
     // Under way, queued, or waiting for its gate (engine/waiting-room.ts).
-    const current = [...inLane, parked ? store.findDeployment(parked) : undefined];
+    const current = [...inLane, parked ? store.findCoalesceView(parked) : undefined];
     const newer = current.find((o) => newerVersion(o, d));
     if (newer) return newer.id;
     const sameDigest = current.find((o) => sameTag(o, d) && !!d.digestHint && o.digest === d.digestHint && !isTerminal(o.status));

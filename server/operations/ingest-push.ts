@@ -103,10 +103,6 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
   for (const event of events) {
     const imageKey = repoTagKey(event.image);
     const image = familiarRepoTag(event.image);
-    if (deps.store.findTriggerByKey(request.kind, event.eventKey)) {
-      result.ignored.push({ reason: "duplicate", eventKey: event.eventKey, image });
-      continue;
-    }
     let matched: SwarmService[] = [];
     // From the index when it is fresh and caught up. While it is behind (an event named a service it has not read
     // yet), from the engine's list: a service the push is for may be that one.
@@ -123,14 +119,17 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       }
     }
     const selected: SwarmService[] = [];
+    // Kept apart until the push is recorded: an event recorded before (a redelivery) is answered as a duplicate alone.
+    const excluded: IgnoredEvent[] = [];
+    const unreadable: Array<{ service: string; errors: string[] }> = [];
     for (const service of matched) {
       const reason = automaticExclusion(service, deps, request.allowedServices);
       if (reason === "invalid_policy") {
         const read = readPolicy(service.labels);
         const errors = read.ok ? [] : read.errors;
-        deps.log.warn({ service: service.name, image, errors }, "a push matched a service whose policy labels cannot be read; left alone");
-        result.ignored.push({ reason, service: service.name, image, message: errors.join("; ") });
-      } else if (reason) result.ignored.push({ reason, service: service.name, image });
+        unreadable.push({ service: service.name, errors });
+        excluded.push({ reason, service: service.name, image, message: errors.join("; ") });
+      } else if (reason) excluded.push({ reason, service: service.name, image });
       else selected.push(service);
     }
     const hint = event.digestHint ? ` (payload digest ${event.digestHint})` : "";
@@ -152,10 +151,15 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       ),
       { coalesce: true },
     );
+    // The trigger's unique event key decides, in the transaction that would record it: no read before it.
     if (recorded.duplicate) {
       result.ignored.push({ reason: "duplicate", eventKey: event.eventKey, image });
       continue;
     }
+    for (const { service, errors } of unreadable) {
+      deps.log.warn({ service, image, errors }, "a push matched a service whose policy labels cannot be read; left alone");
+    }
+    result.ignored.push(...excluded);
     if (recorded.coalesced.length) deps.metrics.coalescedEvents.inc({ trigger: request.kind }, recorded.coalesced.length);
     for (const c of recorded.coalesced) {
       result.ignored.push({ reason: "coalesced", service: c.service, image, deployment: c.deploymentId });

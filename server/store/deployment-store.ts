@@ -42,6 +42,9 @@ export type DeploymentPatch = Partial<
   >
 >;
 
+/** The columns of a deployment that decide whether a push is coalesced into it. */
+export type CoalesceView = Pick<DeploymentRecord, "id" | "status" | "imageKey" | "digest" | "trigger">;
+
 export interface StoreClock {
   now(): number;
   newId(prefix: string): string;
@@ -80,6 +83,10 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     { open: () => db.$client.inTransaction },
   );
   const byId = db.$client.prepare(`select ${selectList(deployments)} from deployments where id = ?`);
+  // Read for every deployment in a pushed service's lane, inside the webhook's transaction: the few columns coalescing compares.
+  const coalesceViewById = db.$client.prepare(
+    `select ${selectList(deployments, ["id", "status", "imageKey", "digest", "trigger"])} from deployments where id = ?`,
+  );
   const statusById = db
     .select({ status: deployments.status })
     .from(deployments)
@@ -106,6 +113,11 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
   const store = {
     findDeployment,
     getDeployment,
+
+    /** What engine/coalesce.ts compares of a deployment. */
+    findCoalesceView(id: string): CoalesceView | undefined {
+      return coalesceViewById.get(id) as CoalesceView | undefined;
+    },
 
     findTriggerByKey: triggerQueries.findByKey,
     getTrigger: triggerQueries.get,

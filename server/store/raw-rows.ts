@@ -24,9 +24,12 @@ function plainColumns(table: SQLiteTable): Array<{ key: string; name: string }> 
   });
 }
 
-/** `col as "key", …`: every column of the table under drizzle's property names, for `select … from <table>`. */
-export function selectList(table: SQLiteTable): string {
-  return plainColumns(table)
+/** `col as "key", …`: every column of the table (or those of `keys`) under drizzle's property names, for `select … from <table>`. */
+export function selectList(table: SQLiteTable, keys?: readonly string[]): string {
+  const columns = plainColumns(table);
+  for (const key of keys ?? []) if (!columns.some((c) => c.key === key)) throw new Error(`${getTableName(table)} has no column ${key}`);
+  return columns
+    .filter(({ key }) => !keys || keys.includes(key))
     .map(({ key, name }) => (key === name ? `"${name}"` : `"${name}" as "${key}"`))
     .join(", ");
 }

@@ -6,7 +6,16 @@ import type { Scope } from "../../server/auth/tokens.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
 import { RegistryError } from "../../server/registry/registry-port.js";
-import { countRows, createTestServer, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer, pushAcmeWeb } from "../helpers/test-server.js";
+import {
+  countRows,
+  createTestServer,
+  ROLLOUT_POLL_MS,
+  registryPush,
+  sha,
+  waitForFinal,
+  type TestServer,
+  pushAcmeWeb,
+} from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
 const ref = (tag: string) => ({ registry: "127.0.0.1:5000", repository: "acme/web", tag });
@@ -82,6 +91,25 @@ describe("policy labels on a service", () => {
     const [web] = await services(server);
     expect(web).toMatchObject({ policy: null, policyErrors: ['deployer.window: not days such as Mon-Fri or Sat,Sun: "Someday"'] });
     expect(server.swarm.callsOf("updateService")).toEqual([]);
+  });
+
+  it("answers a redelivery of that push as a duplicate alone, and warns of the labels once", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1`, labels: { "deployer.window": "Someday 09:00-17:00" } });
+    const token = await server.tokens.signWebhookToken({ sub: "ci", repos: [repo] });
+    const json = registryPush({ id: "event-unreadable", repository: "acme/web", tag: "v1", digest: sha(1) });
+    const send = () => server.request("/hooks/registry", { method: "POST", headers: { authorization: `Bearer ${token}` }, json });
+    const first = await send();
+    expect(first.status).toBe(202);
+    expect((await first.json()).ignored).toEqual([expect.objectContaining({ reason: "invalid_policy", service: "web" })]);
+    const again = await send();
+    expect(again.status).toBe(202);
+    expect(await again.json()).toEqual({
+      deployments: [],
+      ignored: [{ reason: "duplicate", eventKey: "registry:event-unreadable", image: `${repo}:v1` }],
+    });
+    expect(countRows(server, "triggers")).toBe(1);
+    expect(server.logLines.filter((l) => l.includes("policy labels cannot be read"))).toHaveLength(1);
   });
 });
 

@@ -53,6 +53,9 @@ describe("rows read and written on the raw connection", () => {
     const [drizzleDeployment] = database.db.select().from(deployments).where(eq(deployments.id, written!.id)).all();
     expect(s.findDeployment(written!.id)).toStrictEqual(drizzleDeployment);
     expect(Object.keys(drizzleDeployment!).length).toBeGreaterThan(20);
+    // What coalescing reads of it: those columns only, the same values.
+    const { id, status, imageKey, digest, trigger } = drizzleDeployment!;
+    expect(s.findCoalesceView(written!.id)).toStrictEqual({ id, status, imageKey, digest, trigger });
     // Every column is there under drizzle's name; the unset ones are null, as drizzle reads them.
     expect(drizzleDeployment).toMatchObject({ digest: null, pinnedImage: null, finishedAt: null, serviceId: "svc1", previousImage: "r/x:1" });
   });
@@ -65,5 +68,7 @@ describe("rows read and written on the raw connection", () => {
     expect(() => selectList(flagged)).toThrow(/flagged\.on is SQLiteBoolean/);
     expect(() => writtenRow(defaulted)).toThrow(/defaulted\.n has a default/);
     expect(selectList(triggers)).toContain('"event_key" as "eventKey"');
+    expect(selectList(triggers, ["id", "eventKey"])).toBe('"id", "event_key" as "eventKey"');
+    expect(() => selectList(triggers, ["id", "eventkey"])).toThrow(/triggers has no column eventkey/);
   });
 });
