@@ -20,7 +20,7 @@
  * has not started yet, never one under way.
  */
 import type { Clock } from "../domain/clock.js";
-import type { SwarmPort, SwarmService, SwarmTask } from "./swarm-port.js";
+import { SwarmNotFoundError, type SwarmPort, type SwarmService, type SwarmTask } from "./swarm-port.js";
 
 /** What one round saw of one service: undefined when it is gone; `error` when the engine could not be asked. */
 export type Observation = { service: SwarmService | undefined; tasks: SwarmTask[] } | { error: unknown };
@@ -41,6 +41,25 @@ export function createRolloutWatcher(opts: { swarm: Pick<SwarmPort, "findService
   let asked = new Map<string, Waiter[]>();
   let looping = false;
 
+  /**
+   * The tasks of the services the round found. The engine refuses a whole task list whose filter names a service it
+   * does not know (404), so a service removed since the round listed them is looked for again, and left out (as gone)
+   * if it is: one removal does not tell every other rollout of the round that its service went away.
+   */
+  async function tasksOfLive(live: string[], byId: Map<string, SwarmService>): Promise<SwarmTask[]> {
+    for (let attempt = 0; ; attempt++) {
+      if (live.length === 0) return [];
+      try {
+        return await opts.swarm.listTasksOf(live);
+      } catch (error) {
+        if (!(error instanceof SwarmNotFoundError) || attempt >= 2) throw error;
+        const still = new Set((await opts.swarm.findServices(live)).map((s) => s.id));
+        for (const id of live) if (!still.has(id)) byId.delete(id);
+        live = live.filter((id) => still.has(id));
+      }
+    }
+  }
+
   async function round(): Promise<void> {
     const due = watched;
     const inspects = asked;
@@ -54,9 +73,11 @@ export function createRolloutWatcher(opts: { swarm: Pick<SwarmPort, "findService
       // Exact ids only: the port leaves out what the engine's prefix filter matches besides.
       const byId = new Map((await opts.swarm.findServices(ids)).map((s) => [s.id, s]));
       inspected = (id) => ({ service: byId.get(id), tasks: [] });
-      const live = [...due.keys()].filter((id) => byId.has(id));
       try {
-        const tasks = live.length ? await opts.swarm.listTasksOf(live) : [];
+        const tasks = await tasksOfLive(
+          [...due.keys()].filter((id) => byId.has(id)),
+          byId,
+        );
         followed = (id) => ({ service: byId.get(id), tasks: tasks.filter((t) => t.serviceId === id) });
       } catch (error) {
         followed = () => ({ error });

@@ -127,7 +127,7 @@ export function runSwarmContract(name: string, setup: () => Promise<ContractHarn
       expect(await h.swarm.findService(`contract-unknown-${randomBytes(4).toString("hex")}`)).toBeUndefined();
     });
 
-    test("findServices and listTasksOf read several services in one call each, exact ids only, nothing for a removed one", async () => {
+    test("findServices and listTasksOf read several services in one call each, exact ids only; a removed one is absent, or refused in a task filter", async () => {
       const a = await createService({ image: h.images.good, replicas: 2 });
       const b = await createService({ image: h.images.good2 });
       const gone = await createService({ image: h.images.good });
@@ -147,6 +147,8 @@ export function runSwarmContract(name: string, setup: () => Promise<ContractHarn
       expect(times).toEqual([...times].sort((x, y) => y - x));
       await expect(h.swarm.findServices([])).rejects.toThrow(/at least one/);
       await expect(h.swarm.listTasksOf([])).rejects.toThrow(/at least one/);
+      // The engine refuses a task filter that names a service it does not know: the whole list, not that service's part.
+      await expect(h.swarm.listTasksOf([a.id, gone.id])).rejects.toBeInstanceOf(SwarmNotFoundError);
     });
 
     test("updateService changes the image, moves the version and keeps the rest of the spec", async () => {

@@ -320,8 +320,11 @@ export class FakeSwarm implements SwarmPort {
   async listTasksOf(serviceIds: string[]): Promise<SwarmTask[]> {
     this.record("listTasksOf", [serviceIds]);
     if (serviceIds.length === 0) throw new Error("listTasksOf needs at least one service id: the engine lists every task for none");
+    // Like the engine: one service it does not know fails the whole list (404).
+    const missing = serviceIds.find((id) => !this.services.has(id));
+    if (missing) throw new SwarmNotFoundError(`service ${missing} not found`);
     return serviceIds
-      .flatMap((id) => this.services.get(id)?.tasks ?? [])
+      .flatMap((id) => this.services.get(id)!.tasks)
       .map(({ forceUpdate: _, ...task }) => ({ ...task }))
       .sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0));
   }

@@ -82,6 +82,26 @@ describe("the rollout watcher", () => {
     expect(inspected?.name).toBe("b");
   });
 
+  it("tells only the rollout whose service was removed between the round's two requests that it is gone", async () => {
+    const { swarm, watcher, a, b, c } = setUp();
+    const real = swarm.findServices.bind(swarm);
+    let calls = 0;
+    swarm.findServices = async (ids: string[]) => {
+      const answer = await real(ids);
+      // The round has listed b; it is removed before the task list names it, which the engine then refuses (404).
+      if (++calls === 1) swarm.removeService(b.id);
+      return answer;
+    };
+    const [seenA, seenB, seenC] = await Promise.all([watcher.observe(a.id), watcher.observe(b.id), watcher.observe(c.id)]);
+    expect("tasks" in seenA && seenA.service?.id).toBe(a.id);
+    expect("tasks" in seenC && seenC.service?.id).toBe(c.id);
+    expect(seenB).toEqual({ service: undefined, tasks: [] });
+    expect(swarm.callsOf("listTasksOf").map(([ids]) => ids)).toEqual([
+      [a.id, b.id, c.id],
+      [a.id, c.id],
+    ]);
+  });
+
   it("rejects the inspects of a round the engine could not answer, and the next round asks again", async () => {
     const { swarm, watcher, a } = setUp();
     swarm.setUnavailable(true);
