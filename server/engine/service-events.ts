@@ -3,15 +3,23 @@
  * them (the service index, the drift watcher): opened with the first
  * subscriber, closed with the last. A subscriber that comes while the stream
  * is connected hears `onConnected` at once, as it would from its own stream.
+ *
+ * Each of them lists every service when the stream connects, in the same
+ * turn: `listServices` makes the lists asked in one turn one request. It
+ * starts after the turn, so no answer is older than a question it answers.
  */
-import type { ServiceEvent, ServiceEventHandlers, SwarmPort } from "./swarm-port.js";
+import type { ServiceEvent, ServiceEventHandlers, SwarmPort, SwarmService } from "./swarm-port.js";
 
 export interface ServiceEventSource {
   /** Follows the shared stream until `signal` aborts; the same contract as SwarmPort.watchServiceEvents. */
   watchServiceEvents(handlers: ServiceEventHandlers, signal: AbortSignal): Promise<void>;
+  /** SwarmPort.listServices, one request for the lists asked in the same turn. */
+  listServices(): Promise<SwarmService[]>;
 }
 
-export function createServiceEvents(swarm: Pick<SwarmPort, "watchServiceEvents">): ServiceEventSource {
+export function createServiceEvents(swarm: Pick<SwarmPort, "watchServiceEvents" | "listServices">): ServiceEventSource {
+  /** The list the questions of this turn wait for; gone once its request is sent. */
+  let nextList: Promise<SwarmService[]> | undefined;
   const subscribers = new Set<ServiceEventHandlers>();
   let connected = false;
   let stream: { abort: AbortController; done: Promise<void> } | undefined;
@@ -38,6 +46,13 @@ export function createServiceEvents(swarm: Pick<SwarmPort, "watchServiceEvents">
   };
 
   return {
+    listServices() {
+      nextList ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        nextList = undefined;
+        return swarm.listServices();
+      });
+      return nextList;
+    },
     watchServiceEvents(handlers, signal) {
       if (signal.aborted) return Promise.resolve();
       subscribers.add(handlers);

@@ -36,7 +36,8 @@ import type { ServiceEvent, SwarmPort, SwarmService } from "./swarm-port.js";
 const RETRY_MS = 2_000;
 
 export function createServiceIndex(deps: {
-  swarm: Pick<SwarmPort, "listServices" | "findService">;
+  swarm: Pick<SwarmPort, "findService">;
+  /** The shared event stream, and the full lists (shared with the drift watcher's when asked in the same turn). */
   events: ServiceEventSource;
   clock: Clock;
   log: Logger;
@@ -131,7 +132,7 @@ export function createServiceIndex(deps: {
     const during = connection;
     const failuresBefore = failures;
     try {
-      const services = await deps.swarm.listServices();
+      const services = await deps.events.listServices();
       const listed = new Set<string>();
       for (const s of services) {
         listed.add(s.id);

@@ -146,7 +146,7 @@ export function createDriftWatch(deps: DriftDeps) {
   async function lookAtAll(occasion: Occasion): Promise<void> {
     let services: SwarmService[];
     try {
-      services = await deps.swarm.listServices();
+      services = await (deps.events ?? deps.swarm).listServices();
     } catch (err) {
       log.warn({ reason: (err as Error).message }, "drift: could not list the services after the event stream connected");
       return;

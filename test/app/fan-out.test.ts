@@ -380,6 +380,23 @@ describe("webhooks matched against the service index", () => {
     expect(server.history.list({ limit: 50, trigger: "external" }).items).toEqual([]);
   });
 
+  it("lists the services once when the event stream reconnects, for the index and the drift watcher both", async () => {
+    const server = await indexed();
+    server.drift.start();
+    addServices(server, 3);
+    await settled(server);
+    await server.drift.settled();
+    const lists = server.swarm.callsOf("listServices").length;
+    server.swarm.events.setDown(true);
+    server.swarm.events.setDown(false);
+    await until("the index is fresh again", () => !server.serviceIndex.behind() && server.swarm.callsOf("listServices").length > lists);
+    await settled(server);
+    await server.drift.settled();
+    expect(server.swarm.callsOf("listServices")).toHaveLength(lists + 1);
+    expect(server.serviceIndex.services()).toHaveLength(3);
+    expect(server.logLines.some((l) => l.includes("drift: could not list"))).toBe(false);
+  });
+
   it("does not update a service the index still shows on the pushed image but that runs another repository now", async () => {
     const server = createTestServer({}, { serviceIndex: true, clock: new FakeClock() });
     await until("the index is fresh", () => server.serviceIndex.services() !== undefined);

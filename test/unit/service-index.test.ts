@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { createServiceEvents } from "../../server/engine/service-events.js";
 import { createServiceIndex } from "../../server/engine/service-index.js";
-import { SwarmUnavailableError } from "../../server/engine/swarm-port.js";
+import { SwarmUnavailableError, type SwarmPort, type SwarmService } from "../../server/engine/swarm-port.js";
 import { createLogger } from "../../server/logger.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
@@ -24,9 +24,15 @@ function setup(resyncMs = 0) {
     }),
   );
   const events = createServiceEvents(swarm);
-  /** An index on this setup's stream, clock and log, reading the engine through `over` where given. */
-  const build = (over: Partial<Pick<Parameters<typeof createServiceIndex>[0], "swarm" | "inspect">> = {}) => {
-    const built = createServiceIndex({ swarm, events, clock, log, resyncMs, ...over });
+  /** An index on this setup's stream, clock and log, reading the engine through `over` where given (its lists too). */
+  const build = (
+    over: { swarm?: Pick<SwarmPort, "listServices" | "findService">; inspect?: (id: string) => Promise<SwarmService | undefined> } = {},
+  ) => {
+    const through = over.swarm;
+    const listing = through
+      ? createServiceEvents({ watchServiceEvents: (h, signal) => events.watchServiceEvents(h, signal), listServices: () => through.listServices() })
+      : events;
+    const built = createServiceIndex({ swarm, events: listing, clock, log, resyncMs, ...over });
     onTestFinished(() => built.stop());
     return built;
   };
