@@ -107,6 +107,12 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     // From the index when it is fresh and caught up. While it is behind (an event named a service it has not read
     // yet), from the engine's list: a service the push is for may be that one.
     const indexed = deps.index?.behind() ? undefined : deps.index?.servicesOf(repoKey(event.image));
+    // The transaction below tells a redelivery by the trigger's unique key. Before asking the engine for its services, though,
+    // a redelivery is answered from the record: it must not wait on the engine, nor mark the engine overdue for the pushes after it.
+    if (!indexed && deps.store.findTriggerByKey(request.kind, event.eventKey)) {
+      result.ignored.push({ reason: "duplicate", eventKey: event.eventKey, image });
+      continue;
+    }
     if (indexed) matched = servicesForPush(indexed, imageKey);
     // One try per request: a webhook is answered in time whatever the engine does, and its pushes wait to be matched.
     else if (!engineProblem) {
@@ -151,7 +157,6 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       ),
       { coalesce: true },
     );
-    // The trigger's unique event key decides, in the transaction that would record it: no read before it.
     if (recorded.duplicate) {
       result.ignored.push({ reason: "duplicate", eventKey: event.eventKey, image });
       continue;

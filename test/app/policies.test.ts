@@ -102,8 +102,11 @@ describe("policy labels on a service", () => {
     const first = await send();
     expect(first.status).toBe(202);
     expect((await first.json()).ignored).toEqual([expect.objectContaining({ reason: "invalid_policy", service: "web" })]);
+    // Without the service index a webhook lists the engine; a redelivery is answered from the record first.
+    const lists = server.swarm.callsOf("listServices").length;
     const again = await send();
     expect(again.status).toBe(202);
+    expect(server.swarm.callsOf("listServices"), "no list for a redelivery").toHaveLength(lists);
     expect(await again.json()).toEqual({
       deployments: [],
       ignored: [{ reason: "duplicate", eventKey: "registry:event-unreadable", image: `${repo}:v1` }],
