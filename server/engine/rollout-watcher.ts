@@ -20,7 +20,7 @@
  * has not started yet, never one under way.
  */
 import type { Clock } from "../domain/clock.js";
-import { SwarmNotFoundError, type SwarmPort, type SwarmService, type SwarmTask } from "./swarm-port.js";
+import { SwarmNotFoundError, SwarmUnavailableError, type SwarmPort, type SwarmService, type SwarmTask } from "./swarm-port.js";
 
 /** What one round saw of one service: undefined when it is gone; `error` when the engine could not be asked. */
 export type Observation = { service: SwarmService | undefined; tasks: SwarmTask[] } | { error: unknown };
@@ -43,17 +43,22 @@ export function createRolloutWatcher(opts: { swarm: Pick<SwarmPort, "findService
 
   /**
    * The tasks of the services the round found. The engine refuses a whole task list whose filter names a service it
-   * does not know (404), so a service removed since the round listed them is looked for again, and left out (as gone)
-   * if it is: one removal does not tell every other rollout of the round that its service went away.
+   * does not know (404), so a service removed since the round listed them is looked for again and left out (as gone):
+   * one removal does not tell every other rollout of the round that its service went away. A 404 that no removal
+   * explains is the engine's trouble, not the services': the follows hear it as such and ask again next round.
    */
   async function tasksOfLive(live: string[], byId: Map<string, SwarmService>): Promise<SwarmTask[]> {
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       if (live.length === 0) return [];
       try {
         return await opts.swarm.listTasksOf(live);
       } catch (error) {
-        if (!(error instanceof SwarmNotFoundError) || attempt >= 2) throw error;
+        if (!(error instanceof SwarmNotFoundError)) throw error;
         const still = new Set((await opts.swarm.findServices(live)).map((s) => s.id));
+        if (live.every((id) => still.has(id))) {
+          throw new SwarmUnavailableError(`the engine refused the task list of services it still lists: ${error.message}`);
+        }
+        // Fewer each time: the loop ends.
         for (const id of live) if (!still.has(id)) byId.delete(id);
         live = live.filter((id) => still.has(id));
       }

@@ -1,7 +1,7 @@
 /** The shared rollout watcher's rounds, on a fake swarm and the fake clock: follows and inspects share them, never an answer older than its question. */
 import { describe, expect, it } from "vitest";
 import { createRolloutWatcher } from "../../server/engine/rollout-watcher.js";
-import type { SwarmService } from "../../server/engine/swarm-port.js";
+import { SwarmNotFoundError, SwarmUnavailableError, type SwarmService } from "../../server/engine/swarm-port.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
 
@@ -100,6 +100,33 @@ describe("the rollout watcher", () => {
       [a.id, b.id, c.id],
       [a.id, c.id],
     ]);
+  });
+
+  it("takes out each service removed while the round asks again, and hears a 404 no removal explains as the engine's trouble", async () => {
+    const { swarm, clock, watcher, a, b, c } = setUp();
+    const d = swarm.addService({ name: "d", image: "127.0.0.1:5000/acme/web:1" });
+    const real = swarm.findServices.bind(swarm);
+    const removals = [b.id, c.id, d.id];
+    swarm.findServices = async (ids: string[]) => {
+      const answer = await real(ids);
+      // A stack being removed: another service goes after each list.
+      const next = removals.shift();
+      if (next) swarm.removeService(next);
+      return answer;
+    };
+    const seen = await Promise.all([a, b, c, d].map((s) => watcher.observe(s.id)));
+    expect("tasks" in seen[0]! && seen[0].service?.id).toBe(a.id);
+    expect(seen.slice(1)).toEqual(Array(3).fill({ service: undefined, tasks: [] }));
+    expect(swarm.callsOf("listTasksOf")).toHaveLength(4);
+
+    // The engine refuses the list of a service it still lists: nothing is gone, and the follow is told of engine trouble.
+    swarm.listTasksOf = () => Promise.reject(new SwarmNotFoundError("service x not found"));
+    await clock.sleepCount(1);
+    const next = watcher.observe(a.id);
+    clock.advance(500);
+    const refused = await next;
+    expect(refused).toEqual({ error: expect.any(SwarmUnavailableError) });
+    expect("error" in refused && (refused.error as Error).message).toContain("refused the task list");
   });
 
   it("rejects the inspects of a round the engine could not answer, and the next round asks again", async () => {
