@@ -2,7 +2,7 @@ import { isTerminal, waitingStatuses } from "../domain/deployment.js";
 import { isStorageFailure } from "../store/database.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import { createFinalStatus } from "./final-status.js";
-import { createCoalescing } from "./coalesce.js";
+import { createCoalescing, type LaneView } from "./coalesce.js";
 import { createWaitingRoom } from "./waiting-room.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
@@ -38,7 +38,7 @@ export function createDeployer(opts: DeployerOptions) {
   const now = () => opts.clock.now();
   const sleep = (ms: number) => opts.clock.sleep(ms);
   const pollMs = opts.pollMs ?? 250;
-  const lanes = new Map<string, { active?: string; pending?: string }>();
+  const lanes = new Map<string, LaneView>();
   /** Services whose drive() loop is under way (its active deployment was committed). */
   const lanesRunning = new Set<string>();
   const idleWaiters = new Set<() => void>();
@@ -108,9 +108,19 @@ export function createDeployer(opts: DeployerOptions) {
     if (lane.pending && !opts.store.findDeployment(lane.pending)) lane.pending = undefined;
     if (lane.active && !lanesRunning.has(dep.service) && !opts.store.findDeployment(lane.active)) lane.active = lane.pending = undefined;
     const before = { ...lane };
+    let supersededParked: DeploymentRecord | undefined;
+    // Only what this admission changed: a later write of the same batch may have committed a newer one into the lane since.
     const undo = () => {
-      lane.active = before.active;
-      lane.pending = before.pending;
+      if (lane.pending === id) lane.pending = before.pending;
+      if (lane.active === id) {
+        lane.active = before.active;
+        lane.pending = before.pending;
+      }
+      if (supersededParked) waiting.putBack(supersededParked);
+      if (!lane.active && !lane.pending && !lanesRunning.has(dep.service) && lanes.get(dep.service) === lane) {
+        lanes.delete(dep.service);
+        if (lanes.size === 0) for (const wake of idleWaiters) wake();
+      }
     };
     const target = targetOf(dep);
     for (const otherId of [lane.active, lane.pending]) {
@@ -128,7 +138,8 @@ export function createDeployer(opts: DeployerOptions) {
       }
     }
     // What this one replaces: the deployment a policy's gate holds on the service, and the one queued.
-    const superseded = [waiting.supersedeFor(dep.service, id)];
+    supersededParked = waiting.supersedeFor(dep.service, id);
+    const superseded = [supersededParked];
     let start = false;
     if (lane.pending) {
       superseded.push(recordFinal(lane.pending, "superseded", `superseded by ${id}, a newer request for this service`));
@@ -156,14 +167,24 @@ export function createDeployer(opts: DeployerOptions) {
   }
 
   /** Runs one deployment to its recorded end; only a write the database refused (disk full) escapes. */
-  async function runToEnd(id: string): Promise<void> {
+  async function runToEnd(id: string, lane: LaneView): Promise<void> {
     if (stopped) return;
     const release = await slots.acquire(id);
     try {
       if (stopped) return;
       const outcome = await run(id);
-      if (outcome && waitingStatuses.has(outcome.status)) waiting.park(id, outcome.status, outcome.message, outcome.extra!.waitUntil!);
-      else if (outcome) finish(id, outcome.status, outcome.message, outcome.extra);
+      if (outcome && waitingStatuses.has(outcome.status)) {
+        // A newer request came while this one ran its gates: parked now, this older push would deploy over it once its wait ends.
+        // Recorded as it happened, in one transaction: it reached its gate, and the newer one supersedes it there.
+        const newer = lane.pending;
+        if (newer) {
+          const superseded = opts.store.atomically(() => {
+            opts.store.transition(id, { status: outcome.status, waitUntil: outcome.extra!.waitUntil! }, outcome.message);
+            return recordFinal(id, "superseded", `superseded by ${newer}, a newer request for this service`);
+          });
+          if (superseded) announce(superseded);
+        } else waiting.park(id, outcome.status, outcome.message, outcome.extra!.waitUntil!);
+      } else if (outcome) finish(id, outcome.status, outcome.message, outcome.extra);
     } catch (err) {
       if (isStorageFailure(err)) throw err;
       // Shutting down (the database may be closed already): the next start's reconcile() picks it up.
@@ -183,7 +204,7 @@ export function createDeployer(opts: DeployerOptions) {
     let storageWaitMs = 0;
     while (lane.active && !stopped) {
       try {
-        await runToEnd(lane.active);
+        await runToEnd(lane.active, lane);
         storageWaitMs = 0;
       } catch (err) {
         if (!isStorageFailure(err)) throw err;

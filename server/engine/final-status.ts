@@ -55,12 +55,15 @@ export function createFinalStatus(opts: Pick<DeployerOptions, "store" | "holds" 
    * announcement.
    */
   function finish(id: string, status: DeploymentStatus, message: string, extra: DeploymentPatch = {}): DeploymentRecord {
-    const done = recordFinal(id, status, message, extra);
-    if (!done) return opts.store.getDeployment(id);
-    if (done.digest && done.failureKind === "rollout" && (done.status === "failed" || done.status === "rolled_back")) {
-      opts.holds.quarantine(done.service, done.digest, done.id, done.status);
-    }
-    return announce(done);
+    // One transaction: a final status recorded without its quarantine would never be finished again (the retry finds it final).
+    const done = opts.store.atomically(() => {
+      const recorded = recordFinal(id, status, message, extra);
+      if (recorded?.digest && recorded.failureKind === "rollout" && (recorded.status === "failed" || recorded.status === "rolled_back")) {
+        opts.holds.quarantine(recorded.service, recorded.digest, recorded.id, recorded.status);
+      }
+      return recorded;
+    });
+    return done ? announce(done) : opts.store.getDeployment(id);
   }
 
   const subscribe = (set: Set<Listener>) => (listener: Listener) => {

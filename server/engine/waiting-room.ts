@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Clock } from "../domain/clock.js";
 import { waitingStatuses, type DeploymentStatus } from "../domain/deployment.js";
 import { AppError } from "../domain/app-error.js";
+import { isStorageFailure } from "../store/database.js";
 import type { DeploymentPatch, DeploymentRecord, DeploymentStore } from "../store/deployment-store.js";
 
 /**
@@ -27,6 +28,9 @@ export interface WaitingRoomDeps {
   announceWaiting(dep: DeploymentRecord): void;
 }
 
+/** How soon a wake-up the database refused is tried again. */
+const STORAGE_RETRY_MS = 1000;
+
 export function createWaitingRoom(deps: WaitingRoomDeps) {
   const parked = new Map<string, string>();
 
@@ -35,12 +39,13 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
     return dep && waitingStatuses.has(dep.status) ? dep : undefined;
   }
 
+  /** The wait is over: queued again (or, an approval request, rejected). Out of the room only once that is written. */
   function wake(id: string): void {
     const dep = isWaiting(id);
     if (!dep || parked.get(dep.service) !== id) return; // approved, superseded or rejected meanwhile
-    parked.delete(dep.service);
     if (dep.status === "awaiting_approval") {
       deps.finish(id, "rejected", `nobody approved it by ${new Date(dep.waitUntil ?? deps.clock.now()).toISOString()}: the request expired`);
+      parked.delete(dep.service);
       return;
     }
     deps.store.transition(
@@ -48,16 +53,28 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
       { status: "queued", waitUntil: null },
       `${dep.status === "scheduled" ? "the deploy window opened" : "cooled down"}; queued`,
     );
+    parked.delete(dep.service);
     deps.enqueue(id);
+  }
+
+  /** Wakes it once its wait is over; while the database refuses the write (disk full), it stays waiting and tries again. */
+  function timeWake(id: string, waitMs: number): void {
+    void deps.clock
+      .sleep(waitMs)
+      .then(() => wake(id))
+      .catch((err: unknown) => {
+        if (!isStorageFailure(err)) return deps.log.error({ err, deploymentId: id }, "waking a waiting deployment failed");
+        deps.log.error(
+          { err, deploymentId: id, retryInMs: STORAGE_RETRY_MS },
+          "waking a waiting deployment: the database could not be written; retrying",
+        );
+        timeWake(id, STORAGE_RETRY_MS);
+      });
   }
 
   function arm(dep: DeploymentRecord): void {
     parked.set(dep.service, dep.id);
-    const waitMs = Math.max(0, (dep.waitUntil ?? deps.clock.now()) - deps.clock.now());
-    void deps.clock
-      .sleep(waitMs)
-      .then(() => wake(dep.id))
-      .catch((err) => deps.log.error({ err, deploymentId: dep.id }, "waking a waiting deployment failed"));
+    timeWake(dep.id, Math.max(0, (dep.waitUntil ?? deps.clock.now()) - deps.clock.now()));
   }
 
   /** The older deployment waiting on `service`, if any, taken out of the room for `newId` to supersede. */
@@ -68,13 +85,17 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
     return older;
   }
 
-  /** A deployment someone may approve or reject now, taken out of the room; 404 or 409 otherwise. */
-  function takeAwaiting(id: string): DeploymentRecord {
+  /** A deployment someone may approve or reject now; 404 or 409 otherwise. */
+  function awaiting(id: string): DeploymentRecord {
     const dep = deps.store.findDeployment(id);
     if (!dep) throw new AppError("NOT_FOUND", `no deployment ${id}`);
     if (dep.status !== "awaiting_approval") throw new AppError("CONFLICT", `deployment ${id} is ${dep.status}, not awaiting_approval`);
-    if (parked.get(dep.service) === id) parked.delete(dep.service);
     return dep;
+  }
+
+  /** Out of the room, once what ended its wait is written. */
+  function leave(dep: DeploymentRecord): void {
+    if (parked.get(dep.service) === dep.id) parked.delete(dep.service);
   }
 
   const supersededBy = (id: string) => `superseded by ${id}, a newer request for this service`;
@@ -112,19 +133,27 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
 
     /** deployments:write approved it: queued again, to pass the remaining gates (a window) and deploy. Once. */
     approve(id: string, by: string): DeploymentRecord {
-      takeAwaiting(id);
+      const dep = awaiting(id);
       const approved = deps.store.transition(
         id,
         { status: "queued", approvedBy: by, approvedAt: deps.clock.now(), waitUntil: null },
         `approved by ${by}; queued`,
       );
+      leave(dep);
       deps.enqueue(id);
       return approved;
     },
 
     reject(id: string, by: string): DeploymentRecord {
-      takeAwaiting(id);
-      return deps.finish(id, "rejected", `rejected by ${by}`);
+      const dep = awaiting(id);
+      const rejected = deps.finish(id, "rejected", `rejected by ${by}`);
+      leave(dep);
+      return rejected;
+    },
+
+    /** A supersedeFor() whose transaction did not commit: the deployment waits again (its timer never stopped). */
+    putBack(dep: DeploymentRecord): void {
+      if (!parked.has(dep.service)) parked.set(dep.service, dep.id);
     },
   };
 }

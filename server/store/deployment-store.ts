@@ -199,6 +199,12 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
       });
     }),
 
+    /**
+     * Runs the writes of `write` (this store's, or another store's on the same connection) in one transaction, a
+     * savepoint inside an open one; the feed hears of them once it commits.
+     */
+    atomically: published(<T>(write: () => T): T => atomic(write)),
+
     addEvent: published((id: string, message: string): void => {
       const current = statusById.get({ id });
       if (!current) throw new Error(`deployment ${id} does not exist`);

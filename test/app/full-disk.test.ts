@@ -1,48 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
+import { fillDatabase, failCommits } from "../helpers/storage-faults.js";
 import { countRows, createTestServer, registryPush, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
-
-/**
- * Makes every write fail the way a disk that is full or failing makes it fail,
- * with SQLite's own error, for every statement at once: a full disk's
- * SQLITE_FULL depends on which page a write lands in, so it is measured on a
- * real full tmpfs by `npm run faults` instead; here the database refuses
- * writes as a file system remounted read-only does (SQLITE_READONLY).
- * `lift` gives writing back.
- */
-function fillDatabase(server: TestServer) {
-  const sqlite = server.database.sqlite;
-  sqlite.pragma("query_only = 1");
-  expect(() => sqlite.exec("create table filler (x)")).toThrow(expect.objectContaining({ code: "SQLITE_READONLY" }));
-  return { lift: () => sqlite.pragma("query_only = 0") };
-}
-
-/**
- * Makes every transaction fail at its commit, as a disk that fills while the
- * write is under way makes it fail (the pages go to the WAL at COMMIT): all
- * of the transaction's statements ran, and nothing of them stays.
- */
-function failCommits(server: TestServer) {
-  const sqlite = server.database.sqlite;
-  const real = sqlite.transaction;
-  let depth = 0;
-  sqlite.transaction = function (fn: (...args: unknown[]) => unknown) {
-    return real.call(sqlite, (...args: unknown[]) => {
-      depth++;
-      try {
-        const result = fn(...args);
-        if (depth === 1) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
-        return result;
-      } finally {
-        depth--;
-      }
-    });
-  } as typeof real;
-  return { lift: () => (sqlite.transaction = real) };
-}
 
 async function push(server: TestServer, digest: string) {
   const token = await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
@@ -132,5 +94,30 @@ describe("a database that cannot be written (disk full or failing)", () => {
     // Resolved when it ran: the registry's tag names the refused push's digest by then, and that is what runs.
     expect(ended.digest).toBe(sha(5));
     expect((await swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(5)}`);
+  });
+
+  it("records a failed rollout's end and the quarantine of its digest together: a refused quarantine is retried with it, and announced once", async () => {
+    const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+    const server = createTestServer({}, { clock });
+    server.swarm.addService({ name: "web", image: `${repo}:v1`, failureAction: "rollback" });
+    server.swarm.failImage(`${repo}:v1@${sha(6)}`, "task: non-zero exit (3)");
+    const real = server.holds.quarantine.bind(server.holds);
+    let refused = 0;
+    server.holds.quarantine = (...args: Parameters<typeof real>) => {
+      if (refused++ === 0) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+      return real(...args);
+    };
+    const announced: string[] = [];
+    server.deployer.onFinished((d) => void announced.push(d.status));
+    const id = (await push(server, sha(6))).json.deployments![0]!.id;
+    await until("the quarantine refused", () => refused === 1);
+    // Nothing of the end was kept: the deployment is still under way, and the deployer waits for space.
+    expect(server.store.getDeployment(id).status).toBe("running");
+    await until("the deployer waiting for space", () => clock.sleeps.includes(1000));
+    clock.advance(1000);
+    expect((await waitForFinal(server, id)).status).toBe("rolled_back");
+    expect(server.holds.findQuarantine("web", sha(6))).toMatchObject({ deploymentId: id });
+    await server.deployer.idle();
+    expect(announced).toEqual(["rolled_back"]);
   });
 });
