@@ -52,7 +52,10 @@ export function createDeployer(opts: DeployerOptions) {
 
   const resolving = new Map<string, { lateEvent: boolean }>();
   const lookups = opts.tagLookups ?? createTagLookups();
-  /** Each deployment's admission ticket (engine/tag-lookups.ts): its first look at the tag starts after it. */
+  /**
+   * Each deployment's admission ticket (engine/tag-lookups.ts): its first look at the tag starts after it. Held
+   * while it is in a lane: set when it enters one, gone when it ends there or is superseded or undone in it.
+   */
   const admittedAt = new Map<string, number>();
   const slots = createRolloutSlots({ max: opts.maxRollouts ?? DEFAULT_MAX_ROLLOUTS, store: opts.store });
   // One round for all rollouts every 500 ms (2 Engine API requests), or at the tests' pace when they set one.
@@ -101,7 +104,6 @@ export function createDeployer(opts: DeployerOptions) {
     const dep = opts.store.getDeployment(id);
     const nothing = () => undefined;
     if (isTerminal(dep.status)) return { record: dep, after: () => dep, undo: nothing };
-    admittedAt.set(id, lookups.ticket());
     const lane = lanes.get(dep.service) ?? {};
     lanes.set(dep.service, lane);
     // An id that was admitted in a transaction that then failed, and that no undo() reached: not in the record, so gone.
@@ -117,6 +119,7 @@ export function createDeployer(opts: DeployerOptions) {
         lane.pending = before.pending;
       }
       if (supersededParked) waiting.putBack(supersededParked);
+      admittedAt.delete(id);
       if (!lane.active && !lane.pending && !lanesRunning.has(dep.service) && lanes.get(dep.service) === lane) {
         lanes.delete(dep.service);
         if (lanes.size === 0) for (const wake of idleWaiters) wake();
@@ -137,12 +140,15 @@ export function createDeployer(opts: DeployerOptions) {
           : { record: dep, after: () => opts.store.getDeployment(id), undo: nothing };
       }
     }
+    // In the lane from here on: the tag is looked up after this admission (renewed by each push coalesced into it).
+    admittedAt.set(id, lookups.ticket());
     // What this one replaces: the deployment a policy's gate holds on the service, and the one queued.
     supersededParked = waiting.supersedeFor(dep.service, id);
     const superseded = [supersededParked];
     let start = false;
     if (lane.pending) {
       superseded.push(recordFinal(lane.pending, "superseded", `superseded by ${id}, a newer request for this service`));
+      admittedAt.delete(lane.pending);
       lane.pending = id;
     } else if (lane.active) {
       lane.pending = id;
