@@ -78,6 +78,7 @@ export function createDeployer(opts: DeployerOptions) {
     enqueue: (id) => void enqueue(id),
     finish,
     recordFinal,
+    announce,
     announceWaiting: ends.announceWaiting,
   });
   const coalesceInto = createCoalescing(opts.store, lanes, waiting.parkedOf, resolving);

@@ -24,6 +24,8 @@ export interface WaitingRoomDeps {
   finish(id: string, status: DeploymentStatus, message: string, extra?: DeploymentPatch): DeploymentRecord;
   /** The deployer's write of a final status that joins an open transaction; announce() after the commit. */
   recordFinal(id: string, status: DeploymentStatus, message: string): DeploymentRecord | undefined;
+  /** Tells the listeners of a final status recordFinal() wrote, once it committed. */
+  announce(dep: DeploymentRecord): void;
   /** Tells the listeners a deployment started to wait. */
   announceWaiting(dep: DeploymentRecord): void;
 }
@@ -108,10 +110,14 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
 
     /** A run stopped at a gate: recorded as waiting (replacing, and superseding, an older one), then timed. */
     park(id: string, status: DeploymentStatus, message: string, waitUntil: number): DeploymentRecord {
-      const dep = deps.store.transition(id, { status, waitUntil }, message);
-      const older = takeOlder(dep.service, id);
-      if (older) deps.finish(older, "superseded", supersededBy(id));
+      const olderId = parked.get(deps.store.getDeployment(id).service);
+      // One transaction: should the database refuse it, the run is retried from where it was, nothing half recorded.
+      const { dep, older } = deps.store.atomically(() => ({
+        dep: deps.store.transition(id, { status, waitUntil }, message),
+        older: olderId && olderId !== id && isWaiting(olderId) ? deps.recordFinal(olderId, "superseded", supersededBy(id)) : undefined,
+      }));
       arm(dep);
+      if (older) deps.announce(older);
       deps.announceWaiting(dep);
       return dep;
     },
