@@ -51,6 +51,8 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   const resolveTag = createTagResolver(ctx, (message) => new DeployFailure(message, "error"));
   /** Creation times read from registries, by `registry/repo@digest`: a cooling deployment is gated again when its wait ends. */
   const createdTimes = new Map<string, number | undefined>();
+  /** Updates the engine took whose "update sent" the database refused to record, by deployment: the run's retry follows them. */
+  const unrecordedUpdates = new Map<string, string>();
 
   /** Undefined when the deployment had ended already. */
   async function run(id: string): Promise<RunOutcome | undefined> {
@@ -86,6 +88,18 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         throw new DeploySkipped(`the service runs ${service.image} now, not ${familiarRepoTag(ref)}'s repository`);
       }
       if (running?.digest === digest && running.tag === ref.tag) {
+        // Updating to it now, and this run has sent nothing it recorded: the update it sent before a crash, or before a
+        // write the database refused, could record it. Followed to its end, not taken for a service already there.
+        const image = pinnedImage(ref, digest);
+        if (!dep.updateSentAt && (unrecordedUpdates.get(id) === image || service.updateStatus?.state === "updating")) {
+          unrecordedUpdates.delete(id);
+          dep = opts.store.transition(
+            id,
+            { pinnedImage: image, updateSentAt: now(), serviceId: service.id },
+            `the service is updating to ${image} already (an update sent before it could be recorded, or by someone else); following it`,
+          );
+          return await follow(dep, image);
+        }
         throw new DeploySkipped(`the service already runs ${digest}`);
       }
       // A move to another tag (deployer.follow) is checked again now: the service may have moved on since the push came.
@@ -103,11 +117,14 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       opts.ownChanges?.mark(service.id, image);
       try {
         const sent = await update(dep, service, image);
+        // Should this write be refused (a full disk), the retry must know the engine has the update: it follows it.
+        unrecordedUpdates.set(id, image);
         dep = opts.store.transition(
           id,
           { pinnedImage: image, previousImage: sent.previousImage, updateSentAt: now(), serviceId: sent.serviceId },
           `update sent: ${image} (service version ${sent.version})${sent.warnings.length ? `; engine warnings: ${sent.warnings.join("; ")}` : ""}`,
         );
+        unrecordedUpdates.delete(id);
       } finally {
         opts.ownChanges?.unmark(service.id, image);
       }

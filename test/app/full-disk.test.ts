@@ -120,4 +120,44 @@ describe("a database that cannot be written (disk full or failing)", () => {
     await server.deployer.idle();
     expect(announced).toEqual(["rolled_back"]);
   });
+
+  it("follows an update the engine took but the database refused to record to its end, instead of taking the service for one already there", async () => {
+    const swarm = new FakeSwarm(); // rollouts move only when the test ticks
+    const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+    const server = createTestServer({}, { swarm, clock });
+    swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 1 });
+    const real = server.store.transition;
+    let refused = 0;
+    server.store.transition = (id, patch, message) => {
+      if (patch.updateSentAt && refused++ === 0) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+      return real(id, patch, message);
+    };
+    const id = (await push(server, sha(2))).json.deployments![0]!.id;
+    await until("the deployer waiting for space", () => clock.sleeps.includes(1000));
+    expect(swarm.callsOf("updateService")).toHaveLength(1);
+    expect(server.store.getDeployment(id).updateSentAt).toBeNull();
+    clock.advance(1000);
+    await until("the rollout followed", () => server.store.getDeployment(id).updateSentAt !== null);
+    await swarm.settle();
+    const ended = await waitForFinal(server, id);
+    expect(ended).toMatchObject({ status: "succeeded", pinnedImage: `${repo}:v1@${sha(2)}` });
+    expect(server.store.listEvents(id).map((e) => e.message)).toContain(
+      `the service is updating to ${repo}:v1@${sha(2)} already (an update sent before it could be recorded, or by someone else); following it`,
+    );
+    expect(swarm.callsOf("updateService"), "the update is not sent twice").toHaveLength(1);
+  });
+
+  it("follows an update under way to the pushed digest, as after a crash between the update and its record, instead of skipping it", async () => {
+    const swarm = new FakeSwarm(); // rollouts move only when the test ticks
+    const server = createTestServer({}, { swarm });
+    const web = swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 2 });
+    await swarm.updateService(web.id, (await swarm.findService("web"))!.version, { image: `${repo}:v1@${sha(2)}` });
+    await swarm.tick();
+    expect((await swarm.findService("web"))?.updateStatus?.state).toBe("updating");
+    const id = (await push(server, sha(2))).json.deployments![0]!.id;
+    await until("the rollout followed", () => server.store.getDeployment(id).updateSentAt !== null);
+    await swarm.settle();
+    expect(await waitForFinal(server, id)).toMatchObject({ status: "succeeded", pinnedImage: `${repo}:v1@${sha(2)}` });
+    expect(swarm.callsOf("updateService"), "nothing sent: the update was under way").toHaveLength(1);
+  });
 });
