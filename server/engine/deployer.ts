@@ -126,46 +126,55 @@ export function createDeployer(opts: DeployerOptions) {
         if (lanes.size === 0) for (const wake of idleWaiters) wake();
       }
     };
-    const target = targetOf(dep);
-    for (const otherId of [lane.active, lane.pending]) {
-      if (!otherId || !target) continue;
-      const other = opts.store.getDeployment(otherId);
-      if (targetOf(other) === target) {
-        const skipped = recordFinal(
-          id,
-          "skipped",
-          `the same digest is already ${other.status === "running" ? "being deployed" : "queued"} by ${other.id}`,
-        );
-        return skipped
-          ? { record: skipped, after: () => announce(skipped), undo: nothing }
-          : { record: dep, after: () => opts.store.getDeployment(id), undo: nothing };
+    const place = (): Admitted => {
+      const target = targetOf(dep);
+      for (const otherId of [lane.active, lane.pending]) {
+        if (!otherId || !target) continue;
+        const other = opts.store.getDeployment(otherId);
+        if (targetOf(other) === target) {
+          const skipped = recordFinal(
+            id,
+            "skipped",
+            `the same digest is already ${other.status === "running" ? "being deployed" : "queued"} by ${other.id}`,
+          );
+          return skipped
+            ? { record: skipped, after: () => announce(skipped), undo: nothing }
+            : { record: dep, after: () => opts.store.getDeployment(id), undo: nothing };
+        }
       }
-    }
-    // In the lane from here on: the tag is looked up after this admission (renewed by each push coalesced into it).
-    admittedAt.set(id, lookups.ticket());
-    // What this one replaces: the deployment a policy's gate holds on the service, and the one queued.
-    supersededParked = waiting.supersedeFor(dep.service, id);
-    const superseded = [supersededParked];
-    let start = false;
-    if (lane.pending) {
-      superseded.push(recordFinal(lane.pending, "superseded", `superseded by ${id}, a newer request for this service`));
-      admittedAt.delete(lane.pending);
-      lane.pending = id;
-    } else if (lane.active) {
-      lane.pending = id;
-    } else {
-      lane.active = id;
-      start = true;
-    }
-    return {
-      record: dep,
-      after: () => {
-        for (const other of superseded) if (other) announce(other);
-        if (start) void drive(dep.service);
-        return opts.store.getDeployment(id); // `running` once started
-      },
-      undo,
+      // In the lane from here on: the tag is looked up after this admission (renewed by each push coalesced into it).
+      admittedAt.set(id, lookups.ticket());
+      // What this one replaces: the deployment a policy's gate holds on the service, and the one queued.
+      supersededParked = waiting.supersedeFor(dep.service, id);
+      const superseded = [supersededParked];
+      let start = false;
+      if (lane.pending) {
+        superseded.push(recordFinal(lane.pending, "superseded", `superseded by ${id}, a newer request for this service`));
+        admittedAt.delete(lane.pending);
+        lane.pending = id;
+      } else if (lane.active) {
+        lane.pending = id;
+      } else {
+        lane.active = id;
+        start = true;
+      }
+      return {
+        record: dep,
+        after: () => {
+          for (const other of superseded) if (other) announce(other);
+          if (start) void drive(dep.service);
+          return opts.store.getDeployment(id); // `running` once started
+        },
+        undo,
+      };
     };
+    try {
+      return place();
+    } catch (err) {
+      // A write of this admission was refused: what it changed in memory goes back, as for a transaction that did not commit.
+      undo();
+      throw err;
+    }
   }
 
   /** admit() and after() at once, for callers with no transaction of their own open. */

@@ -58,6 +58,8 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   async function run(id: string): Promise<RunOutcome | undefined> {
     let dep = opts.store.getDeployment(id);
     if (isTerminal(dep.status)) return undefined;
+    // Run before (requeued after a restart, or retried after a refused write): an update under way may be its own.
+    const ranBefore = dep.startedAt !== null;
     if (dep.status === "running" && dep.pinnedImage && dep.updateSentAt) {
       opts.store.addEvent(id, "resumed following the rollout after a restart");
       return follow(dep, dep.pinnedImage);
@@ -88,16 +90,23 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         throw new DeploySkipped(`the service runs ${service.image} now, not ${familiarRepoTag(ref)}'s repository`);
       }
       if (running?.digest === digest && running.tag === ref.tag) {
-        // Updating to it now, and this run has sent nothing it recorded: the update it sent before a crash, or before a
-        // write the database refused, could record it. Followed to its end, not taken for a service already there.
+        // Updating to it now, and this deployment has sent nothing it recorded: the update it sent before a crash, or
+        // before a write the database refused, could record it. Followed to its end, not taken for a service already
+        // there. Someone else's update of a deployment that never ran is left to them (skipped), as drift is.
         const image = pinnedImage(ref, digest);
-        if (!dep.updateSentAt && (unrecordedUpdates.get(id) === image || service.updateStatus?.state === "updating")) {
-          unrecordedUpdates.delete(id);
+        const mine = unrecordedUpdates.get(id) === image || (ranBefore && service.updateStatus?.state === "updating");
+        if (!dep.updateSentAt && mine) {
           dep = opts.store.transition(
             id,
-            { pinnedImage: image, updateSentAt: now(), serviceId: service.id },
-            `the service is updating to ${image} already (an update sent before it could be recorded, or by someone else); following it`,
+            {
+              pinnedImage: image,
+              updateSentAt: now(),
+              serviceId: service.id,
+              ...(service.previousImage ? { previousImage: service.previousImage } : {}),
+            },
+            `the service is updating to ${image} already (an update this deployment sent before it could record it); following it`,
           );
+          unrecordedUpdates.delete(id); // only once recorded: a refused write here is retried too
           return await follow(dep, image);
         }
         throw new DeploySkipped(`the service already runs ${digest}`);

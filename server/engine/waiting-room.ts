@@ -129,7 +129,13 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
      */
     supersedeFor(service: string, newId: string): DeploymentRecord | undefined {
       const older = takeOlder(service, newId);
-      return older ? deps.recordFinal(older, "superseded", supersededBy(newId)) : undefined;
+      if (!older) return undefined;
+      try {
+        return deps.recordFinal(older, "superseded", supersededBy(newId));
+      } catch (err) {
+        parked.set(service, older); // not written: it still waits
+        throw err;
+      }
     },
 
     /** After a restart: waits again for what the record says is waiting (a wait already over ends at once). */

@@ -47,7 +47,15 @@ function admitting(deps: RequestDeps, admitted: Admitted[], alongside?: Alongsid
     ...(push?.coalesce ? { coalesce: (d: NewDeployment) => deps.deployer.coalesceTarget(d) } : {}),
     alongside: (rows) => {
       alongside?.(rows);
-      for (const row of rows) admitted.push(deps.deployer.admit(row.id));
+      // Undone at once when a row's admission throws: its savepoint is rolled back before the batch's next write runs.
+      const mine: Admitted[] = [];
+      try {
+        for (const row of rows) mine.push(deps.deployer.admit(row.id));
+      } catch (err) {
+        for (const a of mine.reverse()) a.undo();
+        throw err;
+      }
+      admitted.push(...mine);
     },
   };
 }

@@ -142,22 +142,39 @@ describe("a database that cannot be written (disk full or failing)", () => {
     const ended = await waitForFinal(server, id);
     expect(ended).toMatchObject({ status: "succeeded", pinnedImage: `${repo}:v1@${sha(2)}` });
     expect(server.store.listEvents(id).map((e) => e.message)).toContain(
-      `the service is updating to ${repo}:v1@${sha(2)} already (an update sent before it could be recorded, or by someone else); following it`,
+      `the service is updating to ${repo}:v1@${sha(2)} already (an update this deployment sent before it could record it); following it`,
     );
     expect(swarm.callsOf("updateService"), "the update is not sent twice").toHaveLength(1);
   });
 
-  it("follows an update under way to the pushed digest, as after a crash between the update and its record, instead of skipping it", async () => {
+  it("after a restart, follows the update it sent but could not record, and leaves someone else's update of the same digest to them", async () => {
     const swarm = new FakeSwarm(); // rollouts move only when the test ticks
-    const server = createTestServer({}, { swarm });
-    const web = swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 2 });
-    await swarm.updateService(web.id, (await swarm.findService("web"))!.version, { image: `${repo}:v1@${sha(2)}` });
+    const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+    const first = createTestServer({}, { swarm, clock });
+    swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 2 });
+    const real = first.store.transition;
+    first.store.transition = (id, patch, message) => {
+      if (patch.updateSentAt) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+      return real(id, patch, message);
+    };
+    const id = (await push(first, sha(2))).json.deployments![0]!.id;
+    await until("the deployer waiting for space", () => clock.sleeps.includes(1000));
+    // The process ends there; the engine goes on with the update it took.
+    first.deployer.stop();
     await swarm.tick();
     expect((await swarm.findService("web"))?.updateStatus?.state).toBe("updating");
-    const id = (await push(server, sha(2))).json.deployments![0]!.id;
-    await until("the rollout followed", () => server.store.getDeployment(id).updateSentAt !== null);
+    const second = createTestServer({}, { swarm, dbPath: first.dbPath });
+    expect(second.deployer.reconcile()).toBe(1);
+    await until("the rollout followed", () => second.store.getDeployment(id).updateSentAt !== null);
     await swarm.settle();
-    expect(await waitForFinal(server, id)).toMatchObject({ status: "succeeded", pinnedImage: `${repo}:v1@${sha(2)}` });
-    expect(swarm.callsOf("updateService"), "nothing sent: the update was under way").toHaveLength(1);
+    expect(await waitForFinal(second, id)).toMatchObject({ status: "succeeded", pinnedImage: `${repo}:v1@${sha(2)}` });
+    expect(swarm.callsOf("updateService"), "the update is not sent twice").toHaveLength(1);
+
+    // Someone rolls the service to a digest by hand; the push of that digest, which never ran before, leaves it to them.
+    const web = (await swarm.findService("web"))!;
+    await swarm.updateService(web.id, web.version, { image: `${repo}:v1@${sha(3)}` });
+    await swarm.tick();
+    const theirs = (await push(second, sha(3))).json.deployments![0]!.id;
+    expect(await waitForFinal(second, theirs)).toMatchObject({ status: "skipped", message: `the service already runs ${sha(3)}` });
   });
 });

@@ -11,6 +11,7 @@ import { deploymentsFor } from "../../server/operations/ingest-push.js";
 import { requestDeploymentsGrouped } from "../../server/operations/request-deployment.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
+import type { SwarmService } from "../../server/engine/swarm-port.js";
 import { failCommits, fillDatabase } from "../helpers/storage-faults.js";
 import { createTestServer, pushAcmeWeb, registryPush, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
@@ -44,6 +45,33 @@ async function post(s: TestServer, n: number) {
   });
   return { status: res.status, body: (await res.json()) as { deployments?: Array<{ id: string }> } };
 }
+
+/** A deployer whose admission of the first "api" deployment throws, as one statement of one write of a batch can fail alone. */
+function poisonedDeployer(s: TestServer) {
+  const realAdmit = s.deployer.admit;
+  let poisoned = false;
+  return {
+    ...s.deployer,
+    admit: (id: string) => {
+      if (!poisoned && s.store.getDeployment(id).service === "api") {
+        poisoned = true;
+        throw new Error("a statement of this write failed");
+      }
+      return realAdmit(id);
+    },
+  };
+}
+
+function grouped(s: TestServer, deployer: ReturnType<typeof poisonedDeployer>, n: number, selected: SwarmService[]) {
+  return requestDeploymentsGrouped(
+    { store: s.store, deployer },
+    { kind: "registry", eventKey: `evt-${n}`, imageKey: `${repo}:v1`, digestHint: sha(n), requestedBy: "ci" },
+    deploymentsFor(selected, { kind: "registry", requestedBy: "ci", imageKey: `${repo}:v1`, image: `${repo}:v1`, digestHint: sha(n) }, "queued"),
+    { coalesce: true },
+  );
+}
+
+const refusal = () => Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
 
 describe("a newer request while an older one runs its gates", () => {
   it("supersedes the older one when it stops at a gate, instead of letting it wait and deploy over the newer one later", async () => {
@@ -80,6 +108,79 @@ describe("a newer request while an older one runs its gates", () => {
 });
 
 describe("writes the database refuses around the waiting room", () => {
+  it("a refused superseding at the gate retries the run whole: the older one ends superseded, not failed", async () => {
+    const s = serverWith({ "deployer.min-age": "30m" });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const real = s.registry.imageCreatedAt.bind(s.registry);
+    let asked = 0;
+    s.registry.imageCreatedAt = async (r, digest) => {
+      asked++;
+      if (digest === sha(1)) await held;
+      return real(r, digest);
+    };
+    const transition = s.store.transition;
+    let refused = 0;
+    s.store.transition = (id, patch, message) => {
+      if (patch.status === "superseded" && refused++ === 0) throw refusal();
+      return transition(id, patch, message);
+    };
+    s.registry.push(ref("v1"), sha(1));
+    const older = (await pushAcmeWeb(s, "v1", sha(1))).deployments[0]!.id;
+    await until("the older push is at its gate", () => asked === 1);
+    s.registry.push(ref("v1"), sha(2), { createdAt: WED_0600 - 120 * MINUTE });
+    const newer = (await pushAcmeWeb(s, "v1", sha(2))).deployments[0]!.id;
+    release();
+    await until("the superseding refused", () => refused === 1);
+    await until("the deployer waiting for space", () => s.clock.sleeps.includes(1000));
+    expect(s.store.getDeployment(older).status, "nothing of the wait was kept").toBe("running");
+    s.clock.advance(1000);
+    expect((await waitForFinal(s, newer)).status).toBe("succeeded");
+    expect(s.store.getDeployment(older).status).toBe("superseded");
+    expect(s.swarm.callsOf("updateService")).toHaveLength(1);
+  });
+
+  it("a push whose admission is refused at superseding the waiting one leaves it waiting, the deployer idle, and it wakes", async () => {
+    const s = serverWith({ "deployer.min-age": "30m" });
+    const first = (await post(s, 1)).body.deployments![0]!.id;
+    await untilStatus(s, first, "cooling_down");
+    const transition = s.store.transition;
+    let refused = 0;
+    s.store.transition = (id, patch, message) => {
+      if (patch.status === "superseded" && refused++ === 0) throw refusal();
+      return transition(id, patch, message);
+    };
+    expect((await post(s, 2)).status).toBe(503);
+    expect(s.store.getDeployment(first).status).toBe("cooling_down");
+    await s.deployer.idle();
+    s.clock.advance(31 * MINUTE);
+    expect((await waitForFinal(s, first)).status).toBe("succeeded");
+  });
+
+  it("a write of a batch that fails alone after taking the waiting one gives it back before the batch's next write, which then supersedes it", async () => {
+    const s = serverWith({ "deployer.min-age": "30m" });
+    const api = s.swarm.addService({ name: "api", image: `${repo}:v1` });
+    const web = (await s.swarm.findService("web"))!;
+    s.registry.push(ref("v1"), sha(1));
+    const waiting = (await pushAcmeWeb(s, "v1", sha(1))).deployments.find((d) => d.service === "web")!.id;
+    await untilStatus(s, waiting, "cooling_down");
+    await s.deployer.idle().catch(() => undefined);
+    const deployer = poisonedDeployer(s);
+    s.registry.push(ref("v1"), sha(3), { createdAt: WED_0600 - 120 * MINUTE });
+    // Asked in the same turn: one batch; the first write takes the waiting one, then fails alone.
+    const failing = grouped(s, deployer, 2, [web, api]);
+    const later = grouped(s, deployer, 3, [web]);
+    await expect(failing).rejects.toThrow(/a statement of this write failed/);
+    const recorded = await later;
+    if (recorded.duplicate) throw new Error("not a duplicate");
+    const id = recorded.deployments[0]!.id;
+    expect((await waitForFinal(s, id)).status).toBe("succeeded");
+    expect(s.store.getDeployment(waiting)).toMatchObject({ status: "superseded", message: `superseded by ${id}, a newer request for this service` });
+    s.clock.advance(31 * MINUTE);
+    await s.deployer.idle();
+    expect((await s.swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(3)}`);
+  });
+
   it("a push whose commit fails leaves the waiting deployment waiting: a later push supersedes it, and it wakes when its wait ends", async () => {
     const s = serverWith({ "deployer.min-age": "30m" });
     const first = (await post(s, 1)).body.deployments![0]!.id;
