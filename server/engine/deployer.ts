@@ -297,6 +297,7 @@ export function createDeployer(opts: DeployerOptions) {
     },
     stop(): void {
       stopped = true;
+      waiting.stop();
     },
   };
 }

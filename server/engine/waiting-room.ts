@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { Clock } from "../domain/clock.js";
 import { waitingStatuses, type DeploymentStatus } from "../domain/deployment.js";
@@ -30,11 +31,15 @@ export interface WaitingRoomDeps {
   announceWaiting(dep: DeploymentRecord): void;
 }
 
-/** How soon a wake-up the database refused is tried again. */
+/** How soon a wake-up the database refused is tried again, doubling up to the most. */
 const STORAGE_RETRY_MS = 1000;
+const STORAGE_RETRY_MAX_MS = 30_000;
 
 export function createWaitingRoom(deps: WaitingRoomDeps) {
   const parked = new Map<string, string>();
+  /** Ends every wait's timer (deployer.stop()). One listener per waiting deployment: no bound on their number. */
+  const stopping = new AbortController();
+  setMaxListeners(0, stopping.signal);
 
   function isWaiting(id: string): DeploymentRecord | undefined {
     const dep = deps.store.findDeployment(id);
@@ -59,18 +64,20 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
     deps.enqueue(id);
   }
 
-  /** Wakes it once its wait is over; while the database refuses the write (disk full), it stays waiting and tries again. */
-  function timeWake(id: string, waitMs: number): void {
+  /**
+   * Wakes it once its wait is over; while the database refuses the write (disk full), it stays waiting and tries
+   * again, backing off. Nothing wakes once the room is stopped: the next start's reconcile() waits again.
+   */
+  function timeWake(id: string, waitMs: number, retryMs = STORAGE_RETRY_MS): void {
     void deps.clock
-      .sleep(waitMs)
-      .then(() => wake(id))
+      .sleep(waitMs, stopping.signal)
+      .then(() => {
+        if (!stopping.signal.aborted) wake(id);
+      })
       .catch((err: unknown) => {
         if (!isStorageFailure(err)) return deps.log.error({ err, deploymentId: id }, "waking a waiting deployment failed");
-        deps.log.error(
-          { err, deploymentId: id, retryInMs: STORAGE_RETRY_MS },
-          "waking a waiting deployment: the database could not be written; retrying",
-        );
-        timeWake(id, STORAGE_RETRY_MS);
+        deps.log.error({ err, deploymentId: id, retryInMs: retryMs }, "waking a waiting deployment: the database could not be written; retrying");
+        timeWake(id, retryMs, Math.min(STORAGE_RETRY_MAX_MS, retryMs * 2));
       });
   }
 
@@ -161,6 +168,11 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
       const rejected = deps.finish(id, "rejected", `rejected by ${by}`);
       leave(dep);
       return rejected;
+    },
+
+    /** Stops every wait's timer; what waits stays waiting in the record. */
+    stop(): void {
+      stopping.abort();
     },
 
     /** A supersedeFor() whose transaction did not commit: the deployment waits again (its timer never stopped). */

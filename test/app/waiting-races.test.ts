@@ -205,20 +205,35 @@ describe("writes the database refuses around the waiting room", () => {
     await s.deployer.idle();
   });
 
-  it("a wait that ends while the disk refuses writes wakes once it takes them again", async () => {
+  it("a wait that ends while the disk refuses writes wakes once it takes them again, trying less often meanwhile", async () => {
     const s = serverWith({ "deployer.min-age": "30m" });
     s.registry.push(ref("v1"), sha(1));
     const id = (await pushAcmeWeb(s, "v1", sha(1))).deployments[0]!.id;
     await untilStatus(s, id, "cooling_down");
     const disk = fillDatabase(s);
+    const refusals = () => s.logLines.filter((l) => l.includes("waking a waiting deployment: the database could not be written")).length;
     s.clock.advance(31 * MINUTE);
-    await until("the refused wake-up is logged", () =>
-      s.logLines.some((l) => l.includes("waking a waiting deployment: the database could not be written")),
-    );
+    await until("the refused wake-up is logged", () => refusals() === 1);
+    await until("a retry in 1 s", () => s.clock.sleeps.includes(1000));
+    s.clock.advance(1000);
+    await until("refused again", () => refusals() === 2);
+    await until("the next retry in 2 s", () => s.clock.sleeps.includes(2000));
     expect(s.store.getDeployment(id).status).toBe("cooling_down");
     disk.lift();
-    s.clock.advance(1000);
+    s.clock.advance(2000);
     expect((await waitForFinal(s, id)).status).toBe("succeeded");
+  });
+
+  it("wakes nothing once the deployer is stopped: the wait stays in the record for the next start", async () => {
+    const s = serverWith({ "deployer.min-age": "30m" });
+    s.registry.push(ref("v1"), sha(1));
+    const id = (await pushAcmeWeb(s, "v1", sha(1))).deployments[0]!.id;
+    await untilStatus(s, id, "cooling_down");
+    s.deployer.stop();
+    s.clock.advance(31 * MINUTE);
+    for (let i = 0; i < 50; i++) await turn();
+    expect(s.store.getDeployment(id).status).toBe("cooling_down");
+    expect(s.swarm.callsOf("updateService")).toEqual([]);
   });
 
   it("an approval or a rejection the disk refuses leaves the request waiting: approvable again, superseded by a newer push", async () => {
