@@ -71,29 +71,35 @@ function grouped(s: TestServer, deployer: ReturnType<typeof poisonedDeployer>, n
   );
 }
 
+/** Holds the registry's answer to when `digest` was built: a run of it waits at its cool-down gate until released. */
+function holdBuildTime(s: TestServer, digest: string) {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const real = s.registry.imageCreatedAt.bind(s.registry);
+  let asked = 0;
+  s.registry.imageCreatedAt = async (r, d) => {
+    asked++;
+    if (d === digest) await held;
+    return real(r, d);
+  };
+  return { release, asked: () => asked };
+}
+
 const refusal = () => Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
 
 describe("a newer request while an older one runs its gates", () => {
   it("supersedes the older one when it stops at a gate, instead of letting it wait and deploy over the newer one later", async () => {
     const s = serverWith({ "deployer.min-age": "30m" });
     // The older push's build-time lookup is held: its run sits at the cool-down gate.
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const real = s.registry.imageCreatedAt.bind(s.registry);
-    let asked = 0;
-    s.registry.imageCreatedAt = async (r, digest) => {
-      asked++;
-      if (digest === sha(1)) await held;
-      return real(r, digest);
-    };
+    const gate = holdBuildTime(s, sha(1));
     s.registry.push(ref("v1"), sha(1));
     const older = (await pushAcmeWeb(s, "v1", sha(1))).deployments[0]!.id;
-    await until("the older push is at its gate", () => asked === 1);
+    await until("the older push is at its gate", () => gate.asked() === 1);
     // The tag moves on to an image built hours ago: no cool-down for it.
     s.registry.push(ref("v1"), sha(2), { createdAt: WED_0600 - 120 * MINUTE });
     const newer = (await pushAcmeWeb(s, "v1", sha(2))).deployments[0]!.id;
     expect(s.store.getDeployment(newer).status).toBe("queued");
-    release();
+    gate.release();
     expect((await waitForFinal(s, newer)).status).toBe("succeeded");
     const end = s.store.getDeployment(older);
     expect(end.status).toBe("superseded");
@@ -110,15 +116,7 @@ describe("a newer request while an older one runs its gates", () => {
 describe("writes the database refuses around the waiting room", () => {
   it("a refused superseding at the gate retries the run whole: the older one ends superseded, not failed", async () => {
     const s = serverWith({ "deployer.min-age": "30m" });
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const real = s.registry.imageCreatedAt.bind(s.registry);
-    let asked = 0;
-    s.registry.imageCreatedAt = async (r, digest) => {
-      asked++;
-      if (digest === sha(1)) await held;
-      return real(r, digest);
-    };
+    const gate = holdBuildTime(s, sha(1));
     const transition = s.store.transition;
     let refused = 0;
     s.store.transition = (id, patch, message) => {
@@ -127,10 +125,10 @@ describe("writes the database refuses around the waiting room", () => {
     };
     s.registry.push(ref("v1"), sha(1));
     const older = (await pushAcmeWeb(s, "v1", sha(1))).deployments[0]!.id;
-    await until("the older push is at its gate", () => asked === 1);
+    await until("the older push is at its gate", () => gate.asked() === 1);
     s.registry.push(ref("v1"), sha(2), { createdAt: WED_0600 - 120 * MINUTE });
     const newer = (await pushAcmeWeb(s, "v1", sha(2))).deployments[0]!.id;
-    release();
+    gate.release();
     await until("the superseding refused", () => refused === 1);
     await until("the deployer waiting for space", () => s.clock.sleeps.includes(1000));
     expect(s.store.getDeployment(older).status, "nothing of the wait was kept").toBe("running");
@@ -273,30 +271,12 @@ describe("writes the database refuses around the waiting room", () => {
   it("a write of a grouped commit that fails alone does not take back the lane a later write of the same batch committed", async () => {
     const s = createTestServer();
     const services = ["web", "api"].map((name) => s.swarm.addService({ name, image: `${repo}:v1` }));
-    const realAdmit = s.deployer.admit;
-    let poisoned = false;
     // One write of the batch fails on its own (its savepoint is rolled back; the batch commits the others).
-    const deployer = {
-      ...s.deployer,
-      admit: (id: string) => {
-        if (!poisoned && s.store.getDeployment(id).service === "api") {
-          poisoned = true;
-          throw new Error("a statement of this write failed");
-        }
-        return realAdmit(id);
-      },
-    };
-    const push = (n: number, selected: typeof services) =>
-      requestDeploymentsGrouped(
-        { store: s.store, deployer },
-        { kind: "registry", eventKey: `evt-${n}`, imageKey: `${repo}:v1`, digestHint: sha(n), requestedBy: "ci" },
-        deploymentsFor(selected, { kind: "registry", requestedBy: "ci", imageKey: `${repo}:v1`, image: `${repo}:v1`, digestHint: sha(n) }, "queued"),
-        { coalesce: true },
-      );
+    const deployer = poisonedDeployer(s);
     s.registry.push(ref("v1"), sha(3));
     // Asked in the same turn: one batch, the failing write first.
-    const failing = push(2, services);
-    const later = push(3, [services[0]!]);
+    const failing = grouped(s, deployer, 2, services);
+    const later = grouped(s, deployer, 3, [services[0]!]);
     await expect(failing).rejects.toThrow(/a statement of this write failed/);
     const recorded = await later;
     if (recorded.duplicate) throw new Error("not a duplicate");
