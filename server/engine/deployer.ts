@@ -3,7 +3,7 @@ import { isStorageFailure } from "../store/database.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import { createFinalStatus } from "./final-status.js";
 import { createCoalescing, type LaneView } from "./coalesce.js";
-import { createWaitingRoom } from "./waiting-room.js";
+import { createWaitingRoom, supersededBy } from "./waiting-room.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
 import { createRolloutSlots } from "./rollout-slots.js";
@@ -149,7 +149,7 @@ export function createDeployer(opts: DeployerOptions) {
       const superseded = [supersededParked];
       let start = false;
       if (lane.pending) {
-        superseded.push(recordFinal(lane.pending, "superseded", `superseded by ${id}, a newer request for this service`));
+        superseded.push(recordFinal(lane.pending, "superseded", supersededBy(id)));
         admittedAt.delete(lane.pending);
         lane.pending = id;
       } else if (lane.active) {
@@ -189,18 +189,9 @@ export function createDeployer(opts: DeployerOptions) {
     try {
       if (stopped) return;
       const outcome = await run(id);
-      if (outcome && waitingStatuses.has(outcome.status)) {
-        // A newer request came while this one ran its gates: parked now, this older push would deploy over it once its wait ends.
-        // Recorded as it happened, in one transaction: it reached its gate, and the newer one supersedes it there.
-        const newer = lane.pending;
-        if (newer) {
-          const superseded = opts.store.atomically(() => {
-            opts.store.transition(id, { status: outcome.status, waitUntil: outcome.extra!.waitUntil! }, outcome.message);
-            return recordFinal(id, "superseded", `superseded by ${newer}, a newer request for this service`);
-          });
-          if (superseded) announce(superseded);
-        } else waiting.park(id, outcome.status, outcome.message, outcome.extra!.waitUntil!);
-      } else if (outcome) finish(id, outcome.status, outcome.message, outcome.extra);
+      // A newer request that came while this one ran its gates supersedes it there (waiting-room.ts park()).
+      if (outcome && waitingStatuses.has(outcome.status)) waiting.park(id, outcome.status, outcome.message, outcome.extra!.waitUntil!, lane.pending);
+      else if (outcome) finish(id, outcome.status, outcome.message, outcome.extra);
     } catch (err) {
       if (isStorageFailure(err)) throw err;
       // Shutting down (the database may be closed already): the next start's reconcile() picks it up.

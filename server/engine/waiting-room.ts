@@ -31,6 +31,9 @@ export interface WaitingRoomDeps {
   announceWaiting(dep: DeploymentRecord): void;
 }
 
+/** The message of a deployment a newer request for its service replaced. */
+export const supersededBy = (id: string) => `superseded by ${id}, a newer request for this service`;
+
 /** How soon a wake-up the database refused is tried again, doubling up to the most. */
 const STORAGE_RETRY_MS = 1000;
 const STORAGE_RETRY_MAX_MS = 30_000;
@@ -107,24 +110,34 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
     if (parked.get(dep.service) === dep.id) parked.delete(dep.service);
   }
 
-  const supersededBy = (id: string) => `superseded by ${id}, a newer request for this service`;
-
   return {
     /** The deployment waiting on this service, if any. */
     parkedOf(service: string): string | undefined {
       return parked.get(service);
     },
 
-    /** A run stopped at a gate: recorded as waiting (replacing, and superseding, an older one), then timed. */
-    park(id: string, status: DeploymentStatus, message: string, waitUntil: number): DeploymentRecord {
-      const olderId = parked.get(deps.store.getDeployment(id).service);
-      // One transaction: should the database refuse it, the run is retried from where it was, nothing half recorded.
-      const { dep, older } = deps.store.atomically(() => ({
-        dep: deps.store.transition(id, { status, waitUntil }, message),
-        older: olderId && olderId !== id && isWaiting(olderId) ? deps.recordFinal(olderId, "superseded", supersededBy(id)) : undefined,
-      }));
+    /**
+     * A run stopped at a gate: recorded as waiting (replacing, and superseding, an older one), then timed. When a
+     * newer request waits behind it in the service's lane, it is recorded as waiting and superseded by that one at
+     * once: parked, this older push would deploy over the newer one when its wait ends. One transaction either way:
+     * should the database refuse it, the run is retried from where it was, nothing half recorded.
+     */
+    park(id: string, status: DeploymentStatus, message: string, waitUntil: number, newer?: string): DeploymentRecord {
+      const olderId = newer ? undefined : parked.get(deps.store.getDeployment(id).service);
+      const { dep, ended } = deps.store.atomically(() => {
+        const dep = deps.store.transition(id, { status, waitUntil }, message);
+        if (newer) return { dep, ended: deps.recordFinal(id, "superseded", supersededBy(newer)) };
+        return {
+          dep,
+          ended: olderId && olderId !== id && isWaiting(olderId) ? deps.recordFinal(olderId, "superseded", supersededBy(id)) : undefined,
+        };
+      });
+      if (newer) {
+        if (ended) deps.announce(ended);
+        return ended ?? dep;
+      }
       arm(dep);
-      if (older) deps.announce(older);
+      if (ended) deps.announce(ended);
       deps.announceWaiting(dep);
       return dep;
     },

@@ -43,7 +43,8 @@ export type DeploymentPatch = Partial<
 >;
 
 /** The columns of a deployment that decide whether a push is coalesced into it. */
-export type CoalesceView = Pick<DeploymentRecord, "id" | "status" | "imageKey" | "digest" | "trigger">;
+const coalesceColumns = ["id", "status", "imageKey", "digest", "trigger"] as const;
+export type CoalesceView = Pick<DeploymentRecord, (typeof coalesceColumns)[number]>;
 
 export interface StoreClock {
   now(): number;
@@ -84,9 +85,7 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
   );
   const byId = db.$client.prepare(`select ${selectList(deployments)} from deployments where id = ?`);
   // Read for every deployment in a pushed service's lane, inside the webhook's transaction: the few columns coalescing compares.
-  const coalesceViewById = db.$client.prepare(
-    `select ${selectList(deployments, ["id", "status", "imageKey", "digest", "trigger"])} from deployments where id = ?`,
-  );
+  const coalesceViewById = db.$client.prepare(`select ${selectList(deployments, coalesceColumns)} from deployments where id = ?`);
   const statusById = db
     .select({ status: deployments.status })
     .from(deployments)

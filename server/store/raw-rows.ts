@@ -27,7 +27,7 @@ function plainColumns(table: SQLiteTable): Array<{ key: string; name: string }> 
 /** `col as "key", …`: every column of the table (or those of `keys`) under drizzle's property names, for `select … from <table>`. */
 export function selectList(table: SQLiteTable, keys?: readonly string[]): string {
   const columns = plainColumns(table);
-  for (const key of keys ?? []) if (!columns.some((c) => c.key === key)) throw new Error(`${getTableName(table)} has no column ${key}`);
+  for (const key of keys ?? []) columnName(table, key); // throws for a name the table has not
   return columns
     .filter(({ key }) => !keys || keys.includes(key))
     .map(({ key, name }) => (key === name ? `"${name}"` : `"${name}" as "${key}"`))
