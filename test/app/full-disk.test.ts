@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
-import { fillDatabase, failCommits } from "../helpers/storage-faults.js";
+import { diskFull, fillDatabase, failCommits, refuseTransitions } from "../helpers/storage-faults.js";
 import { countRows, createTestServer, registryPush, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
@@ -104,7 +104,7 @@ describe("a database that cannot be written (disk full or failing)", () => {
     const real = server.holds.quarantine.bind(server.holds);
     let refused = 0;
     server.holds.quarantine = (...args: Parameters<typeof real>) => {
-      if (refused++ === 0) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+      if (refused++ === 0) throw diskFull();
       return real(...args);
     };
     const announced: string[] = [];
@@ -126,12 +126,7 @@ describe("a database that cannot be written (disk full or failing)", () => {
     const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
     const server = createTestServer({}, { swarm, clock });
     swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 1 });
-    const real = server.store.transition;
-    let refused = 0;
-    server.store.transition = (id, patch, message) => {
-      if (patch.updateSentAt && refused++ === 0) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
-      return real(id, patch, message);
-    };
+    refuseTransitions(server, (patch) => !!patch.updateSentAt, 1);
     const id = (await push(server, sha(2))).json.deployments![0]!.id;
     await until("the deployer waiting for space", () => clock.sleeps.includes(1000));
     expect(swarm.callsOf("updateService")).toHaveLength(1);
@@ -152,11 +147,7 @@ describe("a database that cannot be written (disk full or failing)", () => {
     const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
     const first = createTestServer({}, { swarm, clock });
     swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 2 });
-    const real = first.store.transition;
-    first.store.transition = (id, patch, message) => {
-      if (patch.updateSentAt) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
-      return real(id, patch, message);
-    };
+    refuseTransitions(first, (patch) => !!patch.updateSentAt);
     const id = (await push(first, sha(2))).json.deployments![0]!.id;
     await until("the deployer waiting for space", () => clock.sleeps.includes(1000));
     // The process ends there; the engine goes on with the update it took.

@@ -12,7 +12,7 @@ import { requestDeploymentsGrouped } from "../../server/operations/request-deplo
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
 import type { SwarmService } from "../../server/engine/swarm-port.js";
-import { failCommits, fillDatabase } from "../helpers/storage-faults.js";
+import { failCommits, fillDatabase, refuseTransitions } from "../helpers/storage-faults.js";
 import { createTestServer, pushAcmeWeb, registryPush, ROLLOUT_POLL_MS, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
@@ -85,8 +85,6 @@ function holdBuildTime(s: TestServer, digest: string) {
   return { release, asked: () => asked };
 }
 
-const refusal = () => Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
-
 describe("a newer request while an older one runs its gates", () => {
   it("supersedes the older one when it stops at a gate, instead of letting it wait and deploy over the newer one later", async () => {
     const s = serverWith({ "deployer.min-age": "30m" });
@@ -117,19 +115,14 @@ describe("writes the database refuses around the waiting room", () => {
   it("a refused superseding at the gate retries the run whole: the older one ends superseded, not failed", async () => {
     const s = serverWith({ "deployer.min-age": "30m" });
     const gate = holdBuildTime(s, sha(1));
-    const transition = s.store.transition;
-    let refused = 0;
-    s.store.transition = (id, patch, message) => {
-      if (patch.status === "superseded" && refused++ === 0) throw refusal();
-      return transition(id, patch, message);
-    };
+    const disk = refuseTransitions(s, (patch) => patch.status === "superseded", 1);
     s.registry.push(ref("v1"), sha(1));
     const older = (await pushAcmeWeb(s, "v1", sha(1))).deployments[0]!.id;
     await until("the older push is at its gate", () => gate.asked() === 1);
     s.registry.push(ref("v1"), sha(2), { createdAt: WED_0600 - 120 * MINUTE });
     const newer = (await pushAcmeWeb(s, "v1", sha(2))).deployments[0]!.id;
     gate.release();
-    await until("the superseding refused", () => refused === 1);
+    await until("the superseding refused", () => disk.refused() === 1);
     await until("the deployer waiting for space", () => s.clock.sleeps.includes(1000));
     expect(s.store.getDeployment(older).status, "nothing of the wait was kept").toBe("running");
     s.clock.advance(1000);
@@ -142,13 +135,9 @@ describe("writes the database refuses around the waiting room", () => {
     const s = serverWith({ "deployer.min-age": "30m" });
     const first = (await post(s, 1)).body.deployments![0]!.id;
     await untilStatus(s, first, "cooling_down");
-    const transition = s.store.transition;
-    let refused = 0;
-    s.store.transition = (id, patch, message) => {
-      if (patch.status === "superseded" && refused++ === 0) throw refusal();
-      return transition(id, patch, message);
-    };
+    const disk = refuseTransitions(s, (patch) => patch.status === "superseded", 1);
     expect((await post(s, 2)).status).toBe(503);
+    expect(disk.refused()).toBe(1);
     expect(s.store.getDeployment(first).status).toBe("cooling_down");
     await s.deployer.idle();
     s.clock.advance(31 * MINUTE);

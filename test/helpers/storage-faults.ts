@@ -1,5 +1,26 @@
 import { expect } from "vitest";
+import type { DeploymentPatch } from "../../server/store/deployment-store.js";
 import type { TestServer } from "./test-server.js";
+
+/** The error SQLite gives a write on a full disk. */
+export const diskFull = () => Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+
+/**
+ * Makes the store refuse, as a full disk does, the status changes `when` picks: the first `times` of them (every one
+ * by default). `refused()` counts the refusals.
+ */
+export function refuseTransitions(server: Pick<TestServer, "store">, when: (patch: DeploymentPatch) => boolean, times = Infinity) {
+  const real = server.store.transition;
+  let refused = 0;
+  server.store.transition = (id, patch, message) => {
+    if (refused < times && when(patch)) {
+      refused++;
+      throw diskFull();
+    }
+    return real(id, patch, message);
+  };
+  return { refused: () => refused };
+}
 
 /**
  * Makes every write fail the way a disk that is full or failing makes it fail,
@@ -30,7 +51,7 @@ export function failCommits(server: TestServer) {
       depth++;
       try {
         const result = fn(...args);
-        if (depth === 1) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+        if (depth === 1) throw diskFull();
         return result;
       } finally {
         depth--;
