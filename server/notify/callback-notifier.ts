@@ -97,7 +97,7 @@ export function createCallbackNotifier(opts: CallbackNotifierOptions) {
      * trigger's deployments are final.
      */
     async deploymentFinished(deployment: DeploymentRecord): Promise<void> {
-      const served = opts.store.triggersCoalescedInto(deployment.id);
+      const served = opts.store.callbacksCoalescedInto(deployment.id);
       const own = deployment.triggerId ? opts.store.getTrigger(deployment.triggerId) : undefined;
       if (own) served.unshift(own);
       for (const trigger of served) await settle(trigger);

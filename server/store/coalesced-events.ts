@@ -1,4 +1,4 @@
-import { desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, isNotNull, isNull, sql } from "drizzle-orm";
 import type { TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import type { TriggerRecord } from "./records.js";
@@ -38,12 +38,16 @@ export function createCoalescedEvents(db: Db) {
       };
     },
 
-    triggersInto(deploymentId: string): TriggerRecord[] {
+    /**
+     * The pushes coalesced into a deployment whose callback is still to be sent. A burst coalesces thousands into
+     * one deployment, and a registry's push carries a callback URL only on Docker Hub: the rest are not read.
+     */
+    awaitingCallbackInto(deploymentId: string): TriggerRecord[] {
       return db
         .select({ trigger: triggers })
         .from(coalescedEvents)
         .innerJoin(triggers, eq(triggers.id, coalescedEvents.triggerId))
-        .where(eq(coalescedEvents.deploymentId, deploymentId))
+        .where(and(eq(coalescedEvents.deploymentId, deploymentId), isNotNull(triggers.callbackUrl), isNull(triggers.callbackState)))
         .all()
         .map((r) => r.trigger as TriggerRecord);
     },

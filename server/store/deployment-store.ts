@@ -241,8 +241,8 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
 
     /** The pushes coalesced into a deployment: how many, and the latest `limit` of them. */
     coalescedInto: coalesced_.countAndLatest,
-    /** Triggers coalesced into a deployment (their callbacks follow its end). */
-    triggersCoalescedInto: coalesced_.triggersInto,
+    /** Triggers coalesced into a deployment whose callback is still to be sent (it follows the deployment's end). */
+    callbacksCoalescedInto: coalesced_.awaitingCallbackInto,
 
     setCallbackState: triggerQueries.setCallbackState,
 
