@@ -6,6 +6,7 @@ import { readPolicy } from "../domain/policy.js";
 import { isSelf, selfUpdateRefusal } from "../domain/self-update.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
 import { RegistryError } from "../registry/registry-port.js";
+import { isStorageFailure } from "../store/database.js";
 import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { followRollout, type RolloutOutcome } from "./follow-rollout.js";
@@ -51,11 +52,33 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   const resolveTag = createTagResolver(ctx, (message) => new DeployFailure(message, "error"));
   /** Creation times read from registries, by `registry/repo@digest`: a cooling deployment is gated again when its wait ends. */
   const createdTimes = new Map<string, number | undefined>();
-  /** Updates the engine took whose "update sent" the database refused to record, by deployment: the run's retry follows them. */
-  const unrecordedUpdates = new Map<string, string>();
+  /**
+   * Updates the engine took whose "update sent" the database refused to record, by deployment: the run's retry
+   * follows them. Their own-change marks stay until then, so the drift watcher does not record our update as
+   * someone else's meanwhile. Both go once the run ends, whichever way (settled()).
+   */
+  const unrecordedUpdates = new Map<string, { serviceId: string; image: string }>();
 
-  /** Undefined when the deployment had ended already. */
+  function settled(id: string): void {
+    const unrecorded = unrecordedUpdates.get(id);
+    if (!unrecorded) return;
+    unrecordedUpdates.delete(id);
+    opts.ownChanges?.unmark(unrecorded.serviceId, unrecorded.image);
+  }
+
+  /** Undefined when the deployment had ended already. A write the database refused escapes, and the deployer runs it again. */
   async function run(id: string): Promise<RunOutcome | undefined> {
+    try {
+      const outcome = await attempt(id);
+      settled(id);
+      return outcome;
+    } catch (err) {
+      if (!isStorageFailure(err)) settled(id);
+      throw err;
+    }
+  }
+
+  async function attempt(id: string): Promise<RunOutcome | undefined> {
     let dep = opts.store.getDeployment(id);
     if (isTerminal(dep.status)) return undefined;
     // Run before (requeued after a restart, or retried after a refused write): an update under way may be its own.
@@ -94,7 +117,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         // before a write the database refused, could record it. Followed to its end, not taken for a service already
         // there. Someone else's update of a deployment that never ran is left to them (skipped), as drift is.
         const image = pinnedImage(ref, digest);
-        const mine = unrecordedUpdates.get(id) === image || (ranBefore && service.updateStatus?.state === "updating");
+        const mine = unrecordedUpdates.get(id)?.image === image || (ranBefore && service.updateStatus?.state === "updating");
         if (!dep.updateSentAt && mine) {
           dep = opts.store.transition(
             id,
@@ -106,7 +129,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
             },
             `the service is updating to ${image} already (an update this deployment sent before it could record it); following it`,
           );
-          unrecordedUpdates.delete(id); // only once recorded: a refused write here is retried too
+          settled(id); // only once recorded: a refused write here is retried too
           return await follow(dep, image);
         }
         throw new DeploySkipped(`the service already runs ${digest}`);
@@ -127,7 +150,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       try {
         const sent = await update(dep, service, image);
         // Should this write be refused (a full disk), the retry must know the engine has the update: it follows it.
-        unrecordedUpdates.set(id, image);
+        unrecordedUpdates.set(id, { serviceId: service.id, image });
         dep = opts.store.transition(
           id,
           { pinnedImage: image, previousImage: sent.previousImage, updateSentAt: now(), serviceId: sent.serviceId },
@@ -135,7 +158,8 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         );
         unrecordedUpdates.delete(id);
       } finally {
-        opts.ownChanges?.unmark(service.id, image);
+        // Kept while the update waits to be recorded (above); the mark of an update the engine refused goes at once.
+        if (!unrecordedUpdates.has(id)) opts.ownChanges?.unmark(service.id, image);
       }
       return await follow(dep, image);
     } catch (err) {

@@ -142,6 +142,28 @@ describe("a database that cannot be written (disk full or failing)", () => {
     expect(swarm.callsOf("updateService"), "the update is not sent twice").toHaveLength(1);
   });
 
+  it("does not take its own update, which the database refused to record, for someone else's change while the write waits for space", async () => {
+    const swarm = new FakeSwarm(); // rollouts move only when the test ticks
+    const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+    const server = createTestServer({}, { swarm, clock });
+    swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, replicas: 1 });
+    server.drift.start();
+    await server.drift.settled();
+    refuseTransitions(server, (patch) => !!patch.updateSentAt, 1);
+    const id = (await push(server, sha(2))).json.deployments![0]!.id;
+    await until("the deployer waiting for space", () => clock.sleeps.includes(1000));
+    // The engine's event for the update reaches the drift watcher before the deployment could record the update.
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    await server.drift.settled();
+    clock.advance(1000);
+    await until("the rollout followed", () => server.store.getDeployment(id).updateSentAt !== null);
+    await swarm.settle();
+    expect(await waitForFinal(server, id)).toMatchObject({ status: "succeeded", pinnedImage: `${repo}:v1@${sha(2)}` });
+    await server.drift.settled();
+    expect(server.history.list({ limit: 10, trigger: "external" }).items, "no external deployment for our own update").toEqual([]);
+    await server.drift.stop();
+  });
+
   it("after a restart, follows the update it sent but could not record, and leaves someone else's update of the same digest to them", async () => {
     const swarm = new FakeSwarm(); // rollouts move only when the test ticks
     const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
