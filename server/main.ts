@@ -140,16 +140,16 @@ async function main() {
 
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down; unfinished rollouts are followed again at the next start");
-    void server.poller.stop();
-    void server.unmatched.stop();
-    void server.drift.stop();
-    void server.serviceIndex.stop();
+    setTimeout(() => process.exit(0), 5000).unref();
     server.deployer.stop();
-    http.close(() => {
+    // No new requests; the database closes once the answers under way and the loops' work under way (a poll cycle,
+    // a drift recording, a push being matched) are done, so none of them is cut off halfway. At most 5 s.
+    const answered = new Promise<void>((resolve) => http.close(() => resolve()));
+    const loops = [server.poller.stop(), server.unmatched.stop(), server.drift.stop(), server.serviceIndex.stop()];
+    void Promise.allSettled([answered, ...loops]).then(() => {
       database.close();
       process.exit(0);
     });
-    setTimeout(() => process.exit(0), 5000).unref();
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
