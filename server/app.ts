@@ -46,6 +46,9 @@ export function createApp(deps: AppDeps) {
     c.header("x-request-id", requestId);
     const started = performance.now();
     await next();
+    // Hono answers HEAD from the GET route with the body dropped, not cancelled: an event stream would hold
+    // its place for ever, a file its descriptor. Cancelling it ends either.
+    if (c.req.method === "HEAD") await c.res.body?.cancel();
     // The line is built only when it is written: every webhook passes here.
     if (!deps.log.isLevelEnabled("debug")) return;
     // routePath is the pattern (`/hooks/dockerhub/:token`), so a token in the URL never reaches the log.

@@ -33,6 +33,21 @@ describe("GET /api/backup", () => {
     await expect.poll(() => readdirSync(tmpdir()).filter((f) => f.startsWith("deployer-backup-")).length).toBeLessThanOrEqual(before);
   });
 
+  it("answers HEAD without taking a copy of the database", async () => {
+    const server = createTestServer();
+    const token = await server.tokens.signApiToken({ sub: "ops", scopes: ["database:backup"] });
+    const before = readdirSync(tmpdir()).filter((f) => f.startsWith("deployer-backup-")).length;
+    for (let i = 0; i < 3; i++) {
+      const res = await server.request("/api/backup", { method: "HEAD", headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("application/vnd.sqlite3");
+      expect(res.body).toBeNull();
+    }
+    // A copy would have been left behind (nothing reads it to its end); none is made.
+    await new Promise((r) => setImmediate(r));
+    expect(readdirSync(tmpdir()).filter((f) => f.startsWith("deployer-backup-")).length).toBeLessThanOrEqual(before);
+  });
+
   it("needs the database:backup scope: a read and write token is refused with 403 naming it", async () => {
     const server = createTestServer();
     const token = await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read", "deployments:write", "sources:admin"] });

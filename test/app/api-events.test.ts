@@ -134,6 +134,25 @@ describe("GET /api/events", () => {
     await two.body!.cancel();
   });
 
+  it("answers HEAD with the stream's headers and no stream: HEAD requests past the cap take no place", async () => {
+    const server = createTestServer({}, { events: { maxStreams: 2 } });
+    server.swarm.addService({ name: "web", image: "127.0.0.1:5000/acme/web:live" });
+    const [{ id: deploymentId }] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(1) });
+    const token = await server.tokens.signApiToken({ sub: "ops-alice", scopes: ["deployments:read"] });
+    for (const path of ["/api/events", `/api/deployments/${deploymentId}/events`, "/api/events", `/api/deployments/${deploymentId}/events`]) {
+      const res = await server.request(path, { method: "HEAD", headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+      expect(res.body).toBeNull();
+    }
+    await expect.poll(() => server.hub.open).toBe(0);
+    const one = await stream(server, "/api/events");
+    const two = await stream(server, "/api/events");
+    expect([one.status, two.status]).toEqual([200, 200]);
+    await one.body!.cancel();
+    await two.body!.cancel();
+  });
+
   it("refuses a token without deployments:read (403) or none (401), and a bad Last-Event-ID (400), with the envelope", async () => {
     const server = createTestServer();
     const noScope = await stream(server, "/api/events", { scopes: ["deployments:write"] });

@@ -47,6 +47,9 @@ export function registerBackupRoutes(app: OpenAPIHono<{ Variables: { requestId: 
       },
     }),
     async (c) => {
+      // HEAD says what GET would send, without the copy of the database (which nothing would read).
+      if (c.req.method === "HEAD")
+        return new Response(null, { status: 200, headers: { "content-type": "application/vnd.sqlite3", "cache-control": "no-store" } });
       if (running) throw new AppError("CONFLICT", "a backup is being made already; try again once it is done");
       running = true;
       let snapshot;
