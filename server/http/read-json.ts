@@ -50,17 +50,17 @@ export function assertJsonContentType(c: Context): void {
 }
 
 /**
- * The raw body bytes, 1 MiB at most, read without buffering more: what an
- * HMAC is computed over (a re-serialized parse would not match the sender's).
+ * The raw body bytes, 1 MiB (or `limit`) at most, read without buffering more:
+ * what an HMAC is computed over (a re-serialized parse would not match the sender's).
  */
-export async function readBodyBytes(c: Context): Promise<Buffer> {
+export async function readBodyBytes(c: Context, limit = bodyLimitBytes): Promise<Buffer> {
   const length = c.req.header("content-length");
   const declared = Number(length ?? "0");
-  if (declared > bodyLimitBytes) throw tooLarge();
+  if (declared > limit) throw tooLarge(limit);
   // With a Content-Length, HTTP framing stops the body at the declared size, so it can be read in one go
   // (the adapter's fast path, without a web stream); a chunked body is counted as it streams in.
   if (length !== undefined && Number.isSafeInteger(declared)) return Buffer.from(await c.req.raw.arrayBuffer());
-  return readLimited(c.req.raw.body);
+  return readLimited(c.req.raw.body, limit);
 }
 
 /** Parses body text under the same guards as every JSON body: not empty, bounded nesting. */
@@ -85,7 +85,7 @@ export async function readJson(c: Context): Promise<unknown> {
   return parseJsonText(decodeUtf8(await readBodyBytes(c)));
 }
 
-async function readLimited(stream: ReadableStream<Uint8Array> | null): Promise<Buffer> {
+async function readLimited(stream: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
   if (!stream) throw new AppError("BAD_REQUEST", "the request has no body; a JSON body is required");
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -94,15 +94,15 @@ async function readLimited(stream: ReadableStream<Uint8Array> | null): Promise<B
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
-    if (size > bodyLimitBytes) {
+    if (size > limit) {
       await reader.cancel().catch(() => undefined);
-      throw tooLarge();
+      throw tooLarge(limit);
     }
     chunks.push(value);
   }
   return Buffer.concat(chunks);
 }
 
-function tooLarge() {
-  return new AppError("PAYLOAD_TOO_LARGE", `the request body is larger than ${bodyLimitBytes} bytes`);
+function tooLarge(limit: number) {
+  return new AppError("PAYLOAD_TOO_LARGE", `the request body is larger than ${limit} bytes`);
 }

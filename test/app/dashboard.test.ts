@@ -143,7 +143,37 @@ describe("the dashboard's sign-in", () => {
       expect(text).toContain("Not signed in");
     }
     expect((await get(server, "/", undefined, seen)).res.status).toBe(303);
+    // Not one of them took a place among the sessions (which a flood of refused sign-ins would fill).
+    expect(countRows(server, "dashboard_sessions")).toBe(0);
     expectNoTokenText(Object.values(tokens), seen, server);
+  });
+
+  it("refuses a form larger than 16 KiB with 413 without reading it to its end, declared or streamed", async () => {
+    const server = createTestServer();
+    const declared = await server.request("/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin, "content-length": String(64 * 1024 * 1024) },
+      body: "token=x",
+    });
+    expect(declared.status).toBe(413);
+    let sent = 0;
+    // A body that never ends: only a reader that stops counting at the limit answers at all.
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += 4096;
+        controller.enqueue(new TextEncoder().encode("token=".padEnd(4096, "a")));
+      },
+    });
+    const streamed = await server.request("/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin },
+      body: endless,
+      duplex: "half",
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(await streamed.text()).toContain("16384 bytes");
+    expect(sent).toBeLessThan(64 * 1024);
+    expect(countRows(server, "dashboard_sessions")).toBe(0);
   });
 
   it("refuses a sign-in posted from another origin, or with no Origin at all", async () => {

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import type { Logger } from "pino";
 import { AppError } from "../../domain/app-error.js";
+import { decodeUtf8, readBodyBytes } from "../read-json.js";
 import type { OperationsDeps } from "../../operations/operations-deps.js";
 import type { Sessions } from "./sessions.js";
 
@@ -43,7 +44,7 @@ export async function readForm(c: Context): Promise<Record<string, string>> {
   if (!type.startsWith("application/x-www-form-urlencoded")) {
     throw new AppError("UNSUPPORTED_MEDIA_TYPE", "the dashboard's forms are sent as application/x-www-form-urlencoded");
   }
-  const text = await c.req.text();
-  if (text.length > FORM_LIMIT) throw new AppError("PAYLOAD_TOO_LARGE", `the form is larger than ${FORM_LIMIT} bytes`);
-  return Object.fromEntries(new URLSearchParams(text));
+  // Counted as it arrives (or refused by its Content-Length): a larger body is never buffered.
+  const bytes = c.req.raw.body ? await readBodyBytes(c, FORM_LIMIT) : Buffer.alloc(0);
+  return Object.fromEntries(new URLSearchParams(decodeUtf8(bytes)));
 }

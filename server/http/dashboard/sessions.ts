@@ -75,9 +75,13 @@ export function createSessions(opts: { tokens: TokenService; store: SessionStore
   const resolve = async (id: string | undefined): Promise<Session | undefined> => (await lookup(id))?.session;
 
   return {
-    /** Verifies the token (TokenError when it cannot be accepted) and opens a session for it. */
+    /** Verifies the token (TokenError when it cannot be accepted, or lacks deployments:read) and opens a session for it. */
     async open(token: string): Promise<{ id: string; claims: ApiClaims; maxAgeS: number }> {
       const claims = await opts.tokens.verifyApiToken(token);
+      // Refused before a row is written: a token that cannot sign in takes no place among the sessions.
+      if (!claims.scopes.includes("deployments:read")) {
+        throw new TokenError("invalid_claims", "this token lacks the deployments:read scope the dashboard needs");
+      }
       const at = now();
       const expiresAt = Math.min(at + SESSION_MAX_MS, claims.exp === undefined ? Infinity : claims.exp * 1000);
       const id = randomBytes(32).toString("base64url");
