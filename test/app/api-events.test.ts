@@ -137,7 +137,8 @@ describe("GET /api/events", () => {
   it("answers HEAD with the stream's headers and no stream: HEAD requests past the cap take no place", async () => {
     const server = createTestServer({}, { events: { maxStreams: 2 } });
     server.swarm.addService({ name: "web", image: "127.0.0.1:5000/acme/web:live" });
-    const [{ id: deploymentId }] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(1) });
+    const [dep] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(1) });
+    const deploymentId = dep!.id;
     const token = await server.tokens.signApiToken({ sub: "ops-alice", scopes: ["deployments:read"] });
     for (const path of ["/api/events", `/api/deployments/${deploymentId}/events`, "/api/events", `/api/deployments/${deploymentId}/events`]) {
       const res = await server.request(path, { method: "HEAD", headers: { authorization: `Bearer ${token}` } });
