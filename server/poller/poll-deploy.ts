@@ -22,8 +22,8 @@ export interface PollDeployDeps {
 
 /**
  * Records and queues one `poll` deployment of `digest`, after reading the
- * service again: it may have been removed, or deployed by a webhook, while
- * the cycle looked its tag up. The first timeline entry says why the poller
+ * service again: it may have been removed, changed, or deployed by a webhook
+ * while the cycle looked its tag up, and is then left to the next cycle. The first timeline entry says why the poller
  * had to act: no webhook brought the digest (`missed_webhook`, counted), a
  * webhook brought it but its deploy failed for another reason, or the service
  * named no digest. Returns the deployment id, or undefined when nothing was queued.
@@ -43,6 +43,18 @@ export async function queuePollDeployment(
   }
   if (!fresh) {
     log.info({ service: input.service.name }, "service removed during the cycle; nothing to do");
+    return undefined;
+  }
+  // What the cycle found is only as new as its plan: a service whose image changed meanwhile, or with a
+  // deployment started meanwhile, was moved by someone who knew of a later push (the poller would take
+  // it back). The next cycle looks again. Nothing is awaited from here to the record, so none starts in between.
+  if (fresh.image !== input.service.image) {
+    log.info({ service: fresh.name, planned: input.service.image, now: fresh.image }, "service changed during the cycle; looked at again next cycle");
+    return undefined;
+  }
+  const busy = deps.history.findUnfinishedOf(fresh.name);
+  if (busy) {
+    log.info({ service: fresh.name, deploymentId: busy.id }, "a deployment of the service started during the cycle; looked at again next cycle");
     return undefined;
   }
   const runningRef = tryParseImageRef(fresh.image);

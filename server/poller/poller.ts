@@ -110,8 +110,8 @@ export function createPoller(opts: PollerOptions) {
     for (const { service, reason } of plan.left) log.debug({ service, reason }, "left alone this cycle");
     const budgets = new Map<string, number | undefined>();
     const resting = (group: { ref: { registry: string }; authConfig?: string }) => (restingUntil.get(budgetKey(group)) ?? 0) > clock.now();
-    /** Queues `service` onto `digest` unless the registry's pull budget is spent; false once it is. */
-    const deploy = async (service: SwarmService, group: ImageGroup, digest: string, follow?: string): Promise<boolean> => {
+    /** Queues `service` onto `digest` unless the registry's pull budget is spent ("spent"); whether it queued one. */
+    const deploy = async (service: SwarmService, group: ImageGroup, digest: string, follow?: string): Promise<"queued" | "none" | "spent"> => {
       const registry = group.ref.registry;
       const budget = budgetKey(group);
       const rateOf = () => clientOf(group).lastRateLimit?.(registry);
@@ -124,14 +124,13 @@ export function createPoller(opts: PollerOptions) {
           { registry, service: service.name, remaining: rateOf()?.remaining, backoffMs },
           "pull budget of the registry spent; deploys from it wait",
         );
-        return false;
+        return "spent";
       }
       const id = await queuePollDeployment(opts, { service, group, digest, cycleAt, follow });
-      if (id) {
-        result.deployments.push(id);
-        if (spendable !== undefined) budgets.set(budget, spendable - pullsFor(service));
-      }
-      return true;
+      if (!id) return "none";
+      result.deployments.push(id);
+      if (spendable !== undefined) budgets.set(budget, spendable - pullsFor(service));
+      return "queued";
     };
     // Services following versions first: one that moves to a newer tag is not looked at for its own tag's digest as well.
     const moved = new Set<string>();
@@ -153,8 +152,10 @@ export function createPoller(opts: PollerOptions) {
         }
         const digest = await heads.get(headKey)!;
         if (!digest) continue;
-        moved.add(candidate.service.id);
-        if (!(await deploy(candidate.service, group, digest, candidate.reason))) break;
+        const outcome = await deploy(candidate.service, group, digest, candidate.reason);
+        // A newer tag it did not move to (quarantined there, say) leaves its own tag to be looked at.
+        if (outcome === "queued") moved.add(candidate.service.id);
+        if (outcome === "spent") break;
       }
     }
     for (const group of plan.groups) {
@@ -172,7 +173,7 @@ export function createPoller(opts: PollerOptions) {
           log.debug({ service: service.name }, `No updates to service ${service.name}!`);
           continue;
         }
-        if (!(await deploy(service, group, digest))) break;
+        if ((await deploy(service, group, digest)) === "spent") break;
       }
     }
     const after = opts.registry.requestCount?.();

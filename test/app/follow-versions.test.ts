@@ -177,6 +177,26 @@ describe("deployer.follow in the poller", () => {
     expect((await after.poller.runOnce()).deployments, "a tag once new is not new again").toEqual([]);
   });
 
+  it("still deploys a new digest of its own tag when the newer tag it would move to is quarantined on it", async () => {
+    const server = createTestServer();
+    server.swarm.addService({
+      name: "web",
+      image: `${repo}:1.4.2@${sha(1)}`,
+      labels: { "deployer.follow": "semver:patch" },
+      failureAction: "rollback",
+    });
+    server.swarm.failImage(`${repo}:1.4.3@${sha(2)}`);
+    publish(server, "1.4.3", sha(2));
+    const failed = await push(server, { tag: "1.4.3", digest: sha(2) });
+    expect((await waitForFinal(server, failed.deployments[0]!.id)).status).toBe("rolled_back");
+    expect(server.holds.findQuarantine("web", sha(2))).toBeDefined();
+    publish(server, "1.4.2", sha(5));
+    const cycle = await server.poller.runOnce();
+    expect(cycle.deployments).toHaveLength(1);
+    expect(await waitForFinal(server, cycle.deployments[0]!)).toMatchObject({ status: "succeeded", image: `${repo}:1.4.2` });
+    expect(await imageOf(server, "web")).toBe(`${repo}:1.4.2@${sha(5)}`);
+  });
+
   it("catches a missed webhook after SLEEP_TIME on the fake clock", async () => {
     const server = createTestServer({ SLEEP_TIME: "60" });
     server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}`, labels: { "deployer.follow": "~1.4" } });

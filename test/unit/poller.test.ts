@@ -147,7 +147,9 @@ describe("a poll cycle", () => {
     server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
     server.registry.push(ref("live"), sha(2));
     expect((await server.poller.runOnce()).deployments).toHaveLength(1);
-    expect((await server.poller.runOnce()).deployments).toEqual([]);
+    const rr = await server.poller.runOnce();
+    console.log("DBG", JSON.stringify(rr), server.logLines.filter((l) => l.includes("cycle") || l.includes("poll")).join("\n"));
+    expect(rr.deployments).toEqual([]);
     await server.swarm.settle();
     await settle(server);
     expect(deploymentsOf(server, "web")).toHaveLength(1);
@@ -211,6 +213,59 @@ describe("a poll cycle", () => {
     const { deployments } = await server.poller.runOnce();
     const outcomes = await Promise.all(deployments.map((id) => waitForFinal(server, id)));
     expect(Object.fromEntries(outcomes.map((d) => [d.service, d.status]))).toEqual({ cron: "succeeded", web: "rolled_back" });
+  });
+
+  it("does not take a service back to the digest it looked up when someone deployed a newer one meanwhile", async () => {
+    const { server } = pollServer();
+    const registry = server.registry as FakeRegistry;
+    const resolve = registry.resolveDigest.bind(registry);
+    let looked = false;
+    registry.resolveDigest = async (r) => {
+      const found = await resolve(r);
+      if (!looked) {
+        looked = true;
+        // While the cycle asked, sha(3) was pushed and deployed by its webhook: the cycle's answer is already old.
+        const [done] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(3) });
+        expect(done?.status).toBe("succeeded");
+      }
+      return found;
+    };
+    server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
+    registry.push(ref("live"), sha(2));
+    expect((await server.poller.runOnce()).deployments).toEqual([]);
+    await settle(server);
+    expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:live@${sha(3)}`);
+    expect(deploymentsOf(server, "web").map((d) => d.trigger)).toEqual(["registry"]);
+  });
+
+  it("queues nothing over a deployment of the service that started after the cycle looked its tag up", async () => {
+    const { server } = pollServer({}, { clock: new FakeClock() });
+    const find = server.swarm.findService.bind(server.swarm);
+    let webhook: string | undefined;
+    // The cycle has its digest (sha(2)) and reads the service again: a webhook for sha(3) came just before.
+    let came = false;
+    server.swarm.findService = async (idOrName) => {
+      if (!came) {
+        came = true;
+        server.registry.push(ref("live"), sha(3));
+        const token = await server.tokens.signWebhookToken({ sub: "ci", repos: [`${host}/acme/*`] });
+        const res = await server.request("/hooks/registry", {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}` },
+          json: registryPush({ host, repository: "acme/web", tag: "live", digest: sha(3) }),
+        });
+        webhook = ((await res.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
+      }
+      return find(idOrName);
+    };
+    server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
+    server.registry.push(ref("live"), sha(2));
+    expect((await server.poller.runOnce()).deployments).toEqual([]);
+    await server.swarm.settle();
+    await settle(server);
+    expect((await waitForFinal(server, webhook!)).status).toBe("succeeded");
+    expect((await find("web"))?.image).toBe(`${repo}:live@${sha(3)}`);
+    expect(deploymentsOf(server, "web")).toHaveLength(1);
   });
 
   it("shrugs off a service removed while the cycle looked its tag up", async () => {
