@@ -54,7 +54,7 @@ function logShepherdSettings(config: Config, log: ReturnType<typeof createLogger
       "WITH_NO_RESOLVE_IMAGE: the service's platform constraints are never rewritten; the digest is still pinned from our own registry lookup",
     );
   }
-  if (config.registry.fallbackToHttp) log.info("WITH_INSECURE_REGISTRY: registries unreachable over https are tried over plain http");
+  if (config.registry.fallbackToHttp) log.info("WITH_INSECURE_REGISTRY: registries that answer https in plain http are asked over plain http");
 }
 
 async function main() {

@@ -68,11 +68,16 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
   const rateLimits = new Map<string, RateLimit>();
   const counts = { head: 0, get: 0 };
 
+  /** Registry errors that came of an https request to a server that speaks plain http. */
+  const tlsFailures = new WeakSet<RegistryError>();
+
   async function send(url: string, init: RequestInit, target: string): Promise<Response> {
     try {
       return await doFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
-      throw new RegistryError("unreachable", `${target} unreachable: ${describeNetworkError(err, timeoutMs)}`);
+      const failure = new RegistryError("unreachable", `${target} unreachable: ${describeNetworkError(err, timeoutMs)}`);
+      if (isTlsFailure(err)) tlsFailures.add(failure);
+      throw failure;
     }
   }
 
@@ -146,7 +151,10 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
       try {
         res = await send(`${registryOrigin(ref.registry, insecure)}${path}`, { method, headers }, `registry ${ref.registry}`);
       } catch (err) {
-        if (!opts.fallbackToHttp || wasInsecure || !(err instanceof RegistryError)) throw err;
+        // Only a registry that answered https in plain http is taken to speak it. One that did not answer
+        // (down, a timeout, refused) is not: learning http from that would send every later request, and its
+        // credentials, in clear text to whatever answers there.
+        if (!opts.fallbackToHttp || wasInsecure || !(err instanceof RegistryError) || !tlsFailures.has(err)) throw err;
         insecure.add(ref.registry);
         return attempt(authorization);
       }
@@ -226,6 +234,15 @@ function mediaTypeOf(res: Response): { mediaType?: string } {
 
 async function discard(res: Response): Promise<void> {
   await res.body?.cancel().catch(() => undefined);
+}
+
+/**
+ * An https request answered by something that does not speak TLS (a plain-http registry): OpenSSL's record
+ * errors. A certificate that is not trusted is not one: falling back to clear text there would undo the check.
+ */
+function isTlsFailure(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof code === "string" && /^(ERR_SSL_|EPROTO$)/.test(code);
 }
 
 function describeNetworkError(err: unknown, timeoutMs: number): string {

@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { createRegistryClient } from "../../server/registry/registry-client.js";
 import { RegistryError } from "../../server/registry/registry-port.js";
@@ -25,6 +25,32 @@ describe("WITH_INSECURE_REGISTRY", () => {
     expect(client.requestCount()).toEqual({ head: 2, get: 0 });
     await client.resolveDigest(ref);
     expect(client.requestCount(), "the second lookup goes straight to http").toEqual({ head: 3, get: 0 });
+  });
+
+  it("does not fall back for a registry whose https connection breaks: nothing, and no credentials, go out in clear text", async () => {
+    // Drops every connection once the client has spoken: a registry (or a proxy before it) in trouble, not one that speaks http.
+    const received: string[] = [];
+    const silent = net.createServer((socket) => {
+      socket.once("data", (chunk) => {
+        received.push(chunk.toString("latin1"));
+        socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    const registry = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const client = createRegistryClient({
+      insecureRegistries: [],
+      fallbackToHttp: true,
+      credentialsFor: () => ({ username: "ci", password: "a-password-never-sent-in-clear" }),
+    });
+    for (let i = 0; i < 2; i++) {
+      const err = await client.resolveDigest({ registry, repository: "acme/web", tag: "live" }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RegistryError);
+      expect((err as RegistryError).kind).toBe("unreachable");
+    }
+    expect(client.requestCount(), "one https attempt per lookup, no http one").toEqual({ head: 2, get: 0 });
+    expect(received.join("")).not.toMatch(/HEAD |GET |Authorization/i);
   });
 
   it("does not fall back without it", async () => {
