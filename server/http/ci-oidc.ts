@@ -35,9 +35,12 @@ export async function acceptCiOidc(c: Context<Env>, deps: SourceHooksDeps & { do
   try {
     const accepted = await proveCiToken(deps.sources, deps.oidc, token, issuer);
     tried = accepted.map((a) => a.source);
+    // Every source that accepted it saw the same token: its issuer and subject are the caller.
+    const subject = clip(accepted[0]?.claims.sub, 255) ?? "";
     const parsed: ParsedWebhook = parseCiPush(await readJson(c), {
       dockerHubRegistry: deps.dockerHubRegistry,
       idempotencyKey: c.req.header("idempotency-key"),
+      caller: `oidc ${issuer} ${subject}`,
     });
     const covers = (source: SourceRecord) => parsed.events.every((e) => deps.tokens.repoAllowed({ sub: source.id, repos: source.repos }, e.image));
     const chosen = accepted.find((a) => covers(a.source));

@@ -34,10 +34,15 @@ type Env = { Variables: { requestId: string } };
 export function createHooksRoutes(deps: HooksDeps) {
   const app = new Hono<Env>();
 
-  async function accept(c: Context<Env>, endpoint: "registry" | "dockerhub" | "ci", token: () => string, parse: (body: unknown) => ParsedWebhook) {
+  async function accept(
+    c: Context<Env>,
+    endpoint: "registry" | "dockerhub" | "ci",
+    token: () => string,
+    parse: (body: unknown, claims: WebhookClaims) => ParsedWebhook,
+  ) {
     try {
       const claims = await deps.tokens.verifyWebhookToken(token()).catch(asUnauthorized);
-      const parsed = parse(await readJson(c));
+      const parsed = parse(await readJson(c), claims);
       checkRepoScope(claims, parsed);
       const result = await ingestPushes(deps.ingest, { kind: endpoint, requestedBy: claims.sub, allowedServices: claims.services }, parsed.events);
       const duplicate = parsed.events.length > 0 && result.ignored.filter((i) => i.reason === "duplicate").length === parsed.events.length;
@@ -83,7 +88,12 @@ export function createHooksRoutes(deps: HooksDeps) {
       c,
       "ci",
       () => token,
-      (body) => parseCiPush(body, { dockerHubRegistry: deps.dockerHubRegistry, idempotencyKey: c.req.header("idempotency-key") }),
+      (body, claims) =>
+        parseCiPush(body, {
+          dockerHubRegistry: deps.dockerHubRegistry,
+          idempotencyKey: c.req.header("idempotency-key"),
+          caller: `token ${claims.sub}`,
+        }),
     );
   });
 

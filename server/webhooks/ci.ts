@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { z } from "zod";
 import { isDigest, parseImageRef } from "../domain/image-ref.js";
 import type { ParsedWebhook } from "../domain/push-event.js";
@@ -9,14 +9,17 @@ import { invalidField, parseBody } from "./validation.js";
  * a job that just pushed says so itself. The image reads like any image name
  * (`acme/web:1.2` is Docker Hub); the digest is a hint like every payload's.
  * A CI job has no delivery id of its own, so an `Idempotency-Key` header makes a
- * retried call a no-op; without one every call is a push.
+ * retried call a no-op; without one every call is a push. The key is the
+ * caller's own: it counts for one caller (a token's subject, an OIDC token's
+ * issuer and subject) and one image, so another job's `run-42`, or the same
+ * key on another image, is a push of its own.
  */
 
 const bodySchema = z.object({ image: z.string().min(1, "expected an image such as acme/web:1.2").max(512), digest: z.string().optional() }).strict();
 
 const IDEMPOTENCY_KEY = /^[\w.:-]{1,128}$/;
 
-export function parseCiPush(body: unknown, opts: { dockerHubRegistry: string; idempotencyKey?: string }): ParsedWebhook {
+export function parseCiPush(body: unknown, opts: { dockerHubRegistry: string; idempotencyKey?: string; caller: string }): ParsedWebhook {
   const payload = parseBody(bodySchema, body);
   if (payload.digest !== undefined && !isDigest(payload.digest)) throw invalidField(["digest"], "not a valid digest (sha256:<64 hex>)");
   let image;
@@ -27,6 +30,7 @@ export function parseCiPush(body: unknown, opts: { dockerHubRegistry: string; id
   } catch {
     throw invalidField(["image"], "not an image name with an optional tag (give a digest in digest, not in image)");
   }
-  const key = opts.idempotencyKey && IDEMPOTENCY_KEY.test(opts.idempotencyKey) ? `key:${opts.idempotencyKey}` : randomUUID();
+  const scope = createHash("sha256").update(`${opts.caller}\n${image.registry}/${image.repository}:${image.tag}`).digest("hex").slice(0, 16);
+  const key = opts.idempotencyKey && IDEMPOTENCY_KEY.test(opts.idempotencyKey) ? `key:${scope}:${opts.idempotencyKey}` : randomUUID();
   return { events: [{ eventKey: `ci:${key}`, image, ...(payload.digest ? { digestHint: payload.digest } : {}) }], ignored: [] };
 }

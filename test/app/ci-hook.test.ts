@@ -35,6 +35,27 @@ describe("POST /hooks/ci", () => {
     expect(countRows(server, "deployments")).toBe(1);
   });
 
+  it("keeps one caller's Idempotency-Key to that caller and that image: another job's same key, or the same key on another image, deploys", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
+    server.swarm.addService({ name: "api", image: "ghcr.io/acme/api:main" });
+    const web = await server.tokens.signWebhookToken({ sub: "web-pipeline", repos: ["ghcr.io/acme/*"] });
+    const other = await server.tokens.signWebhookToken({ sub: "api-pipeline", repos: ["ghcr.io/acme/*"] });
+    const first = await post(server, { image: "ghcr.io/acme/web:main" }, web, { "idempotency-key": "run-42" });
+    const otherCaller = await post(server, { image: "ghcr.io/acme/web:main" }, other, { "idempotency-key": "run-42" });
+    const otherImage = await post(server, { image: "ghcr.io/acme/api:main" }, web, { "idempotency-key": "run-42" });
+    expect(first.json.deployments, first.text).toHaveLength(1);
+    expect(
+      otherCaller.json.deployments.map((d: { service: string }) => d.service),
+      otherCaller.text,
+    ).toEqual(["web"]);
+    expect(
+      otherImage.json.deployments.map((d: { service: string }) => d.service),
+      otherImage.text,
+    ).toEqual(["api"]);
+    expect(countRows(server, "triggers")).toBe(3);
+  });
+
   it("refuses no token (401), another repository (403), a pinned image or a bad digest (400), writing nothing", async () => {
     const server = createTestServer();
     const t = await token(server);
