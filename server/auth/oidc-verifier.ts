@@ -158,6 +158,8 @@ export function createOidcVerifier(opts: OidcVerifierOptions) {
     peekIssuer(token: string): string | undefined {
       if (token.length > MAX_TOKEN_LENGTH) return undefined;
       try {
+        // A token signed with the server's own secret (HS256) is one of its webhook tokens, whatever `iss` it carries.
+        if (decodeProtectedHeader(token).alg === "HS256") return undefined;
         const iss = decodeJwt(token).iss;
         return typeof iss === "string" && iss.length <= 512 ? iss : undefined;
       } catch {

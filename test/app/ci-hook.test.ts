@@ -1,5 +1,6 @@
+import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { countRows, createTestServer, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+import { countRows, createTestServer, sha, testSecret, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 async function post(server: TestServer, body: unknown, token: string | undefined, headers: Record<string, string> = {}) {
   const res = await server.request("/hooks/ci", {
@@ -54,6 +55,20 @@ describe("POST /hooks/ci", () => {
       otherImage.text,
     ).toEqual(["api"]);
     expect(countRows(server, "triggers")).toBe(3);
+  });
+
+  it("takes a webhook token that carries an iss claim (minted by other tooling with the shared secret) as a webhook token", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
+    const minted = await new SignJWT({ sub: "ci-job", repos: ["ghcr.io/acme/*"] })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuer("https://ci.example.test")
+      .setAudience("deployer:webhook")
+      .setIssuedAt()
+      .sign(new TextEncoder().encode(testSecret));
+    const res = await post(server, { image: "ghcr.io/acme/web:main" }, minted);
+    expect(res.status, res.text).toBe(202);
+    expect(res.json.deployments).toHaveLength(1);
   });
 
   it("refuses no token (401), another repository (403), a pinned image or a bad digest (400), writing nothing", async () => {
