@@ -3,6 +3,7 @@ import type { ServiceFilter } from "../domain/service-filter.js";
 import type { UpdatePolicy } from "../domain/update-policy.js";
 import {
   appriseUrl,
+  booleanText,
   durationOrZero,
   flag,
   hostList,
@@ -69,7 +70,8 @@ const envSchema = z.object({
   ROLLBACK_ON_FAILURE: flag(false),
   TIMEOUT: positiveInt(300),
   RUN_ONCE_AND_EXIT: flag(false),
-  WITH_REGISTRY_AUTH: flag(false),
+  // Unset, it follows REGISTRY_USER, as Shepherd's does: a login given is a login the nodes pull with.
+  WITH_REGISTRY_AUTH: booleanText.optional(),
   REGISTRY_USER: optionalText,
   REGISTRY_PASSWORD: optionalText,
   REGISTRY_HOST: optionalText,
@@ -101,7 +103,7 @@ export interface Config {
     insecure: string[];
     /** WITH_INSECURE_REGISTRY: a registry unreachable over https is tried over http. */
     fallbackToHttp: boolean;
-    /** WITH_REGISTRY_AUTH: pass the registry login to the nodes with each update. */
+    /** WITH_REGISTRY_AUTH (by default, whether REGISTRY_USER is set): pass the registry login to the nodes with each update. */
     passAuthToNodes: boolean;
     user?: string;
     password?: string;
@@ -186,7 +188,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       retryMs: e.DEPLOYER_REGISTRY_RETRY,
       insecure: e.DEPLOYER_INSECURE_REGISTRIES,
       fallbackToHttp: e.WITH_INSECURE_REGISTRY,
-      passAuthToNodes: e.WITH_REGISTRY_AUTH,
+      passAuthToNodes: e.WITH_REGISTRY_AUTH ?? e.REGISTRY_USER !== undefined,
       user: e.REGISTRY_USER,
       password: e.REGISTRY_PASSWORD,
       host: e.REGISTRY_HOST,

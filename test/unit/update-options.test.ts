@@ -111,6 +111,14 @@ describe("the other Shepherd settings", () => {
     expect(config.rollout.rollbackOnFailure).toBe(false);
   });
 
+  it("passes the login to the nodes when REGISTRY_USER is set, as Shepherd does, unless WITH_REGISTRY_AUTH says otherwise", () => {
+    const login = { REGISTRY_USER: "ci", REGISTRY_PASSWORD: "a-password" };
+    expect(loadConfig({ ...base }).registry.passAuthToNodes).toBe(false);
+    expect(loadConfig({ ...base, ...login }).registry.passAuthToNodes).toBe(true);
+    expect(loadConfig({ ...base, ...login, WITH_REGISTRY_AUTH: "false" }).registry.passAuthToNodes).toBe(false);
+    expect(loadConfig({ ...base, WITH_REGISTRY_AUTH: "true" }).registry.passAuthToNodes).toBe(true);
+  });
+
   it("refuses RUN_ONCE_AND_EXIT with the poller off", () => {
     expect(configProblems({ RUN_ONCE_AND_EXIT: "true", DEPLOYER_POLL: "false" }).join()).toMatch(/RUN_ONCE_AND_EXIT: .*DEPLOYER_POLL/);
   });
