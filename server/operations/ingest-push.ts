@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { TriggerKind } from "../domain/deployment.js";
+import { AppError } from "../domain/app-error.js";
 import { familiarRepoTag, repoKey, repoTagKey } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
 import type { IgnoredEvent, PushEvent } from "../domain/push-event.js";
@@ -96,7 +97,20 @@ export function deploymentsFor(
  * and hands them to the deployer. Everything is written before the caller
  * answers, so a crash after the 202 loses nothing.
  */
+/**
+ * Pushes one delivery may carry. A registry sends one, or a handful when a
+ * push tags several names; a 1 MiB body could otherwise hold thousands, each
+ * a trigger written and matched while the request waits.
+ */
+export const MAX_PUSHES_PER_DELIVERY = 100;
+
 export async function ingestPushes(deps: IngestDeps, request: IngestRequest, events: PushEvent[]): Promise<IngestResult> {
+  if (events.length > MAX_PUSHES_PER_DELIVERY) {
+    throw new AppError(
+      "VALIDATION_FAILED",
+      `the delivery carries ${events.length} pushes; at most ${MAX_PUSHES_PER_DELIVERY} are taken from one request (send them in several)`,
+    );
+  }
   const result: IngestResult = { deployments: [], ignored: [] };
   let services: SwarmService[] | undefined;
   let engineProblem: string | undefined;

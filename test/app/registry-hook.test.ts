@@ -240,6 +240,22 @@ describe("POST /hooks/registry rejects bad requests and writes nothing", () => {
     expect(res.json.error.message).toContain("events[0].target.repository");
   });
 
+  it("refuses a delivery of more than 100 pushes with 400, writing none of them; 100 are taken", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:t0` });
+    const pushes = (n: number, from = 0) =>
+      Array.from({ length: n }, (_, i) => registryPush({ repository: "acme/web", tag: `t${from + i}`, digest: sha(1) }).events[0]!);
+    const token = await webhookToken(server);
+    const tooMany = await post(server, { events: pushes(101) }, token);
+    expect(tooMany.status, tooMany.text).toBe(400);
+    expect(tooMany.json.error).toMatchObject({ code: "VALIDATION_FAILED", message: expect.stringContaining("at most 100") });
+    expect(countRows(server, "triggers")).toBe(0);
+    expect(countRows(server, "deployments")).toBe(0);
+    const enough = await post(server, { events: pushes(100, 200) }, token);
+    expect(enough.status, enough.text).toBe(202);
+    expect(countRows(server, "triggers")).toBe(100);
+  });
+
   it("never writes the token into the log", async () => {
     const server = createTestServer();
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
