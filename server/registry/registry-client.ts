@@ -199,13 +199,16 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
   return {
     async resolveDigest(ref): Promise<ResolvedManifest> {
       const head = await requestManifest("HEAD", ref);
-      await ensureOk(head, "HEAD", ref);
-      const digest = head.headers.get("docker-content-digest")?.trim();
+      // A registry (or a proxy before it) that does not take HEAD on manifests is asked with GET, as docker pull would.
+      const headRefused = head.status === 405 || head.status === 501;
+      if (headRefused) await discard(head);
+      else await ensureOk(head, "HEAD", ref);
+      const digest = headRefused ? undefined : head.headers.get("docker-content-digest")?.trim();
       if (digest) {
         if (!isDigest(digest)) throw new RegistryError("protocol", `registry ${ref.registry} sent a malformed digest for ${repoTagKey(ref)}`);
         return { digest, ...mediaTypeOf(head) };
       }
-      // Older registries omit the header; a GET counts as a Docker Hub pull, so only now.
+      // Older registries omit the header; a GET counts as a Docker Hub pull, so only now (or when HEAD was refused).
       const get = await requestManifest("GET", ref);
       await ensureOk(get, "GET", ref);
       const body = await get.arrayBuffer().then(

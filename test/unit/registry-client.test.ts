@@ -285,6 +285,19 @@ describe("registry client", () => {
     expect(client.requestCount()).toEqual({ head: 1, get: 1 });
   });
 
+  it("asks with GET when the registry refuses HEAD (405, 501), and hashes the manifest it sends", async () => {
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [] });
+    for (const status of [405, 501]) {
+      const { host, requests } = await startServer((req, res) => {
+        if (req.method === "HEAD") res.writeHead(status).end();
+        else res.writeHead(200, { "Content-Type": INDEX_TYPE, "Content-Length": Buffer.byteLength(manifest) }).end(manifest);
+      });
+      const resolved = await clientFor(host).resolveDigest(ref(host));
+      expect(resolved.digest, describeRequests(requests)).toBe(`sha256:${createHash("sha256").update(manifest).digest("hex")}`);
+      expect(requests.map((r) => r.method)).toEqual(["HEAD", "GET"]);
+    }
+  });
+
   it("reports not_found naming repo:tag when the registry answers 404", async () => {
     const { host } = await startServer((req, res) => res.writeHead(404).end());
 
