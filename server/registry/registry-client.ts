@@ -245,7 +245,8 @@ async function discard(res: Response): Promise<void> {
  */
 function isTlsFailure(err: unknown): boolean {
   const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
-  return typeof code === "string" && /^(ERR_SSL_|EPROTO$)/.test(code);
+  // The record-layer errors only: a TLS alert (`ERR_SSL_TLSV1_ALERT_…`, `…_HANDSHAKE_FAILURE`) comes from a server that speaks TLS.
+  return code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG" || code === "EPROTO";
 }
 
 function describeNetworkError(err: unknown, timeoutMs: number): string {

@@ -53,6 +53,31 @@ describe("WITH_INSECURE_REGISTRY", () => {
     expect(received.join("")).not.toMatch(/HEAD |GET |Authorization/i);
   });
 
+  it("does not fall back for a registry that speaks TLS and refuses the handshake (a TLS alert)", async () => {
+    // Answers a ClientHello with a fatal protocol_version alert, as a TLS 1.0-only server does; plain text gets a registry answer.
+    const plain: string[] = [];
+    const strict = net.createServer((socket) => {
+      socket.once("data", (chunk) => {
+        if (chunk[0] === 0x16) socket.end(Buffer.from([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46]));
+        else {
+          plain.push(chunk.toString("latin1"));
+          socket.end(`HTTP/1.1 200 OK\r\ndocker-content-digest: ${DIGEST}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => strict.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => new Promise<void>((resolve) => strict.close(() => resolve())));
+    const registry = `127.0.0.1:${(strict.address() as AddressInfo).port}`;
+    const client = createRegistryClient({
+      insecureRegistries: [],
+      fallbackToHttp: true,
+      credentialsFor: () => ({ username: "ci", password: "a-password-never-sent-in-clear" }),
+    });
+    const err = await client.resolveDigest({ registry, repository: "acme/web", tag: "live" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect(plain).toEqual([]);
+  });
+
   it("does not fall back without it", async () => {
     const registry = await plainRegistry();
     const client = createRegistryClient({ insecureRegistries: [], credentialsFor: () => undefined });
