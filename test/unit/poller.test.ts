@@ -238,14 +238,23 @@ describe("a poll cycle", () => {
 
   it("queues nothing over a deployment of the service that started after the cycle looked its tag up", async () => {
     const { server } = pollServer({}, { clock: new FakeClock() });
+    const registry = server.registry as FakeRegistry;
+    const resolve = registry.resolveDigest.bind(registry);
     const find = server.swarm.findService.bind(server.swarm);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let lookups = 0;
+    // The cycle's lookup answers sha(2); the webhook's deployment, started next, waits on its own lookup,
+    // so it is under way while the service still runs sha(1).
+    registry.resolveDigest = async (r) => {
+      if (++lookups > 1) await held;
+      return resolve(r);
+    };
     let webhook: string | undefined;
-    // The cycle has its digest (sha(2)) and reads the service again: a webhook for sha(3) came just before.
-    let came = false;
     server.swarm.findService = async (idOrName) => {
-      if (!came) {
-        came = true;
-        server.registry.push(ref("live"), sha(3));
+      if (!webhook) {
+        webhook = "posting";
+        registry.push(ref("live"), sha(3));
         const token = await server.tokens.signWebhookToken({ sub: "ci", repos: [`${host}/acme/*`] });
         const res = await server.request("/hooks/registry", {
           method: "POST",
@@ -253,12 +262,15 @@ describe("a poll cycle", () => {
           json: registryPush({ host, repository: "acme/web", tag: "live", digest: sha(3) }),
         });
         webhook = ((await res.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
+        await expect.poll(() => server.store.getDeployment(webhook!).status).toBe("running");
       }
       return find(idOrName);
     };
     server.swarm.addService({ name: "web", image: `${repo}:live@${sha(1)}` });
-    server.registry.push(ref("live"), sha(2));
+    registry.push(ref("live"), sha(2));
     expect((await server.poller.runOnce()).deployments).toEqual([]);
+    expect((await find("web"))?.image, "the webhook's deployment had not touched the service").toBe(`${repo}:live@${sha(1)}`);
+    release();
     await server.swarm.settle();
     await settle(server);
     expect((await waitForFinal(server, webhook!)).status).toBe("succeeded");
