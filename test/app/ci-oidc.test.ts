@@ -69,6 +69,20 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
     expect(countRows(server, "deployments")).toBe(1);
   });
 
+  it("keeps an Idempotency-Key to the job's own subject: another repository's job with the same key deploys", async () => {
+    const issuer = await OidcIssuer.start();
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
+    addOidc(server, issuer);
+    const web = await actionsToken(issuer, server, { repository: "acme/web" });
+    const api = await actionsToken(issuer, server, { repository: "acme/api" });
+    const first = await post(server, web, { image: "ghcr.io/acme/web:main" }, { "idempotency-key": "run-7" });
+    const other = await post(server, api, { image: "ghcr.io/acme/web:main" }, { "idempotency-key": "run-7" });
+    expect(first.json.deployments, first.text).toHaveLength(1);
+    expect(other.json.deployments, other.text).toHaveLength(1);
+    expect(countRows(server, "triggers")).toBe(2);
+  });
+
   it("still takes a webhook JWT beside the oidc sources", async () => {
     const issuer = await OidcIssuer.start();
     const server = createTestServer();
