@@ -217,11 +217,22 @@ export async function pushImage(tag: string): Promise<string> {
   return m[1];
 }
 
-/** Best effort: missing tags and images still used by a dying container are ignored. */
+/**
+ * Best effort: missing tags and images still used by a dying container are ignored. A tag that was pushed or
+ * pulled by digest leaves `repo@sha256:…` references behind (`<none>` in `docker images`): those of the same
+ * repositories go too.
+ */
 export async function removeImages(...tags: string[]): Promise<void> {
   const wanted = tags.filter(Boolean);
   if (wanted.length === 0) return;
-  await docker(["image", "rm", "--force", ...wanted], { allowFailure: true });
+  const repositories = new Set(wanted.map((t) => t.replace(/@.*$/, "").replace(/:[^/:]+$/, "")));
+  const inspected = await docker(["image", "inspect", "--format", "{{json .RepoDigests}}", ...wanted], { allowFailure: true });
+  const digests = inspected.stdout
+    .split("\n")
+    .filter((line) => line.startsWith("["))
+    .flatMap((line) => JSON.parse(line) as string[])
+    .filter((ref) => repositories.has(ref.split("@")[0]!));
+  await docker(["image", "rm", "--force", ...wanted, ...new Set(digests)], { allowFailure: true });
 }
 
 /**
