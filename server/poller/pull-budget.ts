@@ -27,7 +27,10 @@ export function pullBudget(rate: RateLimit | undefined, sleepTimeMs: number): Pu
   return { spendable: Math.max(0, rate.remaining - reserve), backoffMs: Math.max(sleepTimeMs, Math.round(refillMs)) };
 }
 
-/** Pulls a deploy of the service costs: one per replica, or one per node for a global service (at least one). */
-export function pullsFor(service: { mode: "replicated" | "global"; replicas?: number }): number {
-  return service.mode === "global" ? 1 : Math.max(1, service.replicas ?? 1);
+/**
+ * Pulls a deploy of the service costs: one per replica, or one per node for a global service, counted by the
+ * tasks it runs (the engine's `RunningTasks` in the service list); at least one.
+ */
+export function pullsFor(service: { mode: "replicated" | "global"; replicas?: number; runningTasks?: number }): number {
+  return Math.max(1, (service.mode === "global" ? service.runningTasks : service.replicas) ?? 1);
 }
