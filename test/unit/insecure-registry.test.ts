@@ -16,6 +16,19 @@ async function plainRegistry() {
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** A raw TCP server on 127.0.0.1 (closed when the test ends), and a client with the fallback on and a login for it. */
+async function fallingBackClientOf(server: net.Server) {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const registry = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createRegistryClient({
+    insecureRegistries: [],
+    fallbackToHttp: true,
+    credentialsFor: () => ({ username: "ci", password: "a-password-never-sent-in-clear" }),
+  });
+  return { registry, client };
+}
+
 describe("WITH_INSECURE_REGISTRY", () => {
   it("falls back to plain http for a registry that does not speak https, then stays there", async () => {
     const registry = await plainRegistry();
@@ -36,14 +49,7 @@ describe("WITH_INSECURE_REGISTRY", () => {
         socket.destroy();
       });
     });
-    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    onTestFinished(() => new Promise<void>((resolve) => silent.close(() => resolve())));
-    const registry = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
-    const client = createRegistryClient({
-      insecureRegistries: [],
-      fallbackToHttp: true,
-      credentialsFor: () => ({ username: "ci", password: "a-password-never-sent-in-clear" }),
-    });
+    const { registry, client } = await fallingBackClientOf(silent);
     for (let i = 0; i < 2; i++) {
       const err = await client.resolveDigest({ registry, repository: "acme/web", tag: "live" }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RegistryError);
@@ -65,14 +71,7 @@ describe("WITH_INSECURE_REGISTRY", () => {
         }
       });
     });
-    await new Promise<void>((resolve) => strict.listen(0, "127.0.0.1", resolve));
-    onTestFinished(() => new Promise<void>((resolve) => strict.close(() => resolve())));
-    const registry = `127.0.0.1:${(strict.address() as AddressInfo).port}`;
-    const client = createRegistryClient({
-      insecureRegistries: [],
-      fallbackToHttp: true,
-      credentialsFor: () => ({ username: "ci", password: "a-password-never-sent-in-clear" }),
-    });
+    const { registry, client } = await fallingBackClientOf(strict);
     const err = await client.resolveDigest({ registry, repository: "acme/web", tag: "live" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
     expect(plain).toEqual([]);
