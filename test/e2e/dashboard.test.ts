@@ -102,7 +102,17 @@ describeDocker(
       await signIn(page, url, env.apiToken);
       const row = page.locator(`tr[data-service="${name}"]`);
       await expect.poll(() => row.textContent()).toContain(`${repo}:live`);
-      expect(await row.textContent()).toContain("1/1");
+      // The app answers before its first health check passes; until then swarm counts its task as starting (0/1).
+      await expect
+        .poll(
+          async () => {
+            if ((await row.textContent())?.includes("1/1")) return true;
+            await page.reload();
+            return false;
+          },
+          { timeout: 60_000, interval: 1000 },
+        )
+        .toBe(true);
       await screenshot(page, "services", { dark: true });
 
       // A push arrives live on the history page (no reload), and its deployment page grows to succeeded.
