@@ -93,17 +93,17 @@ export function deploymentsFor(
 }
 
 /**
- * Turns push events into committed deployments, one per matching service,
- * and hands them to the deployer. Everything is written before the caller
- * answers, so a crash after the 202 loses nothing.
- */
-/**
  * Pushes one delivery may carry. A registry sends one, or a handful when a
  * push tags several names; a 1 MiB body could otherwise hold thousands, each
  * a trigger written and matched while the request waits.
  */
 export const MAX_PUSHES_PER_DELIVERY = 100;
 
+/**
+ * Turns push events into committed deployments, one per matching service,
+ * and hands them to the deployer. Everything is written before the caller
+ * answers, so a crash after the 202 loses nothing.
+ */
 export async function ingestPushes(deps: IngestDeps, request: IngestRequest, events: PushEvent[]): Promise<IngestResult> {
   if (events.length > MAX_PUSHES_PER_DELIVERY) {
     throw new AppError(

@@ -240,12 +240,12 @@ async function discard(res: Response): Promise<void> {
 }
 
 /**
- * An https request answered by something that does not speak TLS (a plain-http registry): OpenSSL's record
- * errors. A certificate that is not trusted is not one: falling back to clear text there would undo the check.
+ * An https request answered by something that does not speak TLS (a plain-http registry): OpenSSL's record-layer
+ * errors only. A TLS alert (`ERR_SSL_TLSV1_ALERT_…`, `…_HANDSHAKE_FAILURE`) or an untrusted certificate comes from a
+ * server that speaks TLS: falling back to clear text there would undo the check.
  */
 function isTlsFailure(err: unknown): boolean {
   const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
-  // The record-layer errors only: a TLS alert (`ERR_SSL_TLSV1_ALERT_…`, `…_HANDSHAKE_FAILURE`) comes from a server that speaks TLS.
   return code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG" || code === "EPROTO";
 }
 

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { z } from "zod";
-import { isDigest, parseImageRef } from "../domain/image-ref.js";
+import { isDigest, parseImageRef, repoTagKey } from "../domain/image-ref.js";
 import type { ParsedWebhook } from "../domain/push-event.js";
 import { invalidField, parseBody } from "./validation.js";
 
@@ -19,6 +19,13 @@ const bodySchema = z.object({ image: z.string().min(1, "expected an image such a
 
 const IDEMPOTENCY_KEY = /^[\w.:-]{1,128}$/;
 
+/** What an Idempotency-Key counts for: one caller and one repo:tag, in 16 hex digits. */
+const callerScope = (caller: string, image: Parameters<typeof repoTagKey>[0]) =>
+  createHash("sha256")
+    .update(`${caller}\n${repoTagKey(image)}`)
+    .digest("hex")
+    .slice(0, 16);
+
 export function parseCiPush(body: unknown, opts: { dockerHubRegistry: string; idempotencyKey?: string; caller: string }): ParsedWebhook {
   const payload = parseBody(bodySchema, body);
   if (payload.digest !== undefined && !isDigest(payload.digest)) throw invalidField(["digest"], "not a valid digest (sha256:<64 hex>)");
@@ -30,7 +37,7 @@ export function parseCiPush(body: unknown, opts: { dockerHubRegistry: string; id
   } catch {
     throw invalidField(["image"], "not an image name with an optional tag (give a digest in digest, not in image)");
   }
-  const scope = createHash("sha256").update(`${opts.caller}\n${image.registry}/${image.repository}:${image.tag}`).digest("hex").slice(0, 16);
-  const key = opts.idempotencyKey && IDEMPOTENCY_KEY.test(opts.idempotencyKey) ? `key:${scope}:${opts.idempotencyKey}` : randomUUID();
+  const key =
+    opts.idempotencyKey && IDEMPOTENCY_KEY.test(opts.idempotencyKey) ? `key:${callerScope(opts.caller, image)}:${opts.idempotencyKey}` : randomUUID();
   return { events: [{ eventKey: `ci:${key}`, image, ...(payload.digest ? { digestHint: payload.digest } : {}) }], ignored: [] };
 }

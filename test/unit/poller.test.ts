@@ -7,7 +7,7 @@ import { RegistryError } from "../../server/registry/registry-port.js";
 import { deployThroughWebhook } from "../helpers/api-client.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
-import { createTestServer, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
+import { createTestServer, pushAcmeWeb, registryPush, sha, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const host = "127.0.0.1:5000";
 const repo = `${host}/acme/web`;
@@ -255,13 +255,7 @@ describe("a poll cycle", () => {
       if (!webhook) {
         webhook = "posting";
         registry.push(ref("live"), sha(3));
-        const token = await server.tokens.signWebhookToken({ sub: "ci", repos: [`${host}/acme/*`] });
-        const res = await server.request("/hooks/registry", {
-          method: "POST",
-          headers: { authorization: `Bearer ${token}` },
-          json: registryPush({ host, repository: "acme/web", tag: "live", digest: sha(3) }),
-        });
-        webhook = ((await res.json()) as { deployments: Array<{ id: string }> }).deployments[0]!.id;
+        webhook = (await pushAcmeWeb(server, "live", sha(3))).deployments[0]!.id;
         await expect.poll(() => server.store.getDeployment(webhook!).status).toBe("running");
       }
       return find(idOrName);
