@@ -4,7 +4,7 @@
  * check that docker really evaluates (and fails for a healthy=false build).
  */
 import { afterAll, beforeAll, expect, it, onTestFinished } from "vitest";
-import { buildAppImage, ensureBaseImage, pushImage, removeImages } from "../helpers/images.js";
+import { buildAppImage, docker as dockerCli, ensureBaseImage, pushImage, removeImages } from "../helpers/images.js";
 import {
   createDockerClient,
   createTestService,
@@ -93,5 +93,30 @@ describeDocker("docker test harness", () => {
       what: `a container of ${name} to report unhealthy`,
     });
     expect(unhealthy.State.Health?.FailingStreak).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
+  it("a registry's stop removes the local engine's references to its images, a pull by digest's included", async () => {
+    const own = await startRegistry();
+    onTestFinished(() => own.stop());
+    const tagged = `${own.host}/${uniqueName("harness-tagged")}`;
+    const pinned = `${own.host}/${uniqueName("harness-pinned")}`;
+    const listed = async () =>
+      (
+        await dockerCli(["image", "ls", "--digests", "--format", "{{.Repository}}:{{.Tag}}@{{.Digest}}", "--filter", `reference=${own.host}/*`])
+      ).stdout
+        .split("\n")
+        .filter(Boolean)
+        .sort();
+    const base = await ensureBaseImage();
+    await dockerCli(["tag", base, `${tagged}:v1`]);
+    const digest = await pushImage(`${tagged}:v1`);
+    // What a swarm task leaves: the image by digest alone, under no tag (`<none>` in `docker images`).
+    await dockerCli(["tag", base, `${pinned}:v1`]);
+    await pushImage(`${pinned}:v1`);
+    await dockerCli(["rmi", `${pinned}:v1`]);
+    await dockerCli(["pull", "--quiet", `${pinned}@${digest}`]);
+    expect(await listed()).toEqual([`${pinned}:<none>@${digest}`, `${tagged}:v1@${digest}`]);
+    await own.stop();
+    expect(await listed()).toEqual([]);
   }, 60_000);
 });

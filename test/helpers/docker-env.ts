@@ -20,7 +20,7 @@ import path from "node:path";
 import Docker from "dockerode";
 import { describe, it, type SuiteOptions } from "vitest";
 import type { UpdatePolicy } from "../../server/engine/swarm-port.js";
-import { docker as dockerCli } from "./images.js";
+import { docker as dockerCli, removeImagesOfRegistry } from "./images.js";
 
 export type DockerStatus = { ok: true } | { ok: false; reason: string };
 
@@ -253,8 +253,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   }
   const proc = child!;
   let stopped: Promise<void> | undefined;
+  const host = `${opts.address ?? "127.0.0.1"}:${port}`;
   return {
-    host: `${opts.address ?? "127.0.0.1"}:${port}`,
+    host,
     port,
     pid: proc.pid,
     stop() {
@@ -265,6 +266,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
           await waitExit(proc, 5000);
         }
         await rm(dir, { recursive: true, force: true });
+        await removeImagesOfRegistry(host);
       })();
       return stopped;
     },

@@ -236,6 +236,25 @@ export async function removeImages(...tags: string[]): Promise<void> {
 }
 
 /**
+ * Every reference the local engine holds to images of a registry: its tags, and the `repo@digest` references a
+ * pull by digest leaves (swarm pulls pinned images that way), which outlive the tags a test removes. A test
+ * registry's port is its own, so this touches only what its tests made; nothing when there is no Docker.
+ */
+export async function removeImagesOfRegistry(host: string): Promise<void> {
+  const listed = await docker(["image", "ls", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}"], { allowFailure: true }).catch(() => ({
+    stdout: "",
+  }));
+  const refs = new Set<string>();
+  for (const line of listed.stdout.split("\n")) {
+    const [repository, tag, digest] = line.split(" ");
+    if (!repository?.startsWith(`${host}/`)) continue;
+    if (tag && tag !== "<none>") refs.add(`${repository}:${tag}`);
+    if (digest && digest !== "<none>") refs.add(`${repository}@${digest}`);
+  }
+  if (refs.size > 0) await docker(["image", "rm", "--force", ...refs], { allowFailure: true });
+}
+
+/**
  * Builds the fixture app (test/fixtures/app) on the offline base.
  * `healthy: false` bakes in an app whose HEALTHCHECK fails.
  */
