@@ -26,12 +26,13 @@ export interface PollDeployDeps {
  * while the cycle looked its tag up, and is then left to the next cycle. The first timeline entry says why the poller
  * had to act: no webhook brought the digest (`missed_webhook`, counted), a
  * webhook brought it but its deploy failed for another reason, or the service
- * named no digest. Returns the deployment id, or undefined when nothing was queued.
+ * named no digest. Returns the deployment id; or, when a deployment of the digest already waits at a gate, that one's;
+ * or undefined when nothing was queued.
  */
 export async function queuePollDeployment(
   deps: PollDeployDeps,
   input: { service: SwarmService; group: ImageGroup; digest: string; cycleAt: number; follow?: string },
-): Promise<string | undefined> {
+): Promise<{ queued: string } | { waiting: string } | undefined> {
   const { log } = deps;
   const { group, digest } = input;
   let fresh: SwarmService | undefined;
@@ -64,6 +65,14 @@ export async function queuePollDeployment(
   if (quarantined) {
     log.debug({ service: fresh.name, digest, deploymentId: quarantined.deploymentId }, "digest quarantined on this service; not deployed again");
     return undefined;
+  }
+  const decided = deps.history.findWaitingOrRejectedOf(fresh.name, digest);
+  if (decided) {
+    log.debug(
+      { service: fresh.name, digest, deploymentId: decided.id, status: decided.status },
+      "digest waits at a gate or was rejected; not asked again",
+    );
+    return decided.status === "rejected" ? undefined : { waiting: decided.id };
   }
   const image = familiarRepoTag(group.ref);
   const webhook = deps.history.findWebhookDeploymentOf(fresh.name, digest);
@@ -98,5 +107,5 @@ export async function queuePollDeployment(
   if (missedWebhook) deps.metrics.missedWebhooks.inc({ registry: group.ref.registry });
   const dep = recorded.deployments[0]!;
   log.info({ service: fresh.name, image, digest, deploymentId: dep.id, missedWebhook }, `Trying to update service ${fresh.name} with image ${image}`);
-  return dep.id;
+  return { queued: dep.id };
 }

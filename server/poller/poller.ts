@@ -110,8 +110,13 @@ export function createPoller(opts: PollerOptions) {
     for (const { service, reason } of plan.left) log.debug({ service, reason }, "left alone this cycle");
     const budgets = new Map<string, number | undefined>();
     const resting = (group: { ref: { registry: string }; authConfig?: string }) => (restingUntil.get(budgetKey(group)) ?? 0) > clock.now();
-    /** Queues `service` onto `digest` unless the registry's pull budget is spent ("spent"); whether it queued one. */
-    const deploy = async (service: SwarmService, group: ImageGroup, digest: string, follow?: string): Promise<"queued" | "none" | "spent"> => {
+    /** Queues `service` onto `digest` unless the registry's pull budget is spent ("spent"); whether it queued one, or one already waits at a gate. */
+    const deploy = async (
+      service: SwarmService,
+      group: ImageGroup,
+      digest: string,
+      follow?: string,
+    ): Promise<"queued" | "waiting" | "none" | "spent"> => {
       const registry = group.ref.registry;
       const budget = budgetKey(group);
       const rateOf = () => clientOf(group).lastRateLimit?.(registry);
@@ -126,9 +131,10 @@ export function createPoller(opts: PollerOptions) {
         );
         return "spent";
       }
-      const id = await queuePollDeployment(opts, { service, group, digest, cycleAt, follow });
-      if (!id) return "none";
-      result.deployments.push(id);
+      const outcome = await queuePollDeployment(opts, { service, group, digest, cycleAt, follow });
+      if (!outcome) return "none";
+      if ("waiting" in outcome) return "waiting";
+      result.deployments.push(outcome.queued);
       if (spendable !== undefined) budgets.set(budget, spendable - pullsFor(service));
       return "queued";
     };
@@ -153,8 +159,9 @@ export function createPoller(opts: PollerOptions) {
         const digest = await heads.get(headKey)!;
         if (!digest) continue;
         const outcome = await deploy(candidate.service, group, digest, candidate.reason);
-        // A newer tag it did not move to (quarantined there, say) leaves its own tag to be looked at.
-        if (outcome === "queued") moved.add(candidate.service.id);
+        // A newer tag it did not move to (quarantined or rejected there, say) leaves its own tag to be looked at; one whose
+        // move waits at a gate does not: a deployment of its own tag would supersede that move, and the next cycle ask for it again.
+        if (outcome === "queued" || outcome === "waiting") moved.add(candidate.service.id);
         if (outcome === "spent") break;
       }
     }

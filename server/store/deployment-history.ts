@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNotNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
-import { webhookTriggers, type DeploymentStatus, type TriggerKind } from "../domain/deployment.js";
+import { waitingStatuses, webhookTriggers, type DeploymentStatus, type TriggerKind } from "../domain/deployment.js";
 import type { Db } from "./database.js";
 import type { DeploymentRecord } from "./deployment-store.js";
 import type { TriggerRecord } from "./deployment-store.js";
@@ -98,6 +98,21 @@ export function createDeploymentHistory(db: Db) {
         and(
           eq(deployments.service, service),
           inArray(deployments.trigger, [...webhookTriggers]),
+          or(eq(deployments.digest, digest), eq(deployments.digestHint, digest)),
+        ),
+      );
+    },
+
+    /**
+     * A deployment of `digest` on the service that waits at a gate (cool-down, window, approval) or that was
+     * rejected: the poller asks nothing more of that digest. Asking would supersede the waiting one with a copy
+     * of itself each cycle (and ask for approval again), or ask again for what someone turned down.
+     */
+    findWaitingOrRejectedOf(service: string, digest: string): DeploymentRecord | undefined {
+      return newest(
+        and(
+          eq(deployments.service, service),
+          inArray(deployments.status, [...waitingStatuses, "rejected"]),
           or(eq(deployments.digest, digest), eq(deployments.digestHint, digest)),
         ),
       );

@@ -197,6 +197,27 @@ describe("deployer.follow in the poller", () => {
     expect(await imageOf(server, "web")).toBe(`${repo}:1.4.2@${sha(5)}`);
   });
 
+  it("leaves a move to a newer tag that waits for approval alone, its own tag's new digest included, and moves once approved", async () => {
+    const server = createTestServer();
+    server.swarm.addService({
+      name: "web",
+      image: `${repo}:1.4.2@${sha(1)}`,
+      labels: { "deployer.follow": "semver:patch", "deployer.approve": "required" },
+    });
+    publish(server, "1.4.3", sha(2));
+    const [move] = (await push(server, { tag: "1.4.3", digest: sha(2) })).deployments;
+    await expect.poll(() => server.store.getDeployment(move!.id).status).toBe("awaiting_approval");
+    // A digest of its own tag would take it back from the move it waits to make, and the next cycle ask again.
+    publish(server, "1.4.2", sha(5));
+    for (let cycle = 0; cycle < 2; cycle++) expect((await server.poller.runOnce()).deployments).toEqual([]);
+    expect(server.store.getDeployment(move!.id).status).toBe("awaiting_approval");
+    const token = await server.tokens.signApiToken({ sub: "alice", scopes: ["deployments:write"] });
+    const approved = await server.request(`/api/deployments/${move!.id}/approve`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(approved.status).toBe(200);
+    expect((await waitForFinal(server, move!.id)).status).toBe("succeeded");
+    expect(await imageOf(server, "web")).toBe(`${repo}:1.4.3@${sha(2)}`);
+  });
+
   it("catches a missed webhook after SLEEP_TIME on the fake clock", async () => {
     const server = createTestServer({ SLEEP_TIME: "60" });
     server.swarm.addService({ name: "web", image: `${repo}:1.4.2@${sha(1)}`, labels: { "deployer.follow": "~1.4" } });

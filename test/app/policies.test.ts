@@ -172,6 +172,36 @@ describe("approval (deployer.approve=required)", () => {
   });
 });
 
+describe("approval and the poller", () => {
+  it("leaves a request that waits for approval alone, and does not ask again for a digest that was rejected", async () => {
+    const s = server({ "deployer.approve": "required" });
+    const waiting = await pushed(s, "v1", 2);
+    await untilStatus(s, waiting, "awaiting_approval");
+    // The tag still names the digest the request waits with: nothing new for the poller, cycle after cycle.
+    for (let cycle = 0; cycle < 2; cycle++) expect((await s.poller.runOnce()).deployments).toEqual([]);
+    expect(s.store.getDeployment(waiting).status, timeline(s, waiting).join("\n")).toBe("awaiting_approval");
+    expect((await api(s, "POST", `/api/deployments/${waiting}/reject`)).status).toBe(200);
+    for (let cycle = 0; cycle < 2; cycle++) expect((await s.poller.runOnce()).deployments).toEqual([]);
+    expect(countRows(s, "deployments")).toBe(1);
+    // A newer digest is a new question.
+    s.registry.push(ref("v1"), sha(3));
+    const [asked] = (await s.poller.runOnce()).deployments;
+    expect(await untilStatus(s, asked!, "awaiting_approval")).toMatchObject({ trigger: "poll", digest: sha(3) });
+    expect(s.swarm.callsOf("updateService")).toEqual([]);
+  });
+
+  it("still supersedes a scheduled deployment of an older digest with the tag's newer one", async () => {
+    const s = server({ "deployer.window": "Sat 09:00-10:00" });
+    const waiting = await pushed(s, "v1", 2);
+    await untilStatus(s, waiting, "scheduled");
+    expect((await s.poller.runOnce()).deployments).toEqual([]);
+    s.registry.push(ref("v1"), sha(3));
+    const [newer] = (await s.poller.runOnce()).deployments;
+    expect(s.store.getDeployment(waiting)).toMatchObject({ status: "superseded" });
+    expect(await untilStatus(s, newer!, "scheduled")).toMatchObject({ digest: sha(3) });
+  });
+});
+
 describe("deploy window (deployer.window)", () => {
   it("schedules a push outside the window and deploys it when the window opens", async () => {
     const s = server({ "deployer.window": "Mon-Fri 09:00-17:00 UTC" });
