@@ -15,6 +15,7 @@ export interface FollowOptions {
   serviceId: string;
   /** The image the rollout is meant to reach. */
   targetImage: string;
+  /** TIMEOUT. Time the engine could not be asked does not count; out of reach for this long in all, the outcome is unknown. */
   timeoutMs: number;
   now(): number;
   /** Called with each new observation worth a timeline entry. */
@@ -35,6 +36,10 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
   let lastProgress = "";
   let lastTaskError: string | undefined;
   let engineTrouble = false;
+  /** Time the engine could not be asked: it does not count against the timeout, up to one timeout's worth. */
+  let lostSince: number | undefined;
+  let lostMs = 0;
+  let lastError = "";
 
   const report = (key: string, message: string) => {
     if (reported.has(key)) return;
@@ -55,7 +60,14 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
       else if (err instanceof SwarmUnavailableError) {
         if (!engineTrouble) opts.onProgress(`lost the Docker engine while following the rollout: ${err.message}`);
         engineTrouble = true;
+        lastError = err.message;
       } else throw err;
+    }
+    const lookedAt = opts.now();
+    if (engineTrouble) lostSince ??= lookedAt;
+    else if (lostSince !== undefined) {
+      lostMs += lookedAt - lostSince;
+      lostSince = undefined;
     }
 
     if (!engineTrouble) {
@@ -119,7 +131,17 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
       }
     }
 
-    if (opts.now() - started >= opts.timeoutMs) {
+    const lost = lostMs + (lostSince === undefined ? 0 : lookedAt - lostSince);
+    if (engineTrouble && lost >= opts.timeoutMs) {
+      // Swarm may have finished, failed or rolled back meanwhile: nothing can be said of the digest, so nothing is quarantined.
+      return {
+        status: "failed",
+        message: `lost the Docker engine for ${Math.round(lost / 1000)} s while following the rollout, so its outcome is unknown (${lastError}); ${lastProgress || "no task seen yet"}`,
+        failureKind: "error",
+        canRollback: false,
+      };
+    }
+    if (!engineTrouble && lookedAt - started - Math.min(lost, opts.timeoutMs) >= opts.timeoutMs) {
       const state = service?.updateStatus?.state ?? "not started";
       const stuck = describeStuckTasks(tasks, opts.targetImage);
       return {

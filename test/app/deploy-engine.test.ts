@@ -209,6 +209,52 @@ describe("the deploy engine", () => {
     expect(done.finishedAt! - done.startedAt!).toBe(1001);
   });
 
+  it("does not count time the engine could not be asked against TIMEOUT: a rollout that finished meanwhile succeeds", async () => {
+    const clock = new FakeClock();
+    const server = createTestServer({ TIMEOUT: "1" }, { clock, swarm: new FakeSwarm() });
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push(ref("v1"), sha(9));
+    const id = (await push(server, "v1", sha(9))).deployments[0]!.id;
+    await clock.sleepCount(1);
+    server.swarm.setUnavailable(true);
+    clock.advance(600);
+    await clock.sleepCount(2); // looked, and could not ask
+    await server.swarm.settle(); // swarm finishes the rollout on its own
+    clock.advance(600); // past TIMEOUT, 600 ms of it without an engine
+    await clock.sleepCount(3);
+    expect(server.store.getDeployment(id).status, timeline(server, id).join("\n")).toBe("running");
+    server.swarm.setUnavailable(false);
+    clock.advance(600);
+    const done = await waitForFinal(server, id);
+    expect(done.status, timeline(server, id).join("\n")).toBe("succeeded");
+    expect(timeline(server, id)).toContain(
+      "running: lost the Docker engine while following the rollout: cannot reach the Docker engine (FakeSwarm set unavailable)",
+    );
+  });
+
+  it("ends a rollout whose engine stays out of reach for TIMEOUT as failed with its outcome unknown, and quarantines nothing", async () => {
+    const clock = new FakeClock();
+    const server = createTestServer({ TIMEOUT: "1" }, { clock, swarm: new FakeSwarm() });
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push(ref("v1"), sha(9));
+    const id = (await push(server, "v1", sha(9))).deployments[0]!.id;
+    await clock.sleepCount(1);
+    server.swarm.setUnavailable(true);
+    // Looks every 400 ms of fake time; each waits for the one before to have asked and gone to sleep, or to have ended it.
+    for (let look = 2; look < 10; look++) {
+      clock.advance(400);
+      await expect.poll(() => clock.sleeps.length >= look || server.store.getDeployment(id).status !== "running").toBe(true);
+      if (server.store.getDeployment(id).status !== "running") break;
+    }
+    const done = await waitForFinal(server, id);
+    expect(done).toMatchObject({ status: "failed", failureKind: "error" });
+    expect(done.message).toMatch(
+      /^lost the Docker engine for 1 s while following the rollout, so its outcome is unknown \(cannot reach the Docker engine/,
+    );
+    expect(server.holds.findQuarantine("web", sha(9))).toBeUndefined();
+    expect(server.swarm.callsOf("rollbackService")).toEqual([]);
+  });
+
   it("retries an update that lost a race with another writer", async () => {
     const server = createTestServer();
     server.swarm.addService({ name: "web", image: `${repo}:v1` });
