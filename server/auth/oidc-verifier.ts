@@ -8,7 +8,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from "jose";
-import { CLOCK_TOLERANCE_S } from "./verified-tokens.js";
+import { CLOCK_TOLERANCE_S, expiredAt } from "./verified-tokens.js";
 
 /**
  * OIDC ID tokens from an issuer a push source names (Google for Pub/Sub
@@ -188,6 +188,7 @@ export function createOidcVerifier(opts: OidcVerifierOptions) {
           clockTolerance: CLOCK_TOLERANCE_S,
           requiredClaims: ["exp", "iat"],
         });
+        if (expiredAt(payload.exp, opts.now())) throw new OidcError("expired", "the token has expired");
         return payload;
       } catch (err) {
         throw toOidcError(err);

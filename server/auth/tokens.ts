@@ -2,7 +2,7 @@ import { createSecretKey, randomUUID, type KeyObject } from "node:crypto";
 import { errors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { z } from "zod";
 import { parseImageRef, splitName } from "../domain/image-ref.js";
-import { CLOCK_TOLERANCE_S, VerifiedTokens } from "./verified-tokens.js";
+import { CLOCK_TOLERANCE_S, expiredAt, VerifiedTokens } from "./verified-tokens.js";
 
 /**
  * Webhook and API tokens: HS256 JWTs keyed with the UTF-8 bytes of the
@@ -184,6 +184,7 @@ export function createTokenService(opts: { secret: string; previousSecret?: stri
         throw toTokenError(again, audience);
       }
     }
+    if (expiredAt(payload.exp, now())) throw new TokenError("expired", "the token has expired");
     verified.add(token, audience, payload);
     return payload;
   }

@@ -107,6 +107,7 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
       ["no workflow claim", await actionsToken(issuer, server, { workflow: 7 }), "claims_mismatch"],
       ["the default audience", await actionsToken(issuer, server, { aud: "https://github.com/acme" }), "bad_proof"],
       ["expired", await actionsToken(issuer, server, { iat: now - 900, exp: now - 600 }), "bad_proof"],
+      ["expired a few seconds ago", await actionsToken(issuer, server, { iat: now - 300, exp: now - 5 }), "bad_proof"],
       ["another key", await actionsToken(issuer, server, {}, { key: await newKey("key-1") }), "bad_proof"],
       [
         "alg none",
@@ -120,7 +121,8 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
       expect(res.json.error.code, name).toBe("UNAUTHORIZED");
       expect(server.rejections.summaryOf(id).recent[0]!.reason, name).toBe(reason);
     }
-    expect(server.rejections.summaryOf(id).recent[8]!.message).toContain('repository "evil/web"');
+    // Newest first: the first case is the last of the list.
+    expect(server.rejections.summaryOf(id).recent[cases.length - 1]!.message).toContain('repository "evil/web"');
     expect(countRows(server, "triggers")).toBe(0);
     const metrics = await (await server.request("/metrics")).text();
     expect(metrics).toContain(`deployer_source_rejections_total{source="${id}",kind="oidc",reason="claims_mismatch"} 5`);

@@ -139,6 +139,10 @@ describe("rejecting tokens", () => {
     await expect(service({ now: () => T0 + 59 * 60_000 }).verifyWebhookToken(token)).resolves.toMatchObject({ sub: "ci" });
     const err = await expectReason(service({ now: () => T0 + 2 * 3_600_000 }).verifyWebhookToken(token), "expired", token);
     expect(err.message).toBe("the token has expired");
+    // Expired is expired: a skew allowance would let a token with `--expires 30s` work for a minute.
+    for (const late of [1, 5_000, 25_000]) {
+      await expectReason(service({ now: () => T0 + 3_600_000 + late }).verifyWebhookToken(token), "expired", token);
+    }
   });
 
   it("keeps a verified token only until it expires, on the same service", async () => {
@@ -146,9 +150,9 @@ describe("rejecting tokens", () => {
     const tokens = service({ now: () => now });
     const token = await tokens.signWebhookToken({ sub: "ci", repos: ["acme/web"], expiresIn: "1h" });
     await expect(tokens.verifyWebhookToken(token)).resolves.toMatchObject({ sub: "ci" });
-    now = T0 + 60 * 60_000 + 29_000; // inside jose's 30 s tolerance: still valid, from the cache
+    now = T0 + 60 * 60_000 - 1_000; // a second before its exp: still valid, from the cache
     await expect(tokens.verifyWebhookToken(token)).resolves.toMatchObject({ sub: "ci" });
-    now = T0 + 60 * 60_000 + 31_000;
+    now = T0 + 60 * 60_000; // at its exp: expired, no tolerance
     const err = await expectReason(tokens.verifyWebhookToken(token), "expired", token);
     expect(err.message).toBe("the token has expired");
   });
