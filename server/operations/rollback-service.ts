@@ -14,7 +14,8 @@ export async function rollbackService(deps: OperationsDeps, input: { service: st
   const service = await getManagedService(deps, input.service);
   const running = tryParseImageRef(service.image)?.digest;
   const target = input.to ? deps.store.findDeployment(input.to) : deps.history.newestSucceededOtherThan(service.name, running);
-  if (input.to && (!target || target.service !== service.name)) {
+  if (input.to && !target) throw new AppError("NOT_FOUND", `deployment ${input.to} does not exist`);
+  if (input.to && target && target.service !== service.name) {
     throw new AppError("UNPROCESSABLE", `deployment ${input.to} is not a deployment of ${service.name}`);
   }
   if (!target) throw new AppError("UNPROCESSABLE", `nothing to roll back to: ${service.name} has no earlier successful deployment of another digest`);

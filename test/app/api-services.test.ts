@@ -141,6 +141,12 @@ describe("POST /api/services/:name/rollback", () => {
       422,
       "UNPROCESSABLE",
     ],
+    [
+      "a deployment id that does not exist",
+      async (s) => (await serviceWithHistory(s), { path: "/api/services/web/rollback", json: { to: "dep_01kdwnotarecordeddeploymnt" } }),
+      404,
+      "NOT_FOUND",
+    ],
     ["an unknown field", async () => ({ path: "/api/services/web/rollback", json: { too: "x" } }), 400, "VALIDATION_FAILED"],
   ];
   for (const [what, make, status, code] of failures) {
