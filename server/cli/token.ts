@@ -10,8 +10,8 @@ import { resolveSecret } from "../secret.js";
  */
 
 const USAGE = `usage:
-  npm run -s token -- webhook --repo REPO [--repo REPO2]... [--service NAME]... [--sub NAME] [--expires 90d]
-  npm run -s token -- api --scope "deployments:read deployments:write" [--sub NAME] [--expires 30d]
+  npm run -s token -- webhook --repo REPO [--repo REPO2]... [--service NAME]... [--sub NAME] [--expires 90d] [--json]
+  npm run -s token -- api --scope "deployments:read deployments:write" [--sub NAME] [--expires 30d] [--json]
 
   --repo     repository pattern the token may deploy, read like an image name:
              acme/web (Docker Hub), 127.0.0.1:5000/acme/*  (* stays inside one path segment)
@@ -19,6 +19,7 @@ const USAGE = `usage:
   --scope    space-separated: deployments:read, deployments:write, sources:admin, database:backup
   --sub      who the token speaks for, recorded as requestedBy (default: webhook / api)
   --expires  lifetime such as 30m, 12h, 90d (default: no expiry)
+  --json     print {"token", "kind", "sub", "expiresAt", ...its claims} on one line instead of the bare token
 
 The key is DEPLOYER_SECRET, DEPLOYER_SECRET_FILE, or the one generated beside DEPLOYER_DB.
 `;
@@ -29,6 +30,7 @@ const options = {
   scope: { type: "string", multiple: true },
   sub: { type: "string" },
   expires: { type: "string" },
+  json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -60,7 +62,16 @@ async function main(argv: string[]): Promise<string> {
   if (resolved.source === "generated") {
     process.stderr.write(`token: generated a new signing key at ${resolved.path}; the server reads it from there\n`);
   }
-  return sign(resolved.secret);
+  const token = await sign(resolved.secret);
+  if (!values.json) return token;
+  const claims = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as Record<string, unknown>;
+  return JSON.stringify({
+    token,
+    kind,
+    sub: claims.sub,
+    expiresAt: typeof claims.exp === "number" ? new Date(claims.exp * 1000).toISOString() : null,
+    ...(kind === "webhook" ? { repos: claims.repos, services: claims.services ?? null } : { scopes: String(claims.scope).split(" ") }),
+  });
 }
 
 /** The token command (`npm run token -- …`, `deployer token …`); sets process.exitCode. */

@@ -74,6 +74,26 @@ describe("npm run token", { timeout: 60_000 }, () => {
     expect(claims.exp, show(r)).toBeUndefined();
   });
 
+  it("prints the token and what it carries as one JSON line with --json, for either kind", async () => {
+    const webhook = await run(["webhook", "--repo", "acme/web", "--service", "web", "--sub", "ci", "--expires", "1h", "--json"]);
+    expect(webhook.code, show(webhook)).toBe(0);
+    expect(webhook.stdout.endsWith("}\n") && webhook.stdout.split("\n").length === 2, show(webhook)).toBe(true);
+    const w = JSON.parse(webhook.stdout) as Record<string, unknown>;
+    expect(w).toMatchObject({ kind: "webhook", sub: "ci", repos: ["acme/web"], services: ["web"] });
+    const claims = await verifier().verifyWebhookToken(w.token as string);
+    expect(w.expiresAt).toBe(new Date(claims.exp! * 1000).toISOString());
+    const api = await run(["api", "--scope", "deployments:read", "--json"], { DEPLOYER_SECRET: SECRET }, ["node", "bin/deployer.mjs", "token"]);
+    expect(api.code, show(api)).toBe(0);
+    expect(JSON.parse(api.stdout)).toEqual({
+      token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/),
+      kind: "api",
+      sub: "api",
+      expiresAt: null,
+      scopes: ["deployments:read"],
+    });
+    await expect(verifier().verifyApiToken(JSON.parse(api.stdout).token)).resolves.toMatchObject({ scopes: ["deployments:read"] });
+  });
+
   it("generates the key beside DEPLOYER_DB when none is configured, where the server will read it", async () => {
     const db = path.join(dataDir, "generated", "deployer.db");
     const r = await run(["api", "--scope", "deployments:read"], { DEPLOYER_DB: db });
