@@ -9,6 +9,7 @@ import {
   hostList,
   hostPort,
   optionalText,
+  positiveDuration,
   positiveInt,
   serviceFilter,
   sleepTime,
@@ -68,7 +69,7 @@ const envSchema = z.object({
     .optional()
     .transform((v) => (v ?? "").split(/[\s,]+/).filter(Boolean)),
   ROLLBACK_ON_FAILURE: flag(false),
-  TIMEOUT: positiveInt(300),
+  TIMEOUT: positiveDuration("300"),
   RUN_ONCE_AND_EXIT: flag(false),
   // Unset, it follows REGISTRY_USER, as Shepherd's does: a login given is a login the nodes pull with.
   WITH_REGISTRY_AUTH: booleanText.optional(),
@@ -198,7 +199,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     oidc: { jwksTimeoutMs: e.DEPLOYER_OIDC_JWKS_TIMEOUT, jwksCooldownMs: e.DEPLOYER_OIDC_JWKS_COOLDOWN, jwksMaxAgeMs: e.DEPLOYER_OIDC_JWKS_MAX_AGE },
     selection: { filter: e.FILTER_SERVICES, ignoreList: e.IGNORELIST_SERVICES },
     rollout: {
-      timeoutSeconds: e.TIMEOUT,
+      timeoutSeconds: e.TIMEOUT / 1000,
       rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
       updateConfig: e.UPDATE_OPTIONS.updateConfig,
       rollbackConfig,

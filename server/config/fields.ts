@@ -31,7 +31,7 @@ export const hostList = list.refine((hosts) => hosts.every((h) => hostPort.test(
   message: "expected a comma-separated list of host or host:port",
 });
 
-/** Shepherd's SLEEP_TIME follows `sleep`: a number with an optional s, m, h or d suffix. */
+/** Shepherd's SLEEP_TIME follows `sleep`, its TIMEOUT `timeout`: a number with an optional s, m, h or d suffix. */
 const durationUnits: Record<string, number> = { "": 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 export function parseSleepTime(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(text.trim());
@@ -39,17 +39,21 @@ export function parseSleepTime(text: string): number | undefined {
   return Math.round(Number(m[1]) * durationUnits[m[2] ?? ""]!);
 }
 
-export const sleepTime = z
-  .string()
-  .optional()
-  .transform((v, ctx) => {
-    const ms = parseSleepTime(v && v.trim() !== "" ? v : "5m");
-    if (ms === undefined || ms <= 0) {
-      ctx.addIssue({ code: "custom", message: "expected a duration such as 30s, 5m, 1h" });
-      return z.NEVER;
-    }
-    return ms;
-  });
+/** A duration above 0 in ms, read as `sleep` and `timeout` read theirs (seconds without a suffix); `fallback` when unset. */
+export const positiveDuration = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const ms = parseSleepTime(v && v.trim() !== "" ? v : fallback);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({ code: "custom", message: "expected a duration such as 30s, 5m, 1h (seconds without a suffix)" });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+export const sleepTime = positiveDuration("5m");
 
 /** A duration such as 30s or 5m, `0` for none; `fallback` when unset. */
 export const durationOrZero = (fallback: string) =>
