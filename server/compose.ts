@@ -82,7 +82,7 @@ export function composeServer(opts: ComposeOptions) {
   const history = createDeploymentHistory(opts.db);
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics });
   const { auth, registry, selection, rollout, poller: polling, notify } = opts.config;
-  const tokens = createTokenService({ secret: opts.secret, previousSecret: auth.secretPrevious, dockerHubRegistry: registry.dockerHub });
+  const tokens = createTokenService({ secret: opts.secret, previousSecret: auth.secretPrevious, dockerHubRegistry: registry.dockerHub, now });
   const callbacks = createCallbackNotifier({ store, log: opts.log, allowedHosts: notify.callbackHosts, fetch: opts.fetch });
   const ownChanges = createOwnChanges();
   // One lookup per registry login and repo:tag under way, for the deployments and the poller alike.

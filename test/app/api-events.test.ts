@@ -97,6 +97,20 @@ describe("GET /api/events", () => {
     await events.cancel();
   });
 
+  it("ends a stream once its token expires, sending nothing after", async () => {
+    const server = createTestServer({}, { events: { heartbeatMs: 20 } });
+    webService(server);
+    const token = await server.tokens.signApiToken({ sub: "ops-alice", scopes: ["deployments:read"], expiresIn: "1h" });
+    const events = sseReader(await server.request("/api/events", { headers: { authorization: `Bearer ${token}` } }));
+    await events.comment(1);
+    server.clock.advance(3_600_000);
+    const [dep] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(8) });
+    await waitForFinal(server, dep!.id);
+    expect(await events.rest()).toEqual([]);
+    expect(events.ended).toBe(true);
+    expect(events.text).not.toContain(dep!.id);
+  });
+
   it("drops a client that does not read once its buffer is full, and it misses nothing by reconnecting", async () => {
     const server = createTestServer({}, { events: { bufferEvents: 5 } });
     webService(server);

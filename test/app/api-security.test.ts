@@ -28,12 +28,13 @@ const badTokens: Array<[string, (s: TestServer, scope: Scope) => Promise<string 
   ["a malformed token", async () => "abc.def.ghi", 401],
   [
     "an expired token",
-    async (_s, scope) =>
+    async (s, scope) =>
       new SignJWT({ scope })
         .setProtectedHeader({ alg: "HS256" })
         .setSubject("x")
         .setAudience("deployer:api")
-        .setExpirationTime(Math.floor(Date.now() / 1000) - 600)
+        // On the server's clock, which is fake.
+        .setExpirationTime(Math.floor(s.clock.now() / 1000) - 600)
         .sign(key(testSecret)),
     401,
   ],

@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { createTokenService, type Scope } from "../../server/auth/tokens.js";
 import { deployThroughWebhook } from "../helpers/api-client.js";
+import { sseReader } from "../helpers/sse.js";
 import { countRows, createTestServer, sha, testSecret, waitForFinal, type TestServer } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
@@ -126,7 +127,7 @@ describe("the dashboard's sign-in", () => {
   it("refuses a bad, an expired, a revoked (signed with a retired key), a webhook and a scope-less token, setting no cookie and echoing none of it", async () => {
     const server = createTestServer();
     const seen: Seen = [];
-    const past = createTokenService({ secret: testSecret, dockerHubRegistry: "docker.io", now: () => Date.now() - 2 * 86_400_000 });
+    const past = createTokenService({ secret: testSecret, dockerHubRegistry: "docker.io", now: () => server.clock.now() - 2 * 86_400_000 });
     const retired = createTokenService({ secret: "a-retired-secret-that-was-long-enough-for-hs256", dockerHubRegistry: "docker.io" });
     const tokens = {
       bad: "not-a-jwt-zq81xk.qq7vvw.zz93kp",
@@ -198,6 +199,24 @@ describe("the dashboard's sign-in", () => {
     expect((await get(server, "/history", cookie, seen)).res.status).toBe(303);
     const stream = await server.request("/api/events", { headers: { cookie: cookie! } });
     expect(stream.status).toBe(401);
+  });
+
+  it("ends an event stream opened before the sign-out: it sends nothing more of what happens after", async () => {
+    const server = createTestServer({}, { events: { heartbeatMs: 20 } });
+    server.swarm.addService({ name: "web", image: "127.0.0.1:5000/acme/web:live" });
+    const seen: Seen = [];
+    const { cookie } = await signIn(server, await token(server), seen);
+    const page = await get(server, "/history", cookie, seen);
+    const res = await server.request("/api/events", { headers: { cookie: cookie! } });
+    expect(res.status).toBe(200);
+    const events = sseReader(res);
+    await events.comment(1);
+    expect((await post(server, "/sign-out", cookie!, { csrf: csrfOf(page.text) }, seen)).res.status).toBe(303);
+    const [dep] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(7) });
+    await waitForFinal(server, dep!.id);
+    expect(await events.rest(), "the stream ended, and nothing of the deployment came").toEqual([]);
+    expect(events.ended).toBe(true);
+    expect(events.text).not.toContain(dep!.id);
   });
 
   it("keeps a session across a restart, with neither the cookie nor the token in the database; signing out there ends it", async () => {

@@ -181,12 +181,13 @@ describe("POST /hooks/registry rejects bad requests and writes nothing", () => {
     ],
     [
       "an expired token",
-      async () => ({
+      async (s) => ({
         token: await new SignJWT({ repos: ["127.0.0.1:5000/*"] })
           .setProtectedHeader({ alg: "HS256" })
           .setSubject("x")
           .setAudience("deployer:webhook")
-          .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+          // On the server's clock, which is fake.
+          .setExpirationTime(Math.floor(s.clock.now() / 1000) - 3600)
           .sign(new TextEncoder().encode(testSecret)),
       }),
       401,

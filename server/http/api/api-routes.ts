@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ApiClaims, TokenService } from "../../auth/tokens.js";
 import { AppError } from "../../domain/app-error.js";
@@ -39,15 +39,23 @@ const security = [{ bearer: [] }];
 
 const isEventRoute = (path: string) => path === "/api/events" || /^\/api\/deployments\/[^/]+\/events$/.test(path);
 
-/** Reads need deployments:read, writes deployments:write; a webhook token is refused by its audience. */
+/**
+ * The claims a request is allowed by: its bearer token, or for the event routes the dashboard session of its
+ * cookie (EventSource cannot send a header). Reads need deployments:read, writes deployments:write; a webhook
+ * token is refused by its audience. Throws 401 or 403.
+ */
+async function authorize(c: Context, tokens: TokenService, sessions?: ApiDeps["sessions"]): Promise<ApiClaims> {
+  const fromCookie =
+    sessions && c.req.method === "GET" && !c.req.header("authorization") && isEventRoute(c.req.path) ? await sessions.tokenOf(c) : undefined;
+  const claims = await tokens.verifyApiToken(fromCookie ?? bearerToken(c)).catch(asUnauthorized);
+  const scope = c.req.method === "GET" || c.req.method === "HEAD" ? "deployments:read" : "deployments:write";
+  if (!claims.scopes.includes(scope)) throw new AppError("FORBIDDEN", `this token lacks the ${scope} scope`);
+  return claims;
+}
+
 function requireApiToken(tokens: TokenService, sessions?: ApiDeps["sessions"]): MiddlewareHandler<Env> {
   return async (c, next) => {
-    const fromCookie =
-      sessions && c.req.method === "GET" && !c.req.header("authorization") && isEventRoute(c.req.path) ? await sessions.tokenOf(c) : undefined;
-    const claims = await tokens.verifyApiToken(fromCookie ?? bearerToken(c)).catch(asUnauthorized);
-    const scope = c.req.method === "GET" || c.req.method === "HEAD" ? "deployments:read" : "deployments:write";
-    if (!claims.scopes.includes(scope)) throw new AppError("FORBIDDEN", `this token lacks the ${scope} scope`);
-    c.set("apiClaims", claims);
+    c.set("apiClaims", await authorize(c, tokens, sessions));
     await next();
   };
 }
@@ -190,7 +198,16 @@ export function createApiRoutes(deps: ApiDeps) {
   );
 
   registerApprovalRoutes(app, deps);
-  registerEventRoutes(app, { ...deps.events, store: deps.store });
+  // A stream is checked again as it goes: a sign-out, an expired session or token ends it.
+  const stillAuthorized = (c: Context) =>
+    authorize(c, deps.tokens, deps.sessions).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof AppError) return false;
+        throw err;
+      },
+    );
+  registerEventRoutes(app, { ...deps.events, store: deps.store, stillAuthorized });
   registerSourceRoutes(app, deps.sourceAdmin);
   registerBackupRoutes(app, { tokens: deps.tokens, snapshot: deps.snapshot });
 
