@@ -64,13 +64,15 @@ async function main(argv: string[]): Promise<string> {
   }
   const token = await sign(resolved.secret);
   if (!values.json) return token;
-  const claims = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as Record<string, unknown>;
+  // Its claims as the server reads them.
+  const signer = tokens(resolved.secret);
+  const claims = kind === "webhook" ? await signer.verifyWebhookToken(token) : await signer.verifyApiToken(token);
   return JSON.stringify({
     token,
     kind,
     sub: claims.sub,
-    expiresAt: typeof claims.exp === "number" ? new Date(claims.exp * 1000).toISOString() : null,
-    ...(kind === "webhook" ? { repos: claims.repos, services: claims.services ?? null } : { scopes: String(claims.scope).split(" ") }),
+    expiresAt: claims.exp === undefined ? null : new Date(claims.exp * 1000).toISOString(),
+    ...("repos" in claims ? { repos: claims.repos, services: claims.services ?? null } : { scopes: claims.scopes }),
   });
 }
 

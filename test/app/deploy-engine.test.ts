@@ -22,6 +22,20 @@ async function untilResolved(server: TestServer, id: string) {
   expect(server.store.getDeployment(id).digest).not.toBeNull();
 }
 
+/**
+ * A rollout under TIMEOUT=1 on a swarm off the clock (advancing time moves no rollout step, so it finishes only when
+ * the test settles the swarm), once it has looked once and waits for its next poll.
+ */
+async function rolloutUnderOneSecondTimeout() {
+  const clock = new FakeClock();
+  const server = createTestServer({ TIMEOUT: "1" }, { clock, swarm: new FakeSwarm() });
+  server.swarm.addService({ name: "web", image: `${repo}:v1` });
+  server.registry.push(ref("v1"), sha(9));
+  const id = (await push(server, "v1", sha(9))).deployments[0]!.id;
+  await clock.sleepCount(1);
+  return { clock, server, id };
+}
+
 const timeline = (server: TestServer, id: string) => server.store.listEvents(id).map((e) => `${e.status}: ${e.message}`);
 
 describe("the deploy engine", () => {
@@ -192,13 +206,7 @@ describe("the deploy engine", () => {
   });
 
   it("fails a rollout that does not finish within TIMEOUT, on the server's clock", async () => {
-    const clock = new FakeClock();
-    // A swarm off the clock: advancing time moves no rollout step, so this one never finishes.
-    const server = createTestServer({ TIMEOUT: "1" }, { clock, swarm: new FakeSwarm() });
-    server.swarm.addService({ name: "web", image: `${repo}:v1` });
-    server.registry.push(ref("v1"), sha(9));
-    const id = (await push(server, "v1", sha(9))).deployments[0]!.id;
-    await clock.sleepCount(1); // the rollout has looked once and waits for its next poll
+    const { clock, server, id } = await rolloutUnderOneSecondTimeout();
     clock.advance(999);
     await clock.sleepCount(2);
     expect(server.store.getDeployment(id).status).toBe("running");
@@ -210,12 +218,7 @@ describe("the deploy engine", () => {
   });
 
   it("does not count time the engine could not be asked against TIMEOUT: a rollout that finished meanwhile succeeds", async () => {
-    const clock = new FakeClock();
-    const server = createTestServer({ TIMEOUT: "1" }, { clock, swarm: new FakeSwarm() });
-    server.swarm.addService({ name: "web", image: `${repo}:v1` });
-    server.registry.push(ref("v1"), sha(9));
-    const id = (await push(server, "v1", sha(9))).deployments[0]!.id;
-    await clock.sleepCount(1);
+    const { clock, server, id } = await rolloutUnderOneSecondTimeout();
     server.swarm.setUnavailable(true);
     clock.advance(600);
     await clock.sleepCount(2); // looked, and could not ask
@@ -233,12 +236,7 @@ describe("the deploy engine", () => {
   });
 
   it("ends a rollout whose engine stays out of reach for TIMEOUT as failed with its outcome unknown, and quarantines nothing", async () => {
-    const clock = new FakeClock();
-    const server = createTestServer({ TIMEOUT: "1" }, { clock, swarm: new FakeSwarm() });
-    server.swarm.addService({ name: "web", image: `${repo}:v1` });
-    server.registry.push(ref("v1"), sha(9));
-    const id = (await push(server, "v1", sha(9))).deployments[0]!.id;
-    await clock.sleepCount(1);
+    const { clock, server, id } = await rolloutUnderOneSecondTimeout();
     server.swarm.setUnavailable(true);
     // Looks every 400 ms of fake time; each waits for the one before to have asked and gone to sleep, or to have ended it.
     for (let look = 2; look < 10; look++) {

@@ -24,7 +24,7 @@ import type { Sessions } from "../dashboard/sessions.js";
 export interface ApiDeps extends OperationsDeps {
   tokens: TokenService;
   sourceAdmin: SourceAdminDeps;
-  events: Omit<EventStreamDeps, "store">;
+  events: Omit<EventStreamDeps, "store" | "stillAuthorized">;
   snapshot: BackupDeps["snapshot"];
   /** The dashboard's sessions: their cookie stands in for the header on the event routes (EventSource sends no header). */
   sessions?: Pick<Sessions, "tokenOf">;

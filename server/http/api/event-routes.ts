@@ -27,7 +27,7 @@ export interface EventStreamDeps {
    * heartbeat: a stream ends once its client has signed out or its session or token has expired (the client's
    * reconnection then gets 401).
    */
-  stillAuthorized?: (c: Context) => Promise<boolean>;
+  stillAuthorized: (c: Context) => Promise<boolean>;
   log: Logger;
   /** A `:` comment line this often when nothing else is sent, so proxies keep the connection open. */
   heartbeatMs: number;
@@ -114,7 +114,7 @@ async function pump(
     while (!closed) {
       const next = await subscription.next(deps.heartbeatMs);
       if (next === "closed" || next === "overflow") return;
-      if (deps.stillAuthorized && !(await deps.stillAuthorized(c))) return;
+      if (!(await deps.stillAuthorized(c))) return;
       if (next === "idle") await stream.write(": heartbeat\n\n");
       else for (const e of next) if (e.id > cursor && (await send(e))) return;
     }
