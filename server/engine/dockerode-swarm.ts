@@ -169,6 +169,9 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
   };
 }
 
+/** Connection errors that can come after the request was sent: the engine may have acted on it. */
+const ANSWER_LOST = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT"]);
+
 const CONNECTION_ERRORS = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -185,14 +188,16 @@ const CONNECTION_ERRORS = new Set([
 function toSwarmError(err: unknown, timeoutMs: number): unknown {
   const e = err as { statusCode?: number; code?: string; name?: string; message?: string; json?: { message?: string } };
   if (e.name === "TimeoutError" || e.name === "AbortError") {
-    return new SwarmUnavailableError(`the Docker engine did not answer within ${timeoutMs} ms`);
+    return new SwarmUnavailableError(`the Docker engine did not answer within ${timeoutMs} ms`, { answerLost: true });
   }
   const message = e.json?.message ?? e.message ?? String(err);
   if (e.statusCode === 404) return new SwarmNotFoundError(message);
   // swarmkit's ErrSequenceConflict reaches us as a 500, not a 409.
   if (e.statusCode === 500 && message.includes("update out of sequence")) return new SwarmConflictError(message);
   if (typeof e.statusCode === "number") return new SwarmUnavailableError(`Docker engine answered ${e.statusCode}: ${message}`);
-  if (e.code && CONNECTION_ERRORS.has(e.code)) return new SwarmUnavailableError(`cannot reach the Docker engine: ${message}`);
+  if (e.code && CONNECTION_ERRORS.has(e.code)) {
+    return new SwarmUnavailableError(`cannot reach the Docker engine: ${message}`, { answerLost: ANSWER_LOST.has(e.code) });
+  }
   // Node's own refusals to send a request (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_URL,
   // ERR_INVALID_CHAR, …): the request never left, and the caller records why.
   if (e.code?.startsWith("ERR_")) return new SwarmUnavailableError(`the Engine API request could not be sent: ${message}`);

@@ -1,7 +1,7 @@
 import { automaticTriggers, isTerminal } from "../domain/deployment.js";
 import { ENABLE_LABEL, followMove } from "../domain/service-selection.js";
 import { decideGates } from "../domain/gates.js";
-import { familiarRepoTag, parseImageRef, pinnedImage, repoKey, tryParseImageRef, type ImageRef } from "../domain/image-ref.js";
+import { familiarRepoTag, parseImageRef, pinnedImage, repoKey, sameImage, tryParseImageRef, type ImageRef } from "../domain/image-ref.js";
 import { readPolicy } from "../domain/policy.js";
 import { isSelf, selfUpdateRefusal } from "../domain/self-update.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
@@ -81,8 +81,6 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   async function attempt(id: string): Promise<RunOutcome | undefined> {
     let dep = opts.store.getDeployment(id);
     if (isTerminal(dep.status)) return undefined;
-    // Run before (requeued after a restart, or retried after a refused write): an update under way may be its own.
-    const ranBefore = dep.startedAt !== null;
     if (dep.status === "running" && dep.pinnedImage && dep.updateSentAt) {
       opts.store.addEvent(id, "resumed following the rollout after a restart");
       return follow(dep, dep.pinnedImage);
@@ -99,6 +97,11 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         opts.store.addEvent(id, `lifted the quarantine of ${digest} on this service: deployed by hand`);
       }
       const service = await getService(dep);
+      // An update this deployment was sending when it lost track (a crash, a write the database refused): followed
+      // to its end if the engine took it, whatever the service looks like now; sent (again) if it did not.
+      if (dep.pinnedImage && !dep.updateSentAt && tookUpdate(dep, service)) {
+        return await followTaken(dep, service, "before this deployment could record it");
+      }
       if (service.labels[ENABLE_LABEL] === "false") throw new DeploySkipped(`the service is labelled ${ENABLE_LABEL}=false`);
       const selfRefused = isSelf(service) ? selfUpdateRefusal({ ...service, order: service.updatePolicy.order }) : undefined;
       if (selfRefused) throw new DeploySkipped(selfRefused);
@@ -112,28 +115,8 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       if (automaticTriggers.has(dep.trigger) && running && repoKey(running) !== repoKey(ref)) {
         throw new DeploySkipped(`the service runs ${service.image} now, not ${familiarRepoTag(ref)}'s repository`);
       }
-      if (running?.digest === digest && running.tag === ref.tag) {
-        // Updating to it now, and this deployment has sent nothing it recorded: the update it sent before a crash, or
-        // before a write the database refused, could record it. Followed to its end, not taken for a service already
-        // there. Someone else's update of a deployment that never ran is left to them (skipped), as drift is.
-        const image = pinnedImage(ref, digest);
-        const mine = unrecordedUpdates.get(id)?.image === image || (ranBefore && service.updateStatus?.state === "updating");
-        if (!dep.updateSentAt && mine) {
-          dep = opts.store.transition(
-            id,
-            {
-              pinnedImage: image,
-              updateSentAt: now(),
-              serviceId: service.id,
-              ...(service.previousImage ? { previousImage: service.previousImage } : {}),
-            },
-            `the service is updating to ${image} already (an update this deployment sent before it could record it); following it`,
-          );
-          settled(id); // only once recorded: a refused write here is retried too
-          return await follow(dep, image);
-        }
-        throw new DeploySkipped(`the service already runs ${digest}`);
-      }
+      // Someone else's update to it (this deployment's own was taken up above) is left to them, as drift is.
+      if (running?.digest === digest && running.tag === ref.tag) throw new DeploySkipped(`the service already runs ${digest}`);
       // A move to another tag (deployer.follow) is checked again now: the service may have moved on since the push came.
       if (automaticTriggers.has(dep.trigger) && running && running.tag !== ref.tag && !followMove(service, dep.imageKey)) {
         throw new DeploySkipped(`the service runs ${service.image}, and ${familiarRepoTag(ref)} is not a newer version its deployer.follow admits`);
@@ -149,11 +132,12 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       opts.ownChanges?.mark(service.id, image);
       try {
         const sent = await update(dep, service, image);
+        if (sent.taken) return await followTaken(sent.taken.dep, sent.taken.service, `but its answer was lost (${sent.taken.reason})`);
         // Should this write be refused (a full disk), the retry must know the engine has the update: it follows it.
         unrecordedUpdates.set(id, { serviceId: service.id, image });
         dep = opts.store.transition(
           id,
-          { pinnedImage: image, previousImage: sent.previousImage, updateSentAt: now(), serviceId: sent.serviceId },
+          { updateSentAt: now() },
           `update sent: ${image} (service version ${sent.version})${sent.warnings.length ? `; engine warnings: ${sent.warnings.join("; ")}` : ""}`,
         );
         unrecordedUpdates.delete(id);
@@ -223,16 +207,38 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     }
   }
 
-  /** Swarm moves a service's version while it works, so a stale version is retried with a fresh inspect. */
+  /**
+   * Sends the update. Just before each send the deployment records what it sends (pinnedImage, previousImage and
+   * the service version it is sent against), so that a server that loses track of it can tell whether the engine
+   * took it; the record is cleared when the engine refuses it. Swarm moves a service's version while it works, so
+   * a stale version is retried with a fresh inspect. An answer that never came is settled by looking at the
+   * service once the engine answers again: `taken` when it has the update, else the update is sent again.
+   */
   async function update(dep: DeploymentRecord, first: SwarmService, image: string) {
     let service = first;
     const auth = opts.registryAuthFor(parseImageRef(image).registry, first.labels[SHEPHERD_AUTH_LABEL] || undefined);
     for (let attempt = 1; ; attempt++) {
+      dep = opts.store.transition(dep.id, {
+        pinnedImage: image,
+        previousImage: service.image,
+        serviceId: service.id,
+        updateVersion: service.version,
+      });
       try {
         const policies = dep.trigger === "poll" ? opts.pollUpdate : undefined;
         const { warnings } = await opts.swarm.updateService(service.id, service.version, { image, registryAuth: auth, ...policies });
-        return { warnings, version: service.version, previousImage: service.image, serviceId: service.id };
+        return { warnings, version: service.version, taken: undefined };
       } catch (err) {
+        if (err instanceof SwarmUnavailableError && err.answerLost && attempt < conflictRetries) {
+          const seen = await afterLostAnswer(dep, err);
+          if (tookUpdate(dep, seen)) return { warnings: [], version: service.version, taken: { dep, service: seen, reason: err.message } };
+          opts.store.addEvent(dep.id, `the engine did not answer the update (${err.message}), and did not take it; sending it again`);
+          service = seen;
+          continue;
+        }
+        if (!(err instanceof SwarmUnavailableError && err.answerLost)) {
+          dep = opts.store.transition(dep.id, { pinnedImage: null, previousImage: null, updateVersion: null });
+        }
         if (err instanceof SwarmConflictError && attempt < conflictRetries) {
           opts.store.addEvent(dep.id, `service version ${service.version} was stale (update out of sequence); retrying`);
           service = await getService(dep);
@@ -244,6 +250,56 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         throw new DeployFailure(`the engine refused the update: ${(err as Error).message}`, "error");
       }
     }
+  }
+
+  /**
+   * The service once the engine answers again after an update it did not answer, looked at every poll; out of
+   * reach for TIMEOUT in all, the deployment fails, and whether the engine took the update is unknown (the record
+   * keeps what was sent, so the drift watcher takes the change, should it come, for this deployment's).
+   */
+  async function afterLostAnswer(dep: DeploymentRecord, lost: SwarmUnavailableError): Promise<SwarmService> {
+    const since = now();
+    let reason = lost.message;
+    for (;;) {
+      try {
+        const service = (await opts.swarm.findService(dep.serviceId)) ?? (await opts.swarm.findService(dep.service));
+        if (!service) throw new DeployFailure(`the service ${dep.service} no longer exists`, "error");
+        return service;
+      } catch (err) {
+        if (!(err instanceof SwarmUnavailableError)) throw err;
+        reason = err.message;
+      }
+      if (now() - since >= opts.timeoutMs) {
+        throw new DeployFailure(
+          `the engine did not answer the update (${lost.message}) and stayed out of reach for ${Math.round((now() - since) / 1000)} s (${reason}); whether it took the update is unknown`,
+          "error",
+        );
+      }
+      await ctx.sleep(ctx.pollMs);
+    }
+  }
+
+  /**
+   * Whether the engine took the update the deployment recorded it was sending: the service's spec has the pinned
+   * image, or a newer version than the one it was sent against is swarm's rollback of it to the image it replaced.
+   */
+  function tookUpdate(dep: DeploymentRecord, service: SwarmService): boolean {
+    if (!dep.pinnedImage || dep.updateVersion === null) return false;
+    if (sameImage(service.image, dep.pinnedImage)) return true;
+    const rolledBack = service.updateStatus?.state.startsWith("rollback") ?? false;
+    return rolledBack && service.version > dep.updateVersion && !!dep.previousImage && sameImage(service.image, dep.previousImage);
+  }
+
+  /** Records, and follows to its end, an update the engine took though this deployment could not record it then. */
+  async function followTaken(dep: DeploymentRecord, service: SwarmService, when: string): Promise<RunOutcome> {
+    const image = dep.pinnedImage!;
+    const recorded = opts.store.transition(
+      dep.id,
+      { updateSentAt: now(), serviceId: service.id },
+      `the engine took the update to ${image} (service version ${dep.updateVersion}) ${when}; following it`,
+    );
+    settled(dep.id); // only once recorded: a refused write here is retried too
+    return follow(recorded, image);
   }
 
   async function follow(dep: DeploymentRecord, image: string): Promise<RunOutcome> {

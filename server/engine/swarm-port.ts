@@ -137,6 +137,15 @@ export class SwarmNotFoundError extends Error {
 /** The engine could not be reached or answered with an error. */
 export class SwarmUnavailableError extends Error {
   override readonly name = "SwarmUnavailableError";
+  /**
+   * The request may have reached the engine, but no answer came (a deadline, a connection reset mid-call): a
+   * write may have been applied. False when the engine answered, or the request never left.
+   */
+  readonly answerLost: boolean;
+  constructor(message: string, options: { answerLost?: boolean } = {}) {
+    super(message);
+    this.answerLost = options.answerLost ?? false;
+  }
 }
 
 export interface SwarmPort {

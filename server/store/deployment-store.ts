@@ -34,6 +34,7 @@ export type DeploymentPatch = Partial<
     | "failureKind"
     | "startedAt"
     | "updateSentAt"
+    | "updateVersion"
     | "finishedAt"
     | "serviceId"
     | "waitUntil"

@@ -49,6 +49,12 @@ export const deployments = sqliteTable(
     createdAt: integer("created_at").notNull(),
     startedAt: integer("started_at"),
     updateSentAt: integer("update_sent_at"),
+    /**
+     * The service version an update was sent against, written with pinnedImage just before it is sent: should the
+     * server lose track of the send (a crash, a lost answer), a newer version with the pinned image, or swarm's
+     * rollback of it, says the engine took it.
+     */
+    updateVersion: integer("update_version"),
     finishedAt: integer("finished_at"),
     /** While cooling_down or scheduled: when the wait ends; while awaiting_approval: when the request expires. */
     waitUntil: integer("wait_until"),

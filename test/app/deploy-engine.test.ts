@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { RegistryError } from "../../server/registry/registry-port.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { FakeSwarm } from "../helpers/fake-swarm.js";
-import { countRows, createTestServer, runToFinal, sha, waitForFinal, type TestServer, pushAcmeWeb } from "../helpers/test-server.js";
+import { countRows, createTestServer, ROLLOUT_POLL_MS, runToFinal, sha, waitForFinal, type TestServer, pushAcmeWeb } from "../helpers/test-server.js";
 
 const repo = "127.0.0.1:5000/acme/web";
 const ref = (tag: string) => ({ registry: "127.0.0.1:5000", repository: "acme/web", tag });
@@ -387,5 +387,113 @@ describe("restart", () => {
     const done = await waitForFinal(second, id);
     expect(done.status, timeline(second, id).join("\n")).toBe("succeeded");
     expect(timeline(second, id).join("\n")).toContain("resumed following the rollout");
+  });
+
+  /** A server whose update reached the engine (or not), then "crashed" before it could record that it was sent. */
+  async function crashWhileSending(how: { applied: boolean; rollback?: boolean }) {
+    const swarm = new FakeSwarm(); // rollouts move only when the test ticks
+    const first = createTestServer({}, { clock: new FakeClock(), swarm });
+    swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, failureAction: how.rollback ? "rollback" : "pause" });
+    if (how.rollback) swarm.failImage(`${repo}:v1@${sha(22)}`);
+    first.registry.push(ref("v1"), sha(22));
+    swarm.loseUpdateAnswer("web", { applied: how.applied, hang: true });
+    const id = (await push(first, "v1", sha(22))).deployments[0]!.id;
+    await swarm.callCount("updateService", 1);
+    first.deployer.stop();
+    // Swarm goes on with what it took while no server watches.
+    await swarm.settle();
+    expect(first.store.getDeployment(id)).toMatchObject({ status: "running", updateSentAt: null });
+    const second = createTestServer({}, { dbPath: first.dbPath, swarm });
+    second.registry.push(ref("v1"), sha(22));
+    expect(second.deployer.reconcile()).toBe(1);
+    return { second, swarm, id };
+  }
+
+  it("follows to its end an update the engine took just before a crash, instead of taking the service for one already there", async () => {
+    const { second, swarm, id } = await crashWhileSending({ applied: true });
+    await swarm.settle();
+    const done = await waitForFinal(second, id);
+    expect(done, timeline(second, id).join("\n")).toMatchObject({ status: "succeeded", pinnedImage: `${repo}:v1@${sha(22)}` });
+    expect(timeline(second, id).join("\n")).toContain(`the engine took the update to ${repo}:v1@${sha(22)}`);
+    expect(swarm.callsOf("updateService"), "the update is not sent twice").toHaveLength(1);
+  });
+
+  it("records swarm's rollback of an update it took just before a crash, and does not send the bad digest again", async () => {
+    const { second, swarm, id } = await crashWhileSending({ applied: true, rollback: true });
+    expect((await swarm.findService("web"))?.updateStatus?.state).toBe("rollback_completed");
+    const done = await waitForFinal(second, id);
+    expect(done.status, timeline(second, id).join("\n")).toBe("rolled_back");
+    expect(swarm.callsOf("updateService"), "the update is not sent again").toHaveLength(1);
+    expect(second.holds.findQuarantine("web", sha(22))).toMatchObject({ deploymentId: id });
+  });
+
+  it("sends the update again when the engine had not taken it before the crash", async () => {
+    const { second, swarm, id } = await crashWhileSending({ applied: false });
+    await swarm.callCount("updateService", 2);
+    await swarm.settle();
+    const done = await waitForFinal(second, id);
+    expect(done.status, timeline(second, id).join("\n")).toBe("succeeded");
+    expect((await swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(22)}`);
+  });
+});
+
+describe("an update whose answer is lost", () => {
+  it("is followed to its end when the engine took it (the connection dropped, or the deadline passed, after it was sent)", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(23));
+    server.swarm.loseUpdateAnswer("web");
+    const id = (await push(server, "v1", sha(23))).deployments[0]!.id;
+    const done = await waitForFinal(server, id);
+    expect(done.status, timeline(server, id).join("\n")).toBe("succeeded");
+    expect(timeline(server, id).join("\n")).toContain("but its answer was lost (the Docker engine did not answer within 30000 ms");
+    expect(server.swarm.callsOf("updateService")).toHaveLength(1);
+  });
+
+  it("is sent again when the engine, answering again, did not take it", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(24));
+    server.swarm.loseUpdateAnswer("web", { applied: false });
+    const id = (await push(server, "v1", sha(24))).deployments[0]!.id;
+    const done = await waitForFinal(server, id);
+    expect(done.status, timeline(server, id).join("\n")).toBe("succeeded");
+    expect(timeline(server, id).join("\n")).toContain("and did not take it; sending it again");
+    expect(server.swarm.callsOf("updateService")).toHaveLength(2);
+  });
+
+  it("waits for the engine to answer again, and ends failed with its outcome unknown when it stays out of reach for TIMEOUT", async () => {
+    const server = createTestServer({ TIMEOUT: "1" });
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(25));
+    server.swarm.loseUpdateAnswer("web", { down: true });
+    const id = (await push(server, "v1", sha(25))).deployments[0]!.id;
+    const done = await waitForFinal(server, id);
+    expect(done).toMatchObject({ status: "failed", failureKind: "error", pinnedImage: `${repo}:v1@${sha(25)}` });
+    expect(done.message).toMatch(/did not answer the update .* stayed out of reach for 1 s .*whether it took the update is unknown/);
+    expect(server.holds.findQuarantine("web", sha(25)), "nothing is known of the digest").toBeUndefined();
+    expect(server.swarm.callsOf("updateService")).toHaveLength(1);
+  });
+
+  it("is followed once the engine answers again within TIMEOUT", async () => {
+    const clock = new FakeClock(undefined, { autoAdvanceUpToMs: ROLLOUT_POLL_MS });
+    let looksWhileDown = 0;
+    const swarm: FakeSwarm = new FakeSwarm({
+      clock,
+      stepMs: ROLLOUT_POLL_MS,
+      // The engine answers again at the fifth look after it went away.
+      onCall: (call) => {
+        if (call.method === "findService" && swarm.callsOf("updateService").length === 1 && ++looksWhileDown === 5) swarm.setUnavailable(false);
+      },
+    });
+    const server = createTestServer({ TIMEOUT: "60" }, { clock, swarm });
+    swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(26));
+    swarm.loseUpdateAnswer("web", { down: true });
+    const id = (await push(server, "v1", sha(26))).deployments[0]!.id;
+    const done = await waitForFinal(server, id);
+    expect(done.status, timeline(server, id).join("\n")).toBe("succeeded");
+    expect(looksWhileDown).toBeGreaterThanOrEqual(5);
+    expect(swarm.callsOf("updateService")).toHaveLength(1);
   });
 });

@@ -137,7 +137,7 @@ describe("a database that cannot be written (disk full or failing)", () => {
     const ended = await waitForFinal(server, id);
     expect(ended).toMatchObject({ status: "succeeded", pinnedImage: `${repo}:v1@${sha(2)}` });
     expect(server.store.listEvents(id).map((e) => e.message)).toContain(
-      `the service is updating to ${repo}:v1@${sha(2)} already (an update this deployment sent before it could record it); following it`,
+      `the engine took the update to ${repo}:v1@${sha(2)} (service version 101) before this deployment could record it; following it`,
     );
     expect(swarm.callsOf("updateService"), "the update is not sent twice").toHaveLength(1);
   });

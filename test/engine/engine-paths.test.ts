@@ -73,8 +73,11 @@ function unsafe(url: string): string | undefined {
   return undefined;
 }
 
-/** A stand-in for the Engine API that records every request; `redirect` answers everything with a 301. */
-async function recordingEngine(mode: { redirect: boolean }) {
+/**
+ * A stand-in for the Engine API that records every request; `redirect` answers everything with a 301, and
+ * `update` says how an update is answered: as the engine does, with its error, by a dropped connection, or never.
+ */
+async function recordingEngine(mode: Mode, requestTimeoutMs = 2000) {
   const requests: Recorded[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests.push({ method: req.method ?? "", url: req.url ?? "" });
@@ -84,6 +87,11 @@ async function recordingEngine(mode: { redirect: boolean }) {
       return;
     }
     const path = (req.url ?? "").split("?")[0]!;
+    if (path.endsWith("/update") && mode.update === "drop") return void req.on("end", () => req.socket.destroy());
+    if (path.endsWith("/update") && mode.update === "never") return;
+    if (path.endsWith("/update") && mode.update === "refuse") {
+      return void res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ message: "rpc error: code = Unknown desc = no" }));
+    }
     const service = /^\/services\/([^/]+)$/.exec(path);
     const json = (body: unknown, status = 200) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
     if (path === "/info") return json({ Swarm: { LocalNodeState: "active", ControlAvailable: true } });
@@ -98,8 +106,18 @@ async function recordingEngine(mode: { redirect: boolean }) {
   });
   const socket = join(tempDir("engine-paths-"), "docker.sock");
   await new Promise<void>((resolve) => server.listen(socket, resolve));
-  const swarm = createDockerodeSwarm(createDockerClient(`unix://${socket}`), { requestTimeoutMs: 2000 });
-  return { swarm, requests, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  const swarm = createDockerodeSwarm(createDockerClient(`unix://${socket}`), { requestTimeoutMs });
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return { swarm, requests, close };
+}
+
+interface Mode {
+  redirect: boolean;
+  update?: "drop" | "never" | "refuse";
 }
 
 /** Every port method called with `input` wherever it takes a name, id or reference. */
@@ -116,9 +134,10 @@ function callsWith(swarm: SwarmPort, input: string): Array<[string, () => Promis
 
 describe("Engine API request paths", () => {
   let engine: Awaited<ReturnType<typeof recordingEngine>>;
-  const mode = { redirect: false };
+  const mode: Mode = { redirect: false };
   beforeEach(async () => {
     mode.redirect = false;
+    mode.update = undefined;
     engine = await recordingEngine(mode);
   });
   afterEach(() => engine.close());
@@ -190,6 +209,43 @@ describe("Engine API request paths", () => {
       expect((err as Error).message, method).toContain("301");
     }
     expect(engine.requests.length).toBeGreaterThanOrEqual(calls.length);
+  });
+});
+
+describe("an update the engine may have taken without an answer", () => {
+  const lost = async (update: Mode["update"], requestTimeoutMs = 2000) => {
+    const engine = await recordingEngine({ redirect: false, update }, requestTimeoutMs);
+    try {
+      await engine.swarm.findService("svc-a");
+      return await engine.swarm.updateService("svc-a", 7, { image: "app:2" }).then(
+        () => undefined,
+        (err: unknown) => err as SwarmUnavailableError,
+      );
+    } finally {
+      await engine.close();
+    }
+  };
+
+  it("fails as unavailable with its answer lost when the connection drops or the deadline passes after the request was sent", async () => {
+    const dropped = await lost("drop");
+    expect(dropped).toBeInstanceOf(SwarmUnavailableError);
+    expect(dropped).toMatchObject({ answerLost: true });
+    const unanswered = await lost("never", 50);
+    expect(unanswered).toBeInstanceOf(SwarmUnavailableError);
+    expect(unanswered).toMatchObject({ answerLost: true, message: expect.stringContaining("did not answer within 50 ms") });
+  });
+
+  it("fails with no answer lost when the engine answers with an error, or cannot be reached at all", async () => {
+    const refused = await lost("refuse");
+    expect(refused).toBeInstanceOf(SwarmUnavailableError);
+    expect(refused).toMatchObject({ answerLost: false, message: expect.stringContaining("answered 500") });
+    const nowhere = createDockerodeSwarm(createDockerClient(`unix://${join(tempDir("engine-paths-"), "none.sock")}`));
+    const unreachable = await nowhere.updateService("svc-a", 7, { image: "app:2" }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(unreachable).toBeInstanceOf(SwarmUnavailableError);
+    expect(unreachable).toMatchObject({ answerLost: false });
   });
 });
 

@@ -180,6 +180,23 @@ export class FakeSwarm implements SwarmPort {
     throw new SwarmUnavailableError("the Docker engine did not answer (FakeSwarm hung)");
   }
 
+  /**
+   * The next update of this service gets no answer, as when the connection drops or the deadline passes after
+   * the request was sent: it is `applied` or not (applied by default), and then fails with its answer lost, or
+   * with `hang` never answers at all (a server that stops meanwhile); with `down` the engine is out of reach from then on.
+   */
+  loseUpdateAnswer(idOrName: string, how: { applied?: boolean; hang?: boolean; down?: boolean } = {}): void {
+    this.lostAnswers.set(this.get(idOrName).id, { applied: how.applied ?? true, hang: how.hang ?? false, down: how.down ?? false });
+  }
+
+  private readonly lostAnswers = new Map<string, { applied: boolean; hang: boolean; down: boolean }>();
+
+  private async loseAnswer(lost: { hang: boolean; down: boolean }): Promise<never> {
+    if (lost.down) this.setUnavailable(true);
+    if (lost.hang) await new Promise<never>(() => {});
+    throw new SwarmUnavailableError("the Docker engine did not answer within 30000 ms (FakeSwarm lost the answer)", { answerLost: true });
+  }
+
   /** The next update of this service loses a race with another writer. */
   conflictOnce(idOrName: string): void {
     this.conflicts.add(this.get(idOrName).id);
@@ -269,6 +286,9 @@ export class FakeSwarm implements SwarmPort {
       throw new SwarmConflictError("rpc error: code = Unknown desc = update out of sequence");
     }
     this.checkVersion(s, version);
+    const lost = this.lostAnswers.get(s.id);
+    this.lostAnswers.delete(s.id);
+    if (lost && !lost.applied) return this.loseAnswer(lost);
     s.previousSpec = s.spec;
     s.spec = {
       ...s.spec,
@@ -283,6 +303,7 @@ export class FakeSwarm implements SwarmPort {
     s.failedTaskId = undefined;
     s.rollout = this.dirtySlots(s).length > 0 ? { kind: "update", step: "start" } : undefined;
     this.emit("update", s);
+    if (lost) return this.loseAnswer(lost);
     return { warnings: [] };
   }
 
