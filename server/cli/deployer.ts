@@ -3,7 +3,16 @@ import { deploymentStatuses, triggerKinds } from "../domain/deployment.js";
 import { apiTarget, call, CliError, EXIT, type ApiTarget } from "./api-client.js";
 import { isMainModule } from "./command-line.js";
 import { exitCodeFor, follow } from "./follow.js";
-import { deploymentText, historyTable, servicesTable, type DeploymentDetailJson, type DeploymentJson, type ServiceJson } from "./render.js";
+import {
+  deploymentText,
+  historyTable,
+  printable,
+  printableLines,
+  servicesTable,
+  type DeploymentDetailJson,
+  type DeploymentJson,
+  type ServiceJson,
+} from "./render.js";
 
 /**
  * `deployer`, the package's bin: the REST API from a terminal or a script
@@ -20,7 +29,7 @@ interface ApiFlags {
   json?: boolean;
 }
 
-const out = (text: string) => process.stdout.write(`${text}\n`);
+const out = (text: string) => process.stdout.write(`${printableLines(text)}\n`);
 const print = (flags: ApiFlags, body: unknown, text: () => string) => out(flags.json ? JSON.stringify(body) : text());
 const path = (...parts: string[]) => parts.map(encodeURIComponent).join("/");
 
@@ -42,7 +51,7 @@ function apiCommand(program: Command, name: string, description: string): Comman
 /** Prints a queued deployment and, with --follow, follows it; the exit code says how it ended. */
 async function accepted(target: ApiTarget, flags: ApiFlags & { follow?: boolean }, body: { deployment: DeploymentJson }) {
   const d = body.deployment;
-  print(flags, body, () => `${d.status} ${d.id}  ${d.service}  ${d.trigger}  ${d.image}`);
+  print(flags, body, () => printable(`${d.status} ${d.id}  ${d.service}  ${d.trigger}  ${d.image}`));
   if (!flags.follow) return;
   const status = await follow({ target, id: d.id, json: flags.json === true, out: process.stdout });
   if (!flags.json) out(`${d.id} ${status}`);
@@ -74,7 +83,7 @@ export function buildProgram(): Command {
         if (flags[key] !== undefined) query.set(key, String(flags[key]));
       const body = await call<{ items: DeploymentJson[]; nextCursor: string | null }>(target(flags), "GET", `/api/deployments?${query}`);
       print(flags, body, () => historyTable(body.items));
-      if (!flags.json && body.nextCursor) process.stderr.write(`more: deployer history --cursor ${body.nextCursor}\n`);
+      if (!flags.json && body.nextCursor) process.stderr.write(`more: deployer history --cursor ${printable(body.nextCursor)}\n`);
     });
 
   apiCommand(program, "show", "one deployment and its timeline")
@@ -182,7 +191,7 @@ export async function runDeployer(argv: string[]): Promise<void> {
       return;
     }
     process.exitCode = err instanceof CliError ? err.exitCode : EXIT.usage;
-    process.stderr.write(`deployer: ${(err as Error).message}\n`);
+    process.stderr.write(`deployer: ${printable((err as Error).message)}\n`);
   }
 }
 

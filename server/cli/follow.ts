@@ -1,7 +1,7 @@
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { call, CliError, EXIT, send, type ApiTarget } from "./api-client.js";
-import type { DeploymentJson } from "./render.js";
+import { printable, printableLines, type DeploymentJson } from "./render.js";
 
 /**
  * `deployer follow ID`: a deployment's progress from its event stream
@@ -42,10 +42,11 @@ function display(opts: FollowOptions) {
       )
     : undefined;
   let bar: SingleBar | undefined;
-  const line = (d: StreamData) => `${d.entry.at.replace("T", " ").replace(/\.\d+Z$/, "Z")}  ${d.entry.status.padEnd(11)} ${d.entry.message}`;
+  const line = (d: StreamData) =>
+    printable(`${d.entry.at.replace("T", " ").replace(/\.\d+Z$/, "Z")}  ${d.entry.status.padEnd(11)} ${d.entry.message}`);
   return {
     show(m: EventSourceMessage, d: StreamData) {
-      if (opts.json) return void opts.out.write(`${JSON.stringify({ id: m.id, event: m.event, ...d })}\n`);
+      if (opts.json) return void opts.out.write(`${printableLines(JSON.stringify({ id: m.id, event: m.event, ...d }))}\n`);
       // Until the first task count there is no bar to draw the line above.
       if (!multibar || (!bar && !d.progress)) return void opts.out.write(`${line(d)}\n`);
       multibar.log(`${line(d)}\n`);

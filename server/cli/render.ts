@@ -31,8 +31,26 @@ export interface ServiceJson {
   lastDeployment: DeploymentJson | null;
 }
 
+/** Characters a terminal acts on rather than shows: C0 and C1 controls (escape sequences, carriage returns, line breaks) and bidirectional overrides. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const LINE_UNPRINTABLE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
+/**
+ * Text from the server (a task's error, a label, a message) shown as it is, its control characters written as
+ * `\uXXXX`: nothing it holds can drive the terminal or fake a line of the output.
+ */
+export const printable = (text: string) => text.replace(UNPRINTABLE, escaped);
+
+/**
+ * The same for whole output, line breaks kept. In JSON a `\uXXXX` escape is the character itself, so JSON output
+ * passed through it parses to the same value (JSON.stringify already escapes C0 controls, but not C1 or bidi ones).
+ */
+export const printableLines = (text: string) => text.replace(LINE_UNPRINTABLE, escaped);
+
 /** Columns padded to their widest cell; the last one is not padded. */
-export function table(header: string[], rows: string[][]): string {
+export function table(header: string[], cells: string[][]): string {
+  const rows = cells.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
@@ -84,7 +102,7 @@ export function deploymentText(d: DeploymentDetailJson): string {
   ];
   if (d.message) fields.push(["message", d.message]);
   if (d.coalesced?.count) fields.push(["coalesced", `${d.coalesced.count} later push events`]);
-  const head = fields.map(([k, v]) => `${k.padEnd(9)} ${v}`).join("\n");
-  const timeline = d.events.map((e) => `  ${time(e.at)}  ${e.status.padEnd(11)} ${e.message}`).join("\n");
+  const head = fields.map(([k, v]) => `${k.padEnd(9)} ${printable(v)}`).join("\n");
+  const timeline = d.events.map((e) => `  ${printable(time(e.at))}  ${printable(e.status.padEnd(11))} ${printable(e.message)}`).join("\n");
   return `${head}\ntimeline\n${timeline}`;
 }

@@ -126,6 +126,33 @@ describe("deployer (the CLI) against a real HTTP server", () => {
     }
   });
 
+  it("shows text from the engine with its control characters escaped, so a task's error cannot drive the terminal or fake a line", async () => {
+    const server = createTestServer();
+    webService(server, "rollback");
+    server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "bad" }, sha(8));
+    // A task's error is the engine's text, and what the image printed can reach it.
+    server.swarm.failImage(
+      `${image}:bad@${sha(8)}`,
+      "exit 1\u001b[2J\u001b]0;owned\u0007\r\n2026-01-01 12:00:00Z  succeeded   all good\u009b31m\u202e",
+    );
+    const { env } = await cliEnv(server);
+
+    const run = await runCli(["deploy", "web", "--tag", "bad", "--follow"], env);
+    expect(run.code, run.stderr).toBe(1);
+    const id = /dep_[0-9a-z]{26}/.exec(run.stdout)![0];
+    const show = await runCli(["show", id], env);
+    const history = await runCli(["history"], env);
+    const asJson = await runCli(["show", id, "--json"], env);
+    for (const r of [run, show, history, asJson]) {
+      expect(r.stdout + r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    }
+    expect(show.stdout).toContain("exit 1\\u001b[2J\\u001b]0;owned\\u0007\\u000d\\u000a2026-01-01 12:00:00Z  succeeded   all good\\u009b31m\\u202e");
+    expect(run.stdout.split("\n").filter((l) => l.includes("all good"))).toHaveLength(
+      run.stdout.split("\n").filter((l) => l.includes("exit 1")).length,
+    );
+    expect(JSON.parse(asJson.stdout).message).toContain("exit 1\u001b[2J");
+  });
+
   it("backup FILE writes a consistent copy through the API (database:backup), and --local from the file", async () => {
     const server = createTestServer();
     webService(server);
