@@ -83,7 +83,13 @@ export function composeServer(opts: ComposeOptions) {
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics });
   const { auth, registry, selection, rollout, poller: polling, notify } = opts.config;
   const tokens = createTokenService({ secret: opts.secret, previousSecret: auth.secretPrevious, dockerHubRegistry: registry.dockerHub, now });
-  const callbacks = createCallbackNotifier({ store, log: opts.log, allowedHosts: notify.callbackHosts, fetch: opts.fetch });
+  const callbacks = createCallbackNotifier({
+    store,
+    log: opts.log,
+    allowedHosts: notify.callbackHosts,
+    publicUrl: notify.publicUrl,
+    fetch: opts.fetch,
+  });
   const ownChanges = createOwnChanges();
   // One lookup per registry login and repo:tag under way, for the deployments and the poller alike.
   const tagLookups = createTagLookups();

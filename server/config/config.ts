@@ -3,6 +3,7 @@ import type { ServiceFilter } from "../domain/service-filter.js";
 import type { UpdatePolicy } from "../domain/update-policy.js";
 import {
   appriseUrl,
+  publicUrl,
   booleanText,
   durationOrZero,
   flag,
@@ -83,6 +84,7 @@ const envSchema = z.object({
   APPRISE_SIDECAR_URL: appriseUrl,
   DEPLOYER_NOTIFY_WEBHOOK_URL: appriseUrl,
   DEPLOYER_NOTIFY_WEBHOOK_SECRET: z.string().optional(),
+  DEPLOYER_PUBLIC_URL: publicUrl,
   VERBOSE: flag(false),
   TZ: timeZone,
   HOSTNAME: optionalText,
@@ -147,6 +149,8 @@ export interface Config {
     tz?: string;
     /** The name Apprise titles carry (`HOSTNAME`, else the machine's). */
     hostname?: string;
+    /** DEPLOYER_PUBLIC_URL, without a trailing slash: links to a deployment's page (a Docker Hub callback's target_url). */
+    publicUrl?: string;
   };
   log: { level: LogLevel };
 }
@@ -216,6 +220,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       webhook: e.DEPLOYER_NOTIFY_WEBHOOK_URL ? { url: e.DEPLOYER_NOTIFY_WEBHOOK_URL, secret: e.DEPLOYER_NOTIFY_WEBHOOK_SECRET! } : undefined,
       tz: e.TZ,
       hostname: e.HOSTNAME,
+      publicUrl: e.DEPLOYER_PUBLIC_URL,
     },
     // VERBOSE means more, never less: it lifts info (or quieter) to debug, and leaves trace and silent alone.
     log: { level: e.VERBOSE && ["fatal", "error", "warn", "info"].includes(e.LOG_LEVEL) ? "debug" : e.LOG_LEVEL },

@@ -127,3 +127,19 @@ export const timeZone = optionalText.refine(
 export const appriseUrl = optionalText
   .transform((v) => (v === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `http://${v}`))
   .pipe(z.url({ protocol: /^https?$/, message: "expected an http(s) URL such as http://apprise:5000" }).optional());
+
+/** The server's base URL as its users reach it: http(s), no credentials, query or fragment; kept without a trailing slash. */
+export const publicUrl = optionalText.pipe(
+  z
+    .url({ protocol: /^https?$/, message: "expected the server's http(s) URL, such as https://deploy.example.com" })
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return !u.username && !u.password && !u.search && !u.hash;
+      } catch {
+        return false; // z.url() has said why
+      }
+    }, "expected a plain http(s) URL, with no credentials, query or fragment")
+    .transform((v) => v.replace(/\/+$/, ""))
+    .optional(),
+);

@@ -8,7 +8,7 @@ export interface CallbackNotifierOptions {
   log: Logger;
   /** `host` or `host:port` entries (DEPLOYER_CALLBACK_HOSTS). */
   allowedHosts: string[];
-  /** Base URL of this server for `target_url`, when known. */
+  /** DEPLOYER_PUBLIC_URL: `target_url` links to the deployment's page there; without it there is no link. */
   publicUrl?: string;
   fetch?: typeof fetch;
   timeoutMs?: number;
@@ -68,7 +68,7 @@ export function createCallbackNotifier(opts: CallbackNotifierOptions) {
       state,
       description: description.slice(0, 255),
       context: "deployer",
-      target_url: opts.publicUrl && deployments[0] ? `${opts.publicUrl}/api/deployments/${deployments[0].id}` : undefined,
+      target_url: opts.publicUrl && deployments[0] ? `${opts.publicUrl}/deployments/${deployments[0].id}` : undefined,
     };
     try {
       const res = await doFetch(trigger.callbackUrl, {

@@ -34,6 +34,27 @@ describe("POST /hooks/dockerhub/:token", () => {
     await expect.poll(() => server.store.listEvents(done.id).at(-1)?.message).toContain("callback success sent, answered 200");
   });
 
+  it("links the callback to the deployment's page on the server's public URL (DEPLOYER_PUBLIC_URL), and to nothing without one", async () => {
+    const cb = await receiver();
+    const server = createTestServer({ DEPLOYER_CALLBACK_HOSTS: cb.host, DEPLOYER_PUBLIC_URL: "https://deploy.acme.example/" });
+    server.swarm.addService({ name: "web", image: "acme/web:latest" });
+    server.registry.push({ registry: "docker.io", repository: "acme/web", tag: "latest" }, sha(4));
+    const res = await post(server, await hubToken(server), dockerHubPush({ repoName: "acme/web", tag: "latest", callbackUrl: cb.url() }));
+    const id = res.json.deployments[0].id;
+    await waitForFinal(server, id);
+    const [call] = await cb.waitForCount(1);
+    expect(call!.body).toMatchObject({ state: "success", target_url: `https://deploy.acme.example/deployments/${id}` });
+
+    const plain = await receiver();
+    const without = createTestServer({ DEPLOYER_CALLBACK_HOSTS: plain.host });
+    without.swarm.addService({ name: "web", image: "acme/web:latest" });
+    without.registry.push({ registry: "docker.io", repository: "acme/web", tag: "latest" }, sha(4));
+    const again = await post(without, await hubToken(without), dockerHubPush({ repoName: "acme/web", tag: "latest", callbackUrl: plain.url() }));
+    await waitForFinal(without, again.json.deployments[0].id);
+    const [bare] = await plain.waitForCount(1);
+    expect(bare!.body).not.toHaveProperty("target_url");
+  });
+
   it("reads the image from DEPLOYER_DOCKERHUB_REGISTRY, for a mirror or a local registry", async () => {
     const server = createTestServer({ DEPLOYER_DOCKERHUB_REGISTRY: "127.0.0.1:5000" });
     server.swarm.addService({ name: "web", image: "127.0.0.1:5000/acme/web:v2" });

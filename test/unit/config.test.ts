@@ -19,3 +19,17 @@ describe("Shepherd's TIMEOUT", () => {
     }
   });
 });
+
+describe("DEPLOYER_PUBLIC_URL", () => {
+  it("is the server's http(s) base URL, without a trailing slash; unset by default", () => {
+    expect(load({}).notify.publicUrl).toBeUndefined();
+    expect(load({ DEPLOYER_PUBLIC_URL: "https://deploy.acme.example/" }).notify.publicUrl).toBe("https://deploy.acme.example");
+    expect(load({ DEPLOYER_PUBLIC_URL: "http://10.0.0.5:8080/deployer" }).notify.publicUrl).toBe("http://10.0.0.5:8080/deployer");
+  });
+
+  it("refuses what is not a plain http(s) URL, naming the variable", () => {
+    for (const bad of ["deploy.acme.example", "ftp://deploy.acme.example", "https://deploy.acme.example/?a=1", "https://u:p@deploy.acme.example"]) {
+      expect(() => load({ DEPLOYER_PUBLIC_URL: bad }), bad).toThrow(/DEPLOYER_PUBLIC_URL/);
+    }
+  });
+});
