@@ -194,12 +194,19 @@ function toSwarmError(err: unknown, timeoutMs: number): unknown {
   if (e.statusCode === 404) return new SwarmNotFoundError(message);
   // swarmkit's ErrSequenceConflict reaches us as a 500, not a 409.
   if (e.statusCode === 500 && message.includes("update out of sequence")) return new SwarmConflictError(message);
-  if (typeof e.statusCode === "number") return new SwarmUnavailableError(`Docker engine answered ${e.statusCode}: ${message}`);
+  // A proxy in front of the engine (a socket proxy, an SSH tunnel's gateway) answers 502 or 504 for a request it may have passed on.
+  if (typeof e.statusCode === "number") {
+    return new SwarmUnavailableError(`Docker engine answered ${e.statusCode}: ${message}`, {
+      answerLost: e.statusCode === 502 || e.statusCode === 504,
+    });
+  }
   if (e.code && CONNECTION_ERRORS.has(e.code)) {
     return new SwarmUnavailableError(`cannot reach the Docker engine: ${message}`, { answerLost: ANSWER_LOST.has(e.code) });
   }
   // Node's own refusals to send a request (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_URL,
   // ERR_INVALID_CHAR, …): the request never left, and the caller records why.
+  if (e.code === "ERR_STREAM_PREMATURE_CLOSE")
+    return new SwarmUnavailableError(`the Engine API answer was cut off: ${message}`, { answerLost: true });
   if (e.code?.startsWith("ERR_")) return new SwarmUnavailableError(`the Engine API request could not be sent: ${message}`);
   return err;
 }

@@ -15,6 +15,8 @@ import type { RolloutWatcher } from "./rollout-watcher.js";
 import { SwarmConflictError, SwarmNotFoundError, SwarmUnavailableError, type SwarmService } from "./swarm-port.js";
 
 const conflictRetries = 5;
+/** Sends of one update in all when the engine does not answer them and, looked at again, did not take them. */
+const lostAnswerResends = 3;
 const CREATED_TIMES_KEPT = 256;
 const DEFAULT_APPROVAL_TTL_MS = 24 * 3_600_000;
 
@@ -85,8 +87,17 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       opts.store.addEvent(id, "resumed following the rollout after a restart");
       return follow(dep, dep.pinnedImage);
     }
+    // Run before (requeued after a restart, or retried after a refused write): an update under way may be its own.
+    const ranBefore = dep.startedAt !== null;
     dep = opts.store.transition(id, { status: "running", startedAt: dep.startedAt ?? now() }, `started; resolving ${dep.image}`);
     try {
+      // An update this deployment was sending when it lost track of it (a crash, a write the database refused): followed
+      // to its end if the engine took it, whatever changed since (a hold, a label); otherwise the run starts over.
+      if (dep.pinnedImage && !dep.updateSentAt) {
+        const service = await getService(dep);
+        if (await engineHas(() => tookUpdate(dep, service))) return await followTaken(dep, service, "before this deployment could record it");
+        dep = opts.store.transition(id, { pinnedImage: null, updateVersion: null });
+      }
       const hold = automaticTriggers.has(dep.trigger) ? opts.holds.find(dep.service) : undefined;
       if (hold) {
         throw new DeploySkipped(`the service is held since ${hold.deploymentId} (${hold.reason}); resume it or deploy by hand`);
@@ -97,11 +108,6 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         opts.store.addEvent(id, `lifted the quarantine of ${digest} on this service: deployed by hand`);
       }
       const service = await getService(dep);
-      // An update this deployment was sending when it lost track (a crash, a write the database refused): followed
-      // to its end if the engine took it, whatever the service looks like now; sent (again) if it did not.
-      if (dep.pinnedImage && !dep.updateSentAt && tookUpdate(dep, service)) {
-        return await followTaken(dep, service, "before this deployment could record it");
-      }
       if (service.labels[ENABLE_LABEL] === "false") throw new DeploySkipped(`the service is labelled ${ENABLE_LABEL}=false`);
       const selfRefused = isSelf(service) ? selfUpdateRefusal({ ...service, order: service.updatePolicy.order }) : undefined;
       if (selfRefused) throw new DeploySkipped(selfRefused);
@@ -115,8 +121,20 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       if (automaticTriggers.has(dep.trigger) && running && repoKey(running) !== repoKey(ref)) {
         throw new DeploySkipped(`the service runs ${service.image} now, not ${familiarRepoTag(ref)}'s repository`);
       }
-      // Someone else's update to it (this deployment's own was taken up above) is left to them, as drift is.
-      if (running?.digest === digest && running.tag === ref.tag) throw new DeploySkipped(`the service already runs ${digest}`);
+      if (running?.digest === digest && running.tag === ref.tag) {
+        // This deployment's own update, recorded as being sent, was taken up above. One a server of an earlier version
+        // sent before it could record it (its record has no such mark) shows as an update under way to it.
+        if (!dep.updateSentAt && ranBefore && service.updateStatus?.state === "updating") {
+          const image = pinnedImage(ref, digest);
+          const marked = opts.store.transition(id, {
+            pinnedImage: image,
+            ...(service.previousImage ? { previousImage: service.previousImage } : {}),
+          });
+          return await followTaken(marked, service, "before this deployment could record it");
+        }
+        // Someone else's update to it is left to them, as drift is.
+        throw new DeploySkipped(`the service already runs ${digest}`);
+      }
       // A move to another tag (deployer.follow) is checked again now: the service may have moved on since the push came.
       if (automaticTriggers.has(dep.trigger) && running && running.tag !== ref.tag && !followMove(service, dep.imageKey)) {
         throw new DeploySkipped(`the service runs ${service.image}, and ${familiarRepoTag(ref)} is not a newer version its deployer.follow admits`);
@@ -210,14 +228,18 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   /**
    * Sends the update. Just before each send the deployment records what it sends (pinnedImage, previousImage and
    * the service version it is sent against), so that a server that loses track of it can tell whether the engine
-   * took it; the record is cleared when the engine refuses it. Swarm moves a service's version while it works, so
-   * a stale version is retried with a fresh inspect. An answer that never came is settled by looking at the
-   * service once the engine answers again: `taken` when it has the update, else the update is sent again.
+   * took it; a refusal clears the mark. Swarm moves a service's version while it works, so a stale version is
+   * retried with a fresh inspect. An update that got no answer (or an error that does not say the engine refused
+   * it) is settled by looking at the service once the engine answers again: `taken` when it has the update, else
+   * the update is sent again, a few times at most.
    */
   async function update(dep: DeploymentRecord, first: SwarmService, image: string) {
     let service = first;
     const auth = opts.registryAuthFor(parseImageRef(image).registry, first.labels[SHEPHERD_AUTH_LABEL] || undefined);
-    for (let attempt = 1; ; attempt++) {
+    const recordedPrevious = dep.previousImage;
+    let conflicts = 0;
+    let lostAnswers = 0;
+    for (;;) {
       dep = opts.store.transition(dep.id, {
         pinnedImage: image,
         previousImage: service.image,
@@ -229,17 +251,20 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         const { warnings } = await opts.swarm.updateService(service.id, service.version, { image, registryAuth: auth, ...policies });
         return { warnings, version: service.version, taken: undefined };
       } catch (err) {
-        if (err instanceof SwarmUnavailableError && err.answerLost && attempt < conflictRetries) {
-          const seen = await afterLostAnswer(dep, err);
-          if (tookUpdate(dep, seen)) return { warnings: [], version: service.version, taken: { dep, service: seen, reason: err.message } };
-          opts.store.addEvent(dep.id, `the engine did not answer the update (${err.message}), and did not take it; sending it again`);
-          service = seen;
-          continue;
+        const refused =
+          err instanceof SwarmConflictError || err instanceof SwarmNotFoundError || (err instanceof SwarmUnavailableError && !err.answerLost);
+        if (!refused) {
+          const reason = (err as Error).message;
+          const seen = await afterLostAnswer(dep, reason);
+          if (seen.taken) return { warnings: [], version: service.version, taken: { dep, service: seen.service, reason } };
+          if (++lostAnswers < lostAnswerResends) {
+            opts.store.addEvent(dep.id, `the engine did not answer the update (${reason}), and did not take it; sending it again`);
+            service = seen.service;
+            continue;
+          }
         }
-        if (!(err instanceof SwarmUnavailableError && err.answerLost)) {
-          dep = opts.store.transition(dep.id, { pinnedImage: null, previousImage: null, updateVersion: null });
-        }
-        if (err instanceof SwarmConflictError && attempt < conflictRetries) {
+        dep = opts.store.transition(dep.id, { pinnedImage: null, previousImage: recordedPrevious, updateVersion: null });
+        if (err instanceof SwarmConflictError && ++conflicts < conflictRetries) {
           opts.store.addEvent(dep.id, `service version ${service.version} was stale (update out of sequence); retrying`);
           service = await getService(dep);
           continue;
@@ -253,25 +278,25 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   }
 
   /**
-   * The service once the engine answers again after an update it did not answer, looked at every poll; out of
-   * reach for TIMEOUT in all, the deployment fails, and whether the engine took the update is unknown (the record
-   * keeps what was sent, so the drift watcher takes the change, should it come, for this deployment's).
+   * Whether the engine took an update it did not answer, once it answers again, looked at every poll. Out of
+   * reach for TIMEOUT in all, the deployment fails, and whether the engine took the update is unknown: the record
+   * keeps what was sent, so the drift watcher takes the change, should it come, for this deployment's.
    */
-  async function afterLostAnswer(dep: DeploymentRecord, lost: SwarmUnavailableError): Promise<SwarmService> {
+  async function afterLostAnswer(dep: DeploymentRecord, lost: string): Promise<{ taken: boolean; service: SwarmService }> {
     const since = now();
-    let reason = lost.message;
+    let reason = lost;
     for (;;) {
       try {
         const service = (await opts.swarm.findService(dep.serviceId)) ?? (await opts.swarm.findService(dep.service));
         if (!service) throw new DeployFailure(`the service ${dep.service} no longer exists`, "error");
-        return service;
+        return { taken: await tookUpdate(dep, service), service };
       } catch (err) {
         if (!(err instanceof SwarmUnavailableError)) throw err;
         reason = err.message;
       }
       if (now() - since >= opts.timeoutMs) {
         throw new DeployFailure(
-          `the engine did not answer the update (${lost.message}) and stayed out of reach for ${Math.round((now() - since) / 1000)} s (${reason}); whether it took the update is unknown`,
+          `the engine did not answer the update (${lost}) and stayed out of reach for ${Math.round((now() - since) / 1000)} s (${reason}); whether it took the update is unknown`,
           "error",
         );
       }
@@ -281,13 +306,27 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
 
   /**
    * Whether the engine took the update the deployment recorded it was sending: the service's spec has the pinned
-   * image, or a newer version than the one it was sent against is swarm's rollback of it to the image it replaced.
+   * image, or swarm has rolled it back since. A rollback puts the replaced image back and drops the previous spec,
+   * and swarm moves the version as it works, so what tells our rolled-back update from someone else's is the
+   * service's task history: tasks of the pinned image.
    */
-  function tookUpdate(dep: DeploymentRecord, service: SwarmService): boolean {
+  async function tookUpdate(dep: DeploymentRecord, service: SwarmService): Promise<boolean> {
     if (!dep.pinnedImage || dep.updateVersion === null) return false;
     if (sameImage(service.image, dep.pinnedImage)) return true;
     const rolledBack = service.updateStatus?.state.startsWith("rollback") ?? false;
-    return rolledBack && service.version > dep.updateVersion && !!dep.previousImage && sameImage(service.image, dep.previousImage);
+    if (!rolledBack || service.version <= dep.updateVersion || !dep.previousImage || !sameImage(service.image, dep.previousImage)) return false;
+    const tasks = await opts.swarm.listTasks(service.id);
+    return tasks.some((t) => sameImage(t.image, dep.pinnedImage!));
+  }
+
+  /** A look at the engine in a run: out of reach, the deployment fails with why. */
+  async function engineHas(look: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await look();
+    } catch (err) {
+      if (err instanceof SwarmUnavailableError) throw new DeployFailure(`Docker engine unreachable: ${err.message}`, "error");
+      throw err;
+    }
   }
 
   /** Records, and follows to its end, an update the engine took though this deployment could not record it then. */
@@ -296,7 +335,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     const recorded = opts.store.transition(
       dep.id,
       { updateSentAt: now(), serviceId: service.id },
-      `the engine took the update to ${image} (service version ${dep.updateVersion}) ${when}; following it`,
+      `the engine took the update to ${image}${dep.updateVersion === null ? "" : ` (service version ${dep.updateVersion})`} ${when}; following it`,
     );
     settled(dep.id); // only once recorded: a refused write here is retried too
     return follow(recorded, image);

@@ -390,7 +390,7 @@ describe("restart", () => {
   });
 
   /** A server whose update reached the engine (or not), then "crashed" before it could record that it was sent. */
-  async function crashWhileSending(how: { applied: boolean; rollback?: boolean }) {
+  async function crashWhileSending(how: { applied: boolean; rollback?: boolean; heldMeanwhile?: boolean }) {
     const swarm = new FakeSwarm(); // rollouts move only when the test ticks
     const first = createTestServer({}, { clock: new FakeClock(), swarm });
     swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, failureAction: how.rollback ? "rollback" : "pause" });
@@ -403,6 +403,7 @@ describe("restart", () => {
     // Swarm goes on with what it took while no server watches.
     await swarm.settle();
     expect(first.store.getDeployment(id)).toMatchObject({ status: "running", updateSentAt: null });
+    if (how.heldMeanwhile) first.holds.hold("web", id, "an operator's hold", "ops");
     const second = createTestServer({}, { dbPath: first.dbPath, swarm });
     second.registry.push(ref("v1"), sha(22));
     expect(second.deployer.reconcile()).toBe(1);
@@ -427,6 +428,40 @@ describe("restart", () => {
     expect(second.holds.findQuarantine("web", sha(22))).toMatchObject({ deploymentId: id });
   });
 
+  it("does not take swarm's rollback of someone else's update, under way while it sent its own, for a rollback of its own", async () => {
+    const swarm = new FakeSwarm(); // rollouts move only when the test ticks
+    const first = createTestServer({}, { clock: new FakeClock(), swarm });
+    const web = swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}`, failureAction: "rollback" });
+    // Someone's `docker service update` to a bad image; swarm has started to roll it back.
+    swarm.failImage(`${repo}:v1@${sha(30)}`);
+    await swarm.updateService(web.id, web.version, { image: `${repo}:v1@${sha(30)}` });
+    for (let i = 0; i < 20 && (await swarm.findService("web"))?.updateStatus?.state !== "rollback_started"; i++) await swarm.tick();
+    expect((await swarm.findService("web"))?.updateStatus?.state).toBe("rollback_started");
+    first.registry.push(ref("v1"), sha(31));
+    swarm.loseUpdateAnswer("web", { applied: false, hang: true });
+    const id = (await push(first, "v1", sha(31))).deployments[0]!.id;
+    await swarm.callCount("updateService", 2);
+    first.deployer.stop();
+    await swarm.settle(); // the rollback completes: a newer version, the image our update replaced
+    expect(await swarm.findService("web")).toMatchObject({ image: `${repo}:v1@${sha(1)}`, updateStatus: { state: "rollback_completed" } });
+
+    const second = createTestServer({}, { dbPath: first.dbPath, swarm });
+    second.registry.push(ref("v1"), sha(31));
+    second.deployer.reconcile();
+    await swarm.callCount("updateService", 3);
+    await swarm.settle();
+    const done = await waitForFinal(second, id);
+    expect(done.status, timeline(second, id).join("\n")).toBe("succeeded");
+    expect(second.holds.findQuarantine("web", sha(31))).toBeUndefined();
+  });
+
+  it("follows the update it sent before a crash although the service was held meanwhile", async () => {
+    const { second, swarm, id } = await crashWhileSending({ applied: true, heldMeanwhile: true });
+    await swarm.settle();
+    const done = await waitForFinal(second, id);
+    expect(done.status, timeline(second, id).join("\n")).toBe("succeeded");
+  });
+
   it("sends the update again when the engine had not taken it before the crash", async () => {
     const { second, swarm, id } = await crashWhileSending({ applied: false });
     await swarm.callCount("updateService", 2);
@@ -448,6 +483,30 @@ describe("an update whose answer is lost", () => {
     expect(done.status, timeline(server, id).join("\n")).toBe("succeeded");
     expect(timeline(server, id).join("\n")).toContain("but its answer was lost (the Docker engine did not answer within 30000 ms");
     expect(server.swarm.callsOf("updateService")).toHaveLength(1);
+  });
+
+  it("is looked at after a conflict too, and followed when the engine took it", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(27));
+    server.swarm.conflictOnce("web");
+    server.swarm.loseUpdateAnswer("web");
+    const id = (await push(server, "v1", sha(27))).deployments[0]!.id;
+    const done = await waitForFinal(server, id);
+    expect(done.status, timeline(server, id).join("\n")).toBe("succeeded");
+    expect(server.swarm.callsOf("updateService")).toHaveLength(2);
+  });
+
+  it("leaves the record as it was when the engine refuses the update: nothing pinned, the replaced image kept", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(28));
+    server.swarm.refuseUpdate("web", "rpc error: code = InvalidArgument desc = no");
+    const id = (await push(server, "v1", sha(28))).deployments[0]!.id;
+    const done = await waitForFinal(server, id);
+    expect(done).toMatchObject({ status: "failed", pinnedImage: null, updateVersion: null, previousImage: `${repo}:v1@${sha(1)}` });
+    expect(done.message).toContain("answered 500: rpc error");
+    expect(server.history.latestAppliedOf("web"), "a refused update is not applied").toBeUndefined();
   });
 
   it("is sent again when the engine, answering again, did not take it", async () => {

@@ -89,6 +89,9 @@ async function recordingEngine(mode: Mode, requestTimeoutMs = 2000) {
     const path = (req.url ?? "").split("?")[0]!;
     if (path.endsWith("/update") && mode.update === "drop") return void req.on("end", () => req.socket.destroy());
     if (path.endsWith("/update") && mode.update === "never") return;
+    if (path.endsWith("/update") && mode.update === "gateway") {
+      return void res.writeHead(504, { "content-type": "text/plain" }).end("upstream timed out");
+    }
     if (path.endsWith("/update") && mode.update === "refuse") {
       return void res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ message: "rpc error: code = Unknown desc = no" }));
     }
@@ -117,7 +120,7 @@ async function recordingEngine(mode: Mode, requestTimeoutMs = 2000) {
 
 interface Mode {
   redirect: boolean;
-  update?: "drop" | "never" | "refuse";
+  update?: "drop" | "never" | "refuse" | "gateway";
 }
 
 /** Every port method called with `input` wherever it takes a name, id or reference. */
@@ -229,7 +232,9 @@ describe("an update the engine may have taken without an answer", () => {
   it("fails as unavailable with its answer lost when the connection drops or the deadline passes after the request was sent", async () => {
     const dropped = await lost("drop");
     expect(dropped).toBeInstanceOf(SwarmUnavailableError);
-    expect(dropped).toMatchObject({ answerLost: true });
+    expect(dropped).toMatchObject({ answerLost: true, message: expect.stringContaining("cannot reach the Docker engine") });
+    // A proxy in front of the engine that gave up waiting on it.
+    expect(await lost("gateway")).toMatchObject({ answerLost: true, message: expect.stringContaining("answered 504") });
     const unanswered = await lost("never", 50);
     expect(unanswered).toBeInstanceOf(SwarmUnavailableError);
     expect(unanswered).toMatchObject({ answerLost: true, message: expect.stringContaining("did not answer within 50 ms") });

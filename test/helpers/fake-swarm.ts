@@ -197,6 +197,13 @@ export class FakeSwarm implements SwarmPort {
     throw new SwarmUnavailableError("the Docker engine did not answer within 30000 ms (FakeSwarm lost the answer)", { answerLost: true });
   }
 
+  /** The next update of this service is refused by the engine with `message`, as a 500 answer is. */
+  refuseUpdate(idOrName: string, message: string): void {
+    this.refusals.set(this.get(idOrName).id, message);
+  }
+
+  private readonly refusals = new Map<string, string>();
+
   /** The next update of this service loses a race with another writer. */
   conflictOnce(idOrName: string): void {
     this.conflicts.add(this.get(idOrName).id);
@@ -286,6 +293,9 @@ export class FakeSwarm implements SwarmPort {
       throw new SwarmConflictError("rpc error: code = Unknown desc = update out of sequence");
     }
     this.checkVersion(s, version);
+    const refusal = this.refusals.get(s.id);
+    this.refusals.delete(s.id);
+    if (refusal !== undefined) throw new SwarmUnavailableError(`Docker engine answered 500: ${refusal}`);
     const lost = this.lostAnswers.get(s.id);
     this.lostAnswers.delete(s.id);
     if (lost && !lost.applied) return this.loseAnswer(lost);
