@@ -7,7 +7,7 @@ import { createDockerClient } from "./engine/docker-client.js";
 import { createDockerodeSwarm } from "./engine/dockerode-swarm.js";
 import { answerClientErrorsInEnvelope } from "./http/client-errors.js";
 import { createLogger } from "./logger.js";
-import { parseRegistriesFile, type RegistriesFileEntry, type RegistryCredentialEntry } from "./registry/credentials.js";
+import { loadRegistryLogins, type RegistryLogins } from "./registry/credentials.js";
 import { createRegistryAccess } from "./registry/registry-access.js";
 import { resolveSecret } from "./secret.js";
 import { openDatabase } from "./store/database.js";
@@ -21,13 +21,13 @@ function exitWithConfigError(message: string): never {
   process.exit(2);
 }
 
-function loadCredentials(config: Config): { entries: RegistryCredentialEntry[]; fileEntries: RegistriesFileEntry[] } {
+function loadCredentials(config: Config, log: ReturnType<typeof createLogger>): RegistryLogins {
   const s = config.registry;
-  const entries: RegistryCredentialEntry[] = [];
-  const password = s.password ?? (existsSync(shepherdPasswordFile) ? readFileSync(shepherdPasswordFile, "utf8").trim() : undefined);
-  if (s.user && password) entries.push({ registry: s.host ?? "docker.io", username: s.user, password });
-  const fileEntries = s.registriesFile ? parseRegistriesFile(readFileSync(s.registriesFile, "utf8")) : [];
-  return { entries: [...entries, ...fileEntries], fileEntries };
+  return loadRegistryLogins(
+    { ...s, passwordFile: shepherdPasswordFile, dockerConfigFile: s.dockerConfigFile },
+    { exists: existsSync, read: (path) => readFileSync(path, "utf8") },
+    (fields, message) => log.warn(fields, message),
+  );
 }
 
 function logShepherdSettings(config: Config, log: ReturnType<typeof createLogger>): void {
@@ -73,7 +73,7 @@ async function main() {
     const resolved = resolveSecret(config, { generate: true });
     secret = resolved.secret;
     log.info({ source: resolved.source, path: resolved.path }, "signing secret loaded");
-    credentials = loadCredentials(config);
+    credentials = loadCredentials(config, log);
   } catch (err) {
     exitWithConfigError(`invalid configuration:\n  - ${(err as Error).message}`);
   }

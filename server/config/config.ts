@@ -1,3 +1,5 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
 import type { ServiceFilter } from "../domain/service-filter.js";
 import type { UpdatePolicy } from "../domain/update-policy.js";
@@ -78,6 +80,9 @@ const envSchema = z.object({
   REGISTRY_PASSWORD: optionalText,
   REGISTRY_HOST: optionalText,
   REGISTRIES_FILE: optionalText,
+  /** The docker CLI's own: the directory of config.json, whose logins a mounted ~/.docker/config.json gave Shepherd. */
+  DOCKER_CONFIG: optionalText,
+  HOME: optionalText,
   WITH_INSECURE_REGISTRY: flag(false),
   WITH_NO_RESOLVE_IMAGE: flag(false),
   IMAGE_AUTOCLEAN_LIMIT: optionalText.pipe(z.string().regex(/^\d+$/, "expected a whole number").optional()),
@@ -112,6 +117,8 @@ export interface Config {
     password?: string;
     host?: string;
     registriesFile?: string;
+    /** The docker CLI config whose `auths` services without shepherd.auth.config log in with: $DOCKER_CONFIG/config.json, else ~/.docker/config.json. */
+    dockerConfigFile: string;
     /** WITH_NO_RESOLVE_IMAGE: accepted for Shepherd's sake; platform constraints are never rewritten anyway. */
     noResolveImage: boolean;
     /** DEPLOYER_REGISTRY_RETRY: how long a deployment keeps trying a registry that does not answer before it fails (0: fail at once). */
@@ -198,6 +205,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       password: e.REGISTRY_PASSWORD,
       host: e.REGISTRY_HOST,
       registriesFile: e.REGISTRIES_FILE,
+      dockerConfigFile: join(e.DOCKER_CONFIG ?? join(e.HOME ?? homedir(), ".docker"), "config.json"),
       noResolveImage: e.WITH_NO_RESOLVE_IMAGE,
     },
     oidc: { jwksTimeoutMs: e.DEPLOYER_OIDC_JWKS_TIMEOUT, jwksCooldownMs: e.DEPLOYER_OIDC_JWKS_COOLDOWN, jwksMaxAgeMs: e.DEPLOYER_OIDC_JWKS_MAX_AGE },

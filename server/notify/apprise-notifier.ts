@@ -117,7 +117,7 @@ export function createAppriseNotifier(opts: AppriseNotifierOptions) {
       const key = `${service}\n${image}`;
       if (unavailable.has(key)) return;
       unavailable.add(key);
-      await send("image_unavailable", imageUnavailableMessage({ service, hostname: opts.hostname, image, date: date() }), { service, image });
+      await send("image_unavailable", imageUnavailableMessage({ service, image, date: date() }), { service, image });
     },
 
     imageAvailable(service: string, image: string): void {

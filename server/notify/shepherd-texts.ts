@@ -46,11 +46,11 @@ export function failedMessage(o: { service: string; hostname: string; image: str
   };
 }
 
-/** Shepherd's log line for a `docker manifest inspect` that failed, sent as a notification. */
-export function imageUnavailableMessage(o: { service: string; hostname: string; image: string; date: string }): AppriseMessage {
+/** Shepherd's notification for a `docker manifest inspect` that failed (the one title of its three without the host). */
+export function imageUnavailableMessage(o: { service: string; image: string; date: string }): AppriseMessage {
   return {
-    title: `[Shepherd] Error updating service ${o.service} on ${o.hostname}`,
-    body: `${o.date} Error updating service ${o.service}! Image ${o.image} does not exist or it is not available`,
+    title: `[Shepherd] Error updating service ${o.service}`,
+    body: `${o.date} Service ${o.service} Image ${o.image} does not exist or it is not available`,
     notify_type: "failure",
   };
 }

@@ -43,26 +43,124 @@ export function createCredentialStore(entries: RegistryCredentialEntry[]): (regi
 
 const FIELDS = ["id", "registry", "user", "password"] as const;
 
+/** REGISTRIES_FILE's logins, and the lines Shepherd would have skipped (by number only: a line holds a password). */
+export interface RegistriesFile {
+  entries: RegistriesFileEntry[];
+  skipped: Array<{ line: number; reason: string }>;
+}
+
 /**
- * Reads Shepherd's REGISTRIES_FILE: `id<TAB>registry<TAB>user<TAB>password` per
- * line, blank lines and `#` comments skipped. Shepherd silently skips bad lines; we
- * throw instead, since a skipped line shows up much later as a failed pull.
- * Errors name the line number only, as the line holds a password.
+ * Reads Shepherd's REGISTRIES_FILE as Shepherd does: `id<TAB>registry<TAB>user<TAB>password` per line, through
+ * bash `read` with IFS=$'\t' (runs of tabs merge, leading and trailing ones go), skipping comments (an id with a
+ * `#` in it) and invalid lines (not four fields). Skipped lines are returned, so that the caller can say so.
  */
-export function parseRegistriesFile(text: string): RegistriesFileEntry[] {
+export function parseRegistriesFile(text: string): RegistriesFile {
   const entries: RegistriesFileEntry[] = [];
+  const skipped: RegistriesFile["skipped"] = [];
   text.split("\n").forEach((raw, index) => {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
-    // Shepherd reads with bash `read` and IFS=$'\t', which merges runs of tabs and drops leading/trailing ones.
     const fields = line.replace(/^\t+|\t+$/g, "").split(/\t+/);
-    if (fields.length !== FIELDS.length) {
-      throw new Error(`REGISTRIES_FILE line ${index + 1}: expected 4 tab-separated fields (id, registry, user, password), found ${fields.length}`);
+    if (line.trim() === "" || fields[0]!.includes("#")) return;
+    if (fields.length !== FIELDS.length || fields.some((field) => field.trim() === "")) {
+      skipped.push({
+        line: index + 1,
+        reason: `expected 4 tab-separated fields (id, registry, user, password), found ${fields.filter((f) => f.trim()).length}`,
+      });
+      return;
     }
-    const empty = fields.findIndex((field) => field.trim() === "");
-    if (empty !== -1) throw new Error(`REGISTRIES_FILE line ${index + 1}: the ${FIELDS[empty]} field is empty`);
     const [id = "", registry = "", username = "", password = ""] = fields;
     entries.push({ id: id.trim(), registry: registry.trim(), username: username.trim(), password });
   });
-  return entries;
+  return { entries, skipped };
+}
+
+/** A docker CLI config file's logins (`auths`), and whether it names credential helpers, which the server does not run. */
+export interface DockerConfigLogins {
+  entries: RegistryCredentialEntry[];
+  helpers: string[];
+  /** Hosts whose entry holds no username and password the server can use (an identity token, say). */
+  unusable: string[];
+}
+
+/**
+ * The logins `docker login` wrote to a docker CLI config (~/.docker/config.json): each `auths` entry's `auth`
+ * (base64 of `user:password`) or `username` and `password`. Shepherd's docker CLI read the same file, so a
+ * mounted one keeps working. Throws on a file that is not such JSON.
+ */
+export function parseDockerConfig(text: string): DockerConfigLogins {
+  const config = JSON.parse(text) as {
+    auths?: Record<string, { auth?: string; username?: string; password?: string }>;
+    credsStore?: string;
+    credHelpers?: Record<string, string>;
+  };
+  if (typeof config !== "object" || config === null || Array.isArray(config)) throw new Error("expected a JSON object");
+  const entries: RegistryCredentialEntry[] = [];
+  const unusable: string[] = [];
+  for (const [registry, login] of Object.entries(config.auths ?? {})) {
+    if (typeof login !== "object" || login === null) continue;
+    let username = login.username;
+    let password = login.password;
+    if (typeof login.auth === "string" && login.auth !== "") {
+      const decoded = Buffer.from(login.auth, "base64").toString("utf8");
+      const colon = decoded.indexOf(":");
+      if (colon > 0) [username, password] = [decoded.slice(0, colon), decoded.slice(colon + 1)];
+    }
+    if (typeof username === "string" && username && typeof password === "string" && password) entries.push({ registry, username, password });
+    else unusable.push(normalizeRegistryHost(registry));
+  }
+  const helpers = [
+    ...(typeof config.credsStore === "string" && config.credsStore ? [config.credsStore] : []),
+    ...Object.values(config.credHelpers ?? {}).filter((h): h is string => typeof h === "string"),
+  ];
+  return { entries, helpers: [...new Set(helpers)], unusable };
+}
+
+export interface LoginSources {
+  /** REGISTRY_USER, REGISTRY_PASSWORD and REGISTRY_HOST. */
+  user?: string;
+  password?: string;
+  host?: string;
+  /** The Docker secret Shepherd read the password from; it wins over REGISTRY_PASSWORD, as in Shepherd. */
+  passwordFile: string;
+  registriesFile?: string;
+  /** The docker CLI config (DOCKER_CONFIG, else ~/.docker) whose logins a service without shepherd.auth.config uses. */
+  dockerConfigFile: string;
+}
+
+export interface RegistryLogins {
+  /** What a service without shepherd.auth.config logs in with: REGISTRY_USER's login, then the docker config's. */
+  entries: RegistryCredentialEntry[];
+  /** REGISTRIES_FILE's logins, each for the services whose shepherd.auth.config names its id, as `docker --config <id>` did. */
+  fileEntries: RegistriesFileEntry[];
+}
+
+/** Every login the server starts with, as Shepherd's docker CLI had them; `warn` hears what is left out and why. */
+export function loadRegistryLogins(
+  src: LoginSources,
+  fs: { exists(path: string): boolean; read(path: string): string },
+  warn: (fields: Record<string, unknown>, message: string) => void,
+): RegistryLogins {
+  const entries: RegistryCredentialEntry[] = [];
+  const password = fs.exists(src.passwordFile) ? fs.read(src.passwordFile).trim() : src.password;
+  if (src.user && password) entries.push({ registry: src.host ?? DOCKER_HUB, username: src.user, password });
+  if (fs.exists(src.dockerConfigFile)) {
+    try {
+      const config = parseDockerConfig(fs.read(src.dockerConfigFile));
+      entries.push(...config.entries);
+      if (config.helpers.length) {
+        warn(
+          { file: src.dockerConfigFile, helpers: config.helpers },
+          "the docker config names credential helpers, which the server does not run; give those logins in REGISTRIES_FILE or REGISTRY_USER",
+        );
+      }
+      if (config.unusable.length)
+        warn({ file: src.dockerConfigFile, registries: config.unusable }, "docker config logins without a username and password are not used");
+    } catch (err) {
+      warn({ file: src.dockerConfigFile, reason: (err as Error).message }, "the docker config cannot be read; its logins are not used");
+    }
+  }
+  const file = src.registriesFile ? parseRegistriesFile(fs.read(src.registriesFile)) : { entries: [], skipped: [] };
+  for (const { line, reason } of file.skipped)
+    warn({ file: src.registriesFile, line, reason }, "REGISTRIES_FILE: an invalid line is skipped, as Shepherd skips it");
+  return { entries, fileEntries: file.entries };
 }

@@ -4,7 +4,7 @@ import { createRegistryClient, type RegistryClient } from "./registry-client.js"
 import type { RegistryCredentials } from "./registry-port.js";
 
 export interface RegistryAccessOptions {
-  /** REGISTRY_USER's login and every REGISTRIES_FILE line: what a service without a label uses. */
+  /** REGISTRY_USER's login and the docker config's: what a service without a label uses. */
   entries: RegistryCredentialEntry[];
   /** REGISTRIES_FILE lines, for services labelled `shepherd.auth.config=<id>`. */
   fileEntries: RegistriesFileEntry[];

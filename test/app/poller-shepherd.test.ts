@@ -99,8 +99,8 @@ describe("Apprise notifications", () => {
     await server.poller.runOnce();
     await quiet();
     const expected = {
-      title: "[Shepherd] Error updating service web on swarm-1",
-      body: `Tue Nov  7 04:02:12 EST 2023 Error updating service web! Image ${repo}:live does not exist or it is not available`,
+      title: "[Shepherd] Error updating service web",
+      body: `Tue Nov  7 04:02:12 EST 2023 Service web Image ${repo}:live does not exist or it is not available`,
       notify_type: "failure",
     };
     expect(apprise.received.map((r) => r.body)).toEqual([expected, expected]);
