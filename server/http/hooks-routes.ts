@@ -44,7 +44,13 @@ export function createHooksRoutes(deps: HooksDeps) {
       const claims = await deps.tokens.verifyWebhookToken(token()).catch(asUnauthorized);
       const parsed = parse(await readJson(c), claims);
       checkRepoScope(claims, parsed);
-      const result = await ingestPushes(deps.ingest, { kind: endpoint, requestedBy: claims.sub, allowedServices: claims.services }, parsed.events);
+      // A redelivery comes with the token the first delivery came with: its event keys are that token's.
+      const keyScope = claims.jti ? `jti:${claims.jti}` : `sub:${claims.sub}`;
+      const result = await ingestPushes(
+        deps.ingest,
+        { kind: endpoint, requestedBy: claims.sub, allowedServices: claims.services, keyScope },
+        parsed.events,
+      );
       const duplicate = parsed.events.length > 0 && result.ignored.filter((i) => i.reason === "duplicate").length === parsed.events.length;
       deps.metrics.webhookRequests.inc({ endpoint, result: duplicate ? "duplicate" : "accepted" });
       return c.json(

@@ -33,6 +33,11 @@ export interface IngestRequest {
   requestedBy: string;
   /** The token's `services` claim, when it limits which services it may deploy. */
   allowedServices?: string[];
+  /**
+   * Who sent it, where the event's own key is the sender's to choose (a registry's event id, Docker Hub's
+   * pushed_at): a redelivery is the same event from the same caller, so another token cannot claim its key first.
+   */
+  keyScope?: string;
 }
 
 export interface IngestResult {
@@ -123,7 +128,8 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     const indexed = deps.index?.behind() ? undefined : deps.index?.servicesOf(repoKey(event.image));
     // The transaction below tells a redelivery by the trigger's unique key. Before asking the engine for its services, though,
     // a redelivery is answered from the record: it must not wait on the engine, nor mark the engine overdue for the pushes after it.
-    if (!indexed && deps.store.findTriggerByKey(request.kind, event.eventKey)) {
+    const eventKey = request.keyScope ? `${request.keyScope}|${event.eventKey}` : event.eventKey;
+    if (!indexed && deps.store.findTriggerByKey(request.kind, eventKey)) {
       result.ignored.push({ reason: "duplicate", eventKey: event.eventKey, image });
       continue;
     }
@@ -142,7 +148,13 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
     // Kept apart until the push is recorded: an event recorded before (a redelivery) is answered as a duplicate alone.
     const excluded: IgnoredEvent[] = [];
     const unreadable: Array<{ service: string; errors: string[] }> = [];
+    let outsideToken = 0;
     for (const service of matched) {
+      // Nothing of a service the token may not deploy is told, but that there is one: not its name, labels or policy.
+      if (request.allowedServices && !request.allowedServices.includes(service.name)) {
+        outsideToken++;
+        continue;
+      }
       const reason = automaticExclusion(service, deps, request.allowedServices);
       if (reason === "invalid_policy") {
         const read = readPolicy(service.labels);
@@ -157,7 +169,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       deps,
       {
         kind: request.kind,
-        eventKey: event.eventKey,
+        eventKey,
         imageKey,
         digestHint: event.digestHint,
         requestedBy: request.requestedBy,
@@ -179,6 +191,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
       deps.log.warn({ service, image, errors }, "a push matched a service whose policy labels cannot be read; left alone");
     }
     result.ignored.push(...excluded);
+    if (outsideToken) result.ignored.push({ reason: "not_in_token", image, services: outsideToken });
     if (recorded.coalesced.length) deps.metrics.coalescedEvents.inc({ trigger: request.kind }, recorded.coalesced.length);
     for (const c of recorded.coalesced) {
       result.ignored.push({ reason: "coalesced", service: c.service, image, deployment: c.deploymentId });

@@ -55,6 +55,17 @@ describe("POST /hooks/dockerhub/:token", () => {
     expect(bare!.body).not.toHaveProperty("target_url");
   });
 
+  it("does not let another token's push of the same repo, tag and pushed_at stand in for this one", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: "acme/web:latest" });
+    server.registry.push({ registry: "docker.io", repository: "acme/web", tag: "latest" }, sha(5));
+    const body = dockerHubPush({ repoName: "acme/web", tag: "latest", pushedAt: 1800000000 });
+    const weak = await server.tokens.signWebhookToken({ sub: "someone", repos: ["acme/*"], services: ["staging"] });
+    expect((await post(server, weak, body)).json.deployments).toEqual([]);
+    const res = await post(server, await hubToken(server), body);
+    expect(res.json.deployments.map((d: { service: string }) => d.service)).toEqual(["web"]);
+  });
+
   it("reads the image from DEPLOYER_DOCKERHUB_REGISTRY, for a mirror or a local registry", async () => {
     const server = createTestServer({ DEPLOYER_DOCKERHUB_REGISTRY: "127.0.0.1:5000" });
     server.swarm.addService({ name: "web", image: "127.0.0.1:5000/acme/web:v2" });

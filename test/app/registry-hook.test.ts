@@ -144,8 +144,40 @@ describe("POST /hooks/registry", () => {
     const res = await post(server, registryPush({ repository: "acme/web", tag: "v1", digest: sha(5) }), token);
     expect(res.status, res.text).toBe(202);
     expect(res.json.deployments.map((d: { service: string }) => d.service)).toEqual(["deployed"]);
-    const reasons = Object.fromEntries(res.json.ignored.map((i: { service: string; reason: string }) => [i.service, i.reason]));
-    expect(reasons).toEqual({ disabled: "label_disabled", ignored: "ignorelisted", unlabelled: "filtered_out", elsewhere: "not_in_token" });
+    const reasons = Object.fromEntries(res.json.ignored.map((i: { service?: string; reason: string }) => [i.service ?? "-", i.reason]));
+    expect(reasons).toEqual({ disabled: "label_disabled", ignored: "ignorelisted", unlabelled: "filtered_out", "-": "not_in_token" });
+  });
+
+  it("tells a token nothing of the services outside it but how many there are", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "staging", image: `${repo}:v1` });
+    server.swarm.addService({ name: "prod-secret-name", image: `${repo}:v1`, labels: { "deployer.enable": "false" } });
+    server.swarm.addService({ name: "prod-other", image: `${repo}:v1`, labels: { "deployer.window": "nonsense" } });
+    server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v1" }, sha(6));
+    const res = await post(
+      server,
+      registryPush({ repository: "acme/web", tag: "v1", digest: sha(6) }),
+      await webhookToken(server, { services: ["staging"] }),
+    );
+    expect(res.status, res.text).toBe(202);
+    expect(res.json.deployments.map((d: { service: string }) => d.service)).toEqual(["staging"]);
+    expect(res.json.ignored).toEqual([{ reason: "not_in_token", image: `${repo}:v1`, services: 2 }]);
+    expect(res.text).not.toMatch(/prod-|deployer\.window/);
+  });
+
+  it("keeps redeliveries apart per token: an event id another token sent first does not stop this token's push", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1` });
+    server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v1" }, sha(7));
+    const body = registryPush({ id: "evt-shared", repository: "acme/web", tag: "v1", digest: sha(7) });
+    // A token that may deploy no service running the image claims the event id first.
+    const early = await post(server, body, await webhookToken(server, { services: ["staging"] }));
+    expect(early.json.deployments).toEqual([]);
+    const token = await webhookToken(server);
+    const real = await post(server, body, token);
+    expect(real.json.deployments.map((d: { service: string }) => d.service)).toEqual(["web"]);
+    const again = await post(server, body, token);
+    expect(again.json).toEqual({ deployments: [], ignored: [expect.objectContaining({ reason: "duplicate", eventKey: "registry:evt-shared" })] });
   });
 
   it("matches services by the normalized image, with or without a pinned digest", async () => {
