@@ -21,7 +21,9 @@ import { CLOCK_TOLERANCE_S, expiredAt } from "./verified-tokens.js";
  * a token names a key the set lacks (a rotation at the issuer), each fetch
  * bounded by `timeoutMs` and in size; tokens arriving during a fetch wait for
  * that one. A flood of tokens with made-up key ids costs one fetch per
- * cooldown, not one each. Durations are on the server's clock; jose matches
+ * cooldown, not one each, and so does a flood against an issuer whose keys
+ * could not be fetched: each token within a cooldown of the failed fetch gets
+ * its error. Durations are on the server's clock; jose matches
  * a token to a key of the fetched set.
  */
 
@@ -124,13 +126,24 @@ export function createOidcVerifier(opts: OidcVerifierOptions) {
     if (!keys) {
       let loaded: { keys: JWTVerifyGetKey; at: number } | undefined;
       let loading: Promise<JWTVerifyGetKey> | undefined;
-      const load = () =>
-        (loading ??= fetchKeySet(url, opts)
-          .then((fresh) => {
-            loaded = { keys: fresh, at: opts.now() };
-            return fresh;
-          })
+      /** The last fetch that failed: tokens within a cooldown of it get its error, not a fetch each. */
+      let failed: { err: unknown; at: number } | undefined;
+      const load = (): Promise<JWTVerifyGetKey> => {
+        if (failed && opts.now() - failed.at < opts.cooldownMs) return Promise.reject(failed.err);
+        return (loading ??= fetchKeySet(url, opts)
+          .then(
+            (fresh) => {
+              loaded = { keys: fresh, at: opts.now() };
+              failed = undefined;
+              return fresh;
+            },
+            (err: unknown) => {
+              failed = { err, at: opts.now() };
+              throw err;
+            },
+          )
           .finally(() => (loading = undefined)));
+      };
       keys = async (header, token) => {
         const current = loaded && opts.now() - loaded.at < opts.cacheMaxAgeMs ? loaded.keys : await load();
         try {

@@ -208,6 +208,23 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
     expect(issuer.fetches, "older than 10m: fetched again").toBe(2);
   });
 
+  it("asks an issuer whose keys could not be fetched again at most once per DEPLOYER_OIDC_JWKS_COOLDOWN, however many tokens come", async () => {
+    const issuer = await OidcIssuer.start();
+    const server = createTestServer({ DEPLOYER_OIDC_JWKS_COOLDOWN: "30s" });
+    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
+    addOidc(server, issuer);
+    issuer.failing = true;
+    for (let i = 0; i < 5; i++) expect((await post(server, await actionsToken(issuer, server))).status).toBe(503);
+    expect(issuer.failedFetches, "one fetch for five tokens").toBe(1);
+    server.clock.advance(31_000);
+    expect((await post(server, await actionsToken(issuer, server))).status).toBe(503);
+    expect(issuer.failedFetches).toBe(2);
+    issuer.failing = false;
+    expect((await post(server, await actionsToken(issuer, server))).status, "still cooling down").toBe(503);
+    server.clock.advance(31_000);
+    expect((await post(server, await actionsToken(issuer, server))).status).toBe(202);
+  });
+
   it("answers 503 UNAVAILABLE when the issuer's keys cannot be fetched", async () => {
     const issuer = await OidcIssuer.start();
     const server = createTestServer();

@@ -24,6 +24,9 @@ export async function newKey(kid: string): Promise<IssuerKey> {
 export class OidcIssuer {
   /** JWKS requests answered so far. */
   fetches = 0;
+  /** JWKS requests answered 500 while `failing`. */
+  failedFetches = 0;
+  failing = false;
   private served: IssuerKey[];
   private hanging = false;
 
@@ -41,6 +44,10 @@ export class OidcIssuer {
     const server = createServer((req, res) => {
       if (req.url !== "/.well-known/jwks" || !issuer) return void res.writeHead(404).end();
       if (issuer.hanging) return; // never answered: the verifier's timeout ends it
+      if (issuer.failing) {
+        issuer.failedFetches++;
+        return void res.writeHead(500).end("the issuer is having a bad day");
+      }
       issuer.fetches++;
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: issuer.served.map((k) => k.jwk) }));
     });
