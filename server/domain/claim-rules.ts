@@ -18,6 +18,8 @@ const MAX_PATTERN_LENGTH = 255;
 
 /** The claims that say which repository a GitHub Actions token comes from: a GitHub source must constrain one. */
 export const GITHUB_IDENTITY_CLAIMS = ["repository", "repository_owner", "repository_id", "repository_owner_id", "sub", "job_workflow_ref"];
+/** The claims of a gitlab.com CI job's ID token that say whose project it is: any project there can get a token for any audience. */
+export const GITLAB_IDENTITY_CLAIMS = ["project_path", "project_id", "namespace_path", "namespace_id", "sub"];
 
 /** Why these rules cannot be stored, naming the field (`claims.ref[0]: …`), or undefined when they can. */
 export function claimRulesProblem(rules: ClaimRules): string | undefined {

@@ -1,5 +1,5 @@
 import { AppError } from "../domain/app-error.js";
-import { claimRulesProblem, GITHUB_IDENTITY_CLAIMS, type ClaimRules } from "../domain/claim-rules.js";
+import { claimRulesProblem, GITHUB_IDENTITY_CLAIMS, GITLAB_IDENTITY_CLAIMS, type ClaimRules } from "../domain/claim-rules.js";
 import { defaultJwksUrl, GITHUB_ACTIONS_ISSUER, GOOGLE_ISSUER, type SourceKind } from "../domain/source.js";
 import type { OidcRules } from "../store/source-store.js";
 
@@ -71,6 +71,9 @@ export function checkOidcInput(kind: SourceKind, input: OidcInput): { oidc?: Oid
   // Any repository on GitHub can get a token for any audience: a GitHub source must say which repositories it trusts.
   if (issuer.startsWith(GITHUB_ACTIONS_ISSUER) && !GITHUB_IDENTITY_CLAIMS.some((c) => c in claims)) {
     throw invalid(`claims: a GitHub Actions source needs a rule on one of ${GITHUB_IDENTITY_CLAIMS.join(", ")}`);
+  }
+  if (/^https:\/\/gitlab\.com\/?$/.test(issuer) && !GITLAB_IDENTITY_CLAIMS.some((c) => c in claims)) {
+    throw invalid(`claims: a gitlab.com source needs a rule on one of ${GITLAB_IDENTITY_CLAIMS.join(", ")}`);
   }
   return { oidc: { issuer, jwksUrl, audience, claims } };
 }
