@@ -48,7 +48,10 @@ export interface ComposeOptions {
   log: Logger;
   /** X-Registry-Auth for a registry, as the `shepherd.auth.config` id when a service names one. */
   registryAuthFor?: (registry: string, authConfig?: string) => string | undefined;
+  /** The registry client of a REGISTRIES_FILE id (shepherd.auth.config), for the poller's lookups. */
   registryFor?: PollerOptions["registryFor"];
+  /** REGISTRIES_FILE names logins: a deployment looks at its service's label first, to look its tag up with that login. */
+  labelledLogins?: boolean;
   fetch?: typeof fetch;
   /** How long /readyz waits for the engine's ping (2 s); tests shorten it. */
   readyDeadlineMs?: number;
@@ -96,6 +99,7 @@ export function composeServer(opts: ComposeOptions) {
   const deployer = createDeployer({
     swarm: opts.swarm,
     registry: opts.registry,
+    registryFor: opts.labelledLogins ? opts.registryFor : undefined,
     store,
     holds,
     log: opts.log,

@@ -97,6 +97,7 @@ async function main() {
     swarm,
     registry: access.registry,
     registryFor: access.registryFor,
+    labelledLogins: credentials.fileEntries.length > 0,
     registryAuthFor: access.registryAuthFor,
     log,
     defaultMetrics: true,

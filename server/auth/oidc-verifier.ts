@@ -121,6 +121,12 @@ async function fetchKeySet(url: string, opts: OidcVerifierOptions): Promise<JWTV
 export function createOidcVerifier(opts: OidcVerifierOptions) {
   const keySets = new Map<string, JWTVerifyGetKey>();
 
+  /** Whether less than `ms` has passed since `at`; a clock that stepped back before `at` counts as past it. */
+  const within = (at: number, ms: number) => {
+    const elapsed = opts.now() - at;
+    return elapsed >= 0 && elapsed < ms;
+  };
+
   function keySet(url: string): JWTVerifyGetKey {
     let keys = keySets.get(url);
     if (!keys) {
@@ -129,7 +135,7 @@ export function createOidcVerifier(opts: OidcVerifierOptions) {
       /** The last fetch that failed: tokens within a cooldown of it get its error, not a fetch each. */
       let failed: { err: unknown; at: number } | undefined;
       const load = (): Promise<JWTVerifyGetKey> => {
-        if (failed && opts.now() - failed.at < opts.cooldownMs) return Promise.reject(failed.err);
+        if (failed && within(failed.at, opts.cooldownMs)) return Promise.reject(failed.err);
         return (loading ??= fetchKeySet(url, opts)
           .then(
             (fresh) => {
@@ -145,12 +151,15 @@ export function createOidcVerifier(opts: OidcVerifierOptions) {
           .finally(() => (loading = undefined)));
       };
       keys = async (header, token) => {
-        const current = loaded && opts.now() - loaded.at < opts.cacheMaxAgeMs ? loaded.keys : await load();
+        // Past their age the keys are fetched again; should that fail, the ones held still verify what they can.
+        const held = loaded;
+        const current =
+          held && within(held.at, opts.cacheMaxAgeMs) ? held.keys : await load().catch((err: unknown) => (held ? held.keys : Promise.reject(err)));
         try {
           return await current(header, token);
         } catch (err) {
           const unknownKey = err instanceof errors.JWKSNoMatchingKey;
-          if (!unknownKey || !loaded || opts.now() - loaded.at < opts.cooldownMs) throw err;
+          if (!unknownKey || !loaded || within(loaded.at, opts.cooldownMs)) throw err;
           // A key the set lacks, and the cooldown is over: perhaps the issuer rotated its keys.
           return (await load())(header, token);
         }

@@ -51,10 +51,10 @@ function display(opts: FollowOptions) {
       if (!multibar || (!bar && !d.progress)) return void opts.out.write(`${line(d)}\n`);
       multibar.log(`${line(d)}\n`);
       if (d.progress) {
-        bar ??= multibar.create(d.progress.desired, 0, { service: d.service, status: d.status });
+        bar ??= multibar.create(d.progress.desired, 0, { service: printable(d.service), status: printable(d.status) });
         bar.setTotal(d.progress.desired);
-        bar.update(d.progress.running, { service: d.service, status: d.status });
-      } else bar?.update({ status: d.status });
+        bar.update(d.progress.running, { service: printable(d.service), status: printable(d.status) });
+      } else bar?.update({ status: printable(d.status) });
       multibar.update(); // draw now, the line included, rather than on the next tick
     },
     stop: () => multibar?.stop(),

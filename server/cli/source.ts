@@ -1,3 +1,4 @@
+import { printable } from "./render.js";
 import { HelpRequested, isMainModule, parseCommandLine, UsageError } from "./command-line.js";
 import { createSourceSecrets } from "../auth/source-secrets.js";
 import { loadConfig } from "../config/config.js";
@@ -66,7 +67,8 @@ function describe(source: SourceRecord): string {
   const oidc = source.oidc ? `  issuer=${source.oidc.issuer} audience=${source.oidc.audience}` : "";
   const email = source.oidc?.email ? ` email=${source.oidc.email}` : "";
   const claims = Object.entries(source.oidc?.claims ?? {}).map(([name, patterns]) => ` ${name}=${patterns.join("|")}`);
-  return `${source.id}  ${source.kind}  ${state}  repos=${source.repos.join(",")}${services}${header}${oidc}${email}${claims.join("")}`;
+  // What an admin token stored is shown, not acted on by the terminal (render.ts printable()).
+  return printable(`${source.id}  ${source.kind}  ${state}  repos=${source.repos.join(",")}${services}${header}${oidc}${email}${claims.join("")}`);
 }
 
 /** `--claim repository=acme/web --claim ref=refs/heads/*` → { repository: [...], ref: [...] }. */

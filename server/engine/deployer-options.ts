@@ -12,6 +12,11 @@ import type { ServiceUpdate, SwarmPort } from "./swarm-port.js";
 export interface DeployerOptions {
   swarm: SwarmPort;
   registry: RegistryPort;
+  /**
+   * The registry client of a REGISTRIES_FILE id, for services labelled shepherd.auth.config=<id>: their tags are
+   * looked up with that login alone. Unset when REGISTRIES_FILE names none, so no service needs a look first.
+   */
+  registryFor?: (authConfig: string) => RegistryPort;
   store: DeploymentStore;
   holds: ServiceHolds;
   log: Logger;

@@ -1,5 +1,5 @@
 import type { parseImageRef } from "../domain/image-ref.js";
-import { RegistryError } from "../registry/registry-port.js";
+import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import type { TagLookups } from "./tag-lookups.js";
@@ -52,14 +52,14 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
    * ticket of its arrival, which a look after it passes on, so that it is
    * never answered from the same or an older request.
    */
-  function lookOnce(dep: DeploymentRecord, ref: ImageRef, since: number): Promise<Found>;
+  function lookOnce(registry: RegistryPort, dep: DeploymentRecord, ref: ImageRef, since: number): Promise<Found>;
   /** Settling, a tag that is not there yet answers `missing` instead of failing the deployment. */
-  function lookOnce(dep: DeploymentRecord, ref: ImageRef, since: number, settling: boolean): Promise<Found | Missing>;
-  async function lookOnce(dep: DeploymentRecord, ref: ImageRef, since: number, settling = false): Promise<Found | Missing> {
+  function lookOnce(registry: RegistryPort, dep: DeploymentRecord, ref: ImageRef, since: number, settling: boolean): Promise<Found | Missing>;
+  async function lookOnce(registry: RegistryPort, dep: DeploymentRecord, ref: ImageRef, since: number, settling = false): Promise<Found | Missing> {
     let giveUpAt = now() + (opts.registryRetryMs ?? 0);
     for (let waitMs = REGISTRY_RETRY_FIRST_MS; ; waitMs = Math.min(REGISTRY_RETRY_MAX_MS, waitMs * 2)) {
       try {
-        const { digest } = await lookups.resolve(opts.registry, ref, since);
+        const { digest } = await lookups.resolve(registry, ref, since);
         return { digest, at: lookups.ticket() };
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;
@@ -76,18 +76,19 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
     }
   }
 
-  return async function resolve(dep: DeploymentRecord, ref: ImageRef): Promise<string> {
+  /** `registry`: the client of the service's login (shepherd.auth.config), the default one without a label. */
+  return async function resolve(dep: DeploymentRecord, ref: ImageRef, registry: RegistryPort = opts.registry): Promise<string> {
     const state = { lateEvent: false };
     resolving.set(dep.id, state);
     try {
       // Only a push announces a digest: then a tag naming another one, or none yet, may not have moved yet.
       const settling = !!dep.digestHint;
-      let answer = await lookOnce(dep, ref, ctx.admittedAt(dep.id), settling);
+      let answer = await lookOnce(registry, dep, ref, ctx.admittedAt(dep.id), settling);
       for (let look = 1; look < TAG_SETTLE_LOOKS && settling && !("digest" in answer && answer.digest === dep.digestHint); look++) {
         if (look === 1 && "missing" in answer)
           opts.store.addEvent(dep.id, `${dep.image} is not on its registry yet (${answer.missing}); looking again`);
         await sleep(pollMs);
-        answer = await lookOnce(dep, ref, answer.at, settling);
+        answer = await lookOnce(registry, dep, ref, answer.at, settling);
       }
       if ("missing" in answer) throw failure(`could not resolve ${dep.image} on its registry: ${answer.missing}`);
       let found: Found = answer;
@@ -95,7 +96,7 @@ export function createTagResolver(ctx: TagResolverContext, failure: (message: st
         state.lateEvent = false;
         opts.store.addEvent(dep.id, `another push of ${dep.image} came while resolving it; resolving again`);
         // Now, not the last answer's ticket: the push may have come after a lookup that is still under way started.
-        found = await lookOnce(dep, ref, lookups.ticket());
+        found = await lookOnce(registry, dep, ref, lookups.ticket());
       }
       const digest = found.digest;
       const note =

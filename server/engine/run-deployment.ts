@@ -5,7 +5,7 @@ import { familiarRepoTag, parseImageRef, pinnedImage, repoKey, sameImage, tryPar
 import { readPolicy } from "../domain/policy.js";
 import { isSelf, selfUpdateRefusal } from "../domain/self-update.js";
 import { SHEPHERD_AUTH_LABEL } from "../registry/credentials.js";
-import { RegistryError } from "../registry/registry-port.js";
+import { RegistryError, type RegistryPort } from "../registry/registry-port.js";
 import { isStorageFailure } from "../store/database.js";
 import type { DeploymentPatch, DeploymentRecord, FailureKind } from "../store/deployment-store.js";
 import type { DeployerOptions } from "./deployer-options.js";
@@ -103,7 +103,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         throw new DeploySkipped(`the service is held since ${hold.deploymentId} (${hold.reason}); resume it or deploy by hand`);
       }
       const ref = parseImageRef(dep.imageKey);
-      const digest = dep.digest ?? (await resolveTag(dep, ref));
+      const digest = dep.digest ?? (await resolveTag(dep, ref, await registryOfService(dep)));
       if (dep.trigger === "manual" && opts.holds.liftQuarantine(dep.service, digest)) {
         opts.store.addEvent(id, `lifted the quarantine of ${digest} on this service: deployed by hand`);
       }
@@ -189,7 +189,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     let decision = decideGates(read.policy, state);
     // The registry's creation time can only shorten a cool-down the push time has not ended yet.
     if (decision.kind === "wait" && decision.status === "cooling_down") {
-      decision = decideGates(read.policy, { ...state, createdAt: await builtAt(dep, ref, digest) });
+      decision = decideGates(read.policy, { ...state, createdAt: await builtAt(dep, ref, digest, service.labels) });
     }
     if (decision.kind === "go") return undefined;
     if (decision.kind === "watch") return { status: "skipped", message: decision.message };
@@ -198,12 +198,12 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   }
 
   /** When the image was built, from the registry (kept per digest); undefined, with a timeline entry, when it cannot say. */
-  async function builtAt(dep: DeploymentRecord, ref: ImageRef, digest: string): Promise<number | undefined> {
+  async function builtAt(dep: DeploymentRecord, ref: ImageRef, digest: string, labels: Record<string, string>): Promise<number | undefined> {
     const key = `${repoKey(ref)}@${digest}`;
     if (createdTimes.has(key)) return createdTimes.get(key);
     let created: number | undefined;
     try {
-      created = await opts.registry.imageCreatedAt(ref, digest);
+      created = await registryOf(labels).imageCreatedAt(ref, digest);
     } catch (err) {
       if (!(err instanceof RegistryError)) throw err;
       opts.store.addEvent(dep.id, `could not read when ${digest} was built (${err.message}); the cool-down counts from the push`);
@@ -212,6 +212,27 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     if (createdTimes.size >= CREATED_TIMES_KEPT) createdTimes.delete(createdTimes.keys().next().value!);
     createdTimes.set(key, created);
     return created;
+  }
+
+  /** The registry client of the service's login: REGISTRIES_FILE's lines of its shepherd.auth.config id, else the default logins. */
+  function registryOf(labels: Record<string, string>): RegistryPort {
+    const id = labels[SHEPHERD_AUTH_LABEL];
+    return id && opts.registryFor ? opts.registryFor(id) : opts.registry;
+  }
+
+  /**
+   * registryOf() for a deployment before its service is read for the update. Only when REGISTRIES_FILE names
+   * logins: the look joins the rollout watcher's next round, so concurrent deployments share one request.
+   */
+  async function registryOfService(dep: DeploymentRecord): Promise<RegistryPort> {
+    if (!opts.registryFor) return opts.registry;
+    try {
+      const service = await watcher.inspect(dep.serviceId);
+      return service ? registryOf(service.labels) : opts.registry;
+    } catch (err) {
+      if (err instanceof SwarmUnavailableError) throw new DeployFailure(`Docker engine unreachable: ${err.message}`, "error");
+      throw err;
+    }
   }
 
   async function getService(dep: DeploymentRecord): Promise<SwarmService> {

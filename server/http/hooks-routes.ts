@@ -44,8 +44,9 @@ export function createHooksRoutes(deps: HooksDeps) {
       const claims = await deps.tokens.verifyWebhookToken(token()).catch(asUnauthorized);
       const parsed = parse(await readJson(c), claims);
       checkRepoScope(claims, parsed);
-      // A redelivery comes with the token the first delivery came with: its event keys are that token's.
-      const keyScope = claims.jti ? `jti:${claims.jti}` : `sub:${claims.sub}`;
+      // A redelivery comes with the token the first delivery came with: its event keys are that token's. A CI
+      // job's idempotency key is its caller's already (webhooks/ci.ts), kept across tokens of the same subject.
+      const keyScope = endpoint === "ci" ? undefined : claims.jti ? `jti:${claims.jti}` : `sub:${claims.sub}`;
       const result = await ingestPushes(
         deps.ingest,
         { kind: endpoint, requestedBy: claims.sub, allowedServices: claims.services, keyScope },

@@ -44,8 +44,28 @@ function normalizeClaims(claims: Record<string, string | string[]>): ClaimRules 
   );
 }
 
+/** Control characters and bidirectional overrides: no issuer, audience, email or claim holds one, and each is shown to people. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+function refuseUnprintable(input: OidcInput): void {
+  const texts: Array<[string, string | undefined]> = [
+    ["issuer", input.issuer],
+    ["jwksUrl", input.jwksUrl],
+    ["audience", input.audience],
+    ["email", input.email],
+    ...Object.entries(input.claims ?? {}).flatMap(([name, patterns]): Array<[string, string]> => [
+      [`claims`, name],
+      ...(typeof patterns === "string" ? [patterns] : patterns).map((p): [string, string] => [`claims.${name}`, p]),
+    ]),
+  ];
+  for (const [field, text] of texts) {
+    if (typeof text === "string" && UNPRINTABLE.test(text)) throw invalid(`${field}: control characters and direction overrides are not allowed`);
+  }
+}
+
 /** The rules to store for an OIDC kind; nothing for the other kinds, which may name none of these fields. */
 export function checkOidcInput(kind: SourceKind, input: OidcInput): { oidc?: OidcRules } {
+  refuseUnprintable(input);
   const named = (["issuer", "jwksUrl", "audience", "email", "claims"] as const).filter((f) => input[f] !== undefined);
   if (kind !== "gar" && kind !== "oidc") {
     if (named.length) throw invalid(`${named[0]}: only gar and oidc sources name an issuer, audience, email or claims`);

@@ -162,6 +162,8 @@ describe("/api/sources", () => {
     [{ kind: "gar", repos: ["a.dev/p/*"], audience: "d", email: "x@y.z", claims: { sub: "1" } }, "claims"],
     [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d" }, "claims"],
     [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { ref: "refs/heads/main" } }, "claims"],
+    [{ kind: "gar", repos: ["a.dev/p/*"], audience: "d", email: "x\u001b]0;owned\u0007@y.z" }, "email"],
+    [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "acme/web\u202e" } }, "claims.repository"],
     // Any project on gitlab.com can get a token for any audience, as any repository on GitHub can.
     [{ kind: "oidc", repos: ["registry.gitlab.com/acme/*"], audience: "d", issuer: "https://gitlab.com", claims: { ref: "main" } }, "claims"],
     [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "*" } }, "claims.repository"],

@@ -31,8 +31,11 @@ describe("POST /hooks/ci", () => {
     const t = await token(server);
     const first = await post(server, { image: "ghcr.io/acme/web:main" }, t, { "idempotency-key": "run-42" });
     const again = await post(server, { image: "ghcr.io/acme/web:main" }, t, { "idempotency-key": "run-42" });
+    // A retry that minted a new token for the same job (its subject) is the same call too.
+    const reminted = await post(server, { image: "ghcr.io/acme/web:main" }, await token(server), { "idempotency-key": "run-42" });
     expect(first.json.deployments, first.text).toHaveLength(1);
     expect(again.json.ignored[0].reason, again.text).toBe("duplicate");
+    expect(reminted.json.ignored[0].reason, reminted.text).toBe("duplicate");
     expect(countRows(server, "deployments")).toBe(1);
   });
 

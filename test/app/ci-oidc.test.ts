@@ -225,6 +225,19 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
     expect((await post(server, await actionsToken(issuer, server))).status).toBe(202);
   });
 
+  it("goes on verifying with the keys it holds when fetching them again past their age fails", async () => {
+    const issuer = await OidcIssuer.start();
+    const server = createTestServer({ DEPLOYER_OIDC_JWKS_MAX_AGE: "10m" });
+    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
+    addOidc(server, issuer);
+    expect((await post(server, await actionsToken(issuer, server))).status).toBe(202);
+    server.clock.advance(11 * 60_000);
+    issuer.failing = true;
+    const res = await post(server, await actionsToken(issuer, server));
+    expect(res.status, res.text).toBe(202);
+    expect(issuer.failedFetches).toBe(1);
+  });
+
   it("answers 503 UNAVAILABLE when the issuer's keys cannot be fetched", async () => {
     const issuer = await OidcIssuer.start();
     const server = createTestServer();

@@ -1,3 +1,4 @@
+import { tempDir } from "./temp-dir.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { onTestFinished } from "vitest";
@@ -19,7 +20,16 @@ export function spawnServer(env: Record<string, string>, port: number): ServerPr
   const child = spawn(process.execPath, ["dist/server.mjs"], {
     cwd: repoRoot,
     // The poller is off unless a test asks for it: on a shared engine it would touch every service there.
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", HOST: "127.0.0.1", PORT: String(port), DEPLOYER_POLL: "false", ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/root",
+      // A docker CLI config of nobody's: the logins of this machine's ~/.docker/config.json are not the test's.
+      DOCKER_CONFIG: tempDir("deployer-docker-config-"),
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DEPLOYER_POLL: "false",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -39,7 +39,7 @@ export function createTestServer(
     /** A registry of the test's own (a FakeRegistry that holds its answers, say). */
     registry?: FakeRegistry;
     /** Registry access per login (shepherd.auth.config), as main.ts wires it. */
-    access?: Pick<ComposeOptions, "registryFor" | "registryAuthFor">;
+    access?: Pick<ComposeOptions, "registryFor" | "registryAuthFor" | "labelledLogins">;
     /** The event streams' bounds (maxStreams, bufferEvents, heartbeatMs). */
     events?: ComposeOptions["events"];
     /**

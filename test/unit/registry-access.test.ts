@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createLogger } from "../../server/logger.js";
 import { createRegistryAccess, registryAuthHeader } from "../../server/registry/registry-access.js";
 import { FakeRegistry } from "../helpers/fake-registry.js";
-import { createTestServer, sha, waitForFinal } from "../helpers/test-server.js";
+import { createTestServer, pushAcmeWeb, sha, waitForFinal } from "../helpers/test-server.js";
 
 const decode = (header: string | undefined) => header && JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
 
@@ -79,5 +79,26 @@ describe("shepherd.auth.config", () => {
     const done = await waitForFinal(server, deployments[0]!);
     expect(done.service).toBe("labelled");
     expect(server.swarm.callsOf("updateService")[0]?.[2]).toMatchObject({ registryAuth: "docker.io/team-a" });
+  });
+
+  it("makes a webhook's deployment look its tag up, and read its build time, with the login of its service's label", async () => {
+    const teamA = new FakeRegistry();
+    const server = createTestServer({}, { access: { registryFor: (id) => (id === "team-a" ? teamA : new FakeRegistry()), labelledLogins: true } });
+    const image = "127.0.0.1:5000/acme/web";
+    server.swarm.addService({ name: "labelled", image: `${image}:live`, labels: { "shepherd.auth.config": "team-a", "deployer.min-age": "1m" } });
+    const ref = { registry: "127.0.0.1:5000", repository: "acme/web", tag: "live" };
+    // Only team-a's login sees the image: the default one finds no such tag.
+    teamA.push(ref, sha(3), { createdAt: server.clock.now() - 3_600_000 });
+    const { deployments } = await pushAcmeWeb(server, "live", sha(3));
+    const done = await waitForFinal(server, deployments[0]!.id);
+    expect(
+      done.status,
+      server.store
+        .listEvents(done.id)
+        .map((e) => e.message)
+        .join("\n"),
+    ).toBe("succeeded");
+    expect(teamA.lookups).toContain("127.0.0.1:5000/acme/web:live");
+    expect(server.registry.lookups).toEqual([]);
   });
 });
