@@ -1,5 +1,7 @@
-import { tempDir } from "./temp-dir.js";
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { onTestFinished } from "vitest";
 
@@ -17,14 +19,16 @@ export interface ServerProcess {
 
 /** Runs the bundle `npm start` runs (dist/server.mjs, built by the tests' global setup) as its own process on the given port. */
 export function spawnServer(env: Record<string, string>, port: number): ServerProcess {
+  // A docker CLI config of nobody's: the logins of this machine's ~/.docker/config.json are not the server's here.
+  // Made by hand, not by tempDir(): the benchmarks and the fault suite spawn servers outside any test.
+  const dockerConfig = mkdtempSync(join(tmpdir(), "deployer-docker-config-"));
   const child = spawn(process.execPath, ["dist/server.mjs"], {
     cwd: repoRoot,
     // The poller is off unless a test asks for it: on a shared engine it would touch every service there.
     env: {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "/root",
-      // A docker CLI config of nobody's: the logins of this machine's ~/.docker/config.json are not the test's.
-      DOCKER_CONFIG: tempDir("deployer-docker-config-"),
+      DOCKER_CONFIG: dockerConfig,
       HOST: "127.0.0.1",
       PORT: String(port),
       DEPLOYER_POLL: "false",
@@ -36,7 +40,12 @@ export function spawnServer(env: Record<string, string>, port: number): ServerPr
   let err = "";
   child.stdout!.on("data", (c) => (out += c));
   child.stderr!.on("data", (c) => (err += c));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      rmSync(dockerConfig, { recursive: true, force: true });
+      resolve(code);
+    }),
+  );
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     return exited;
