@@ -473,13 +473,17 @@ describe("restart", () => {
 });
 
 describe("an update whose answer is lost", () => {
+  /** A push of `digest` to a service "web" on v1, with `fault` done to the fake swarm first; its deployment to its end. */
+  async function deployThrough(server: TestServer, digest: string, fault: (swarm: FakeSwarm) => void) {
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), digest);
+    fault(server.swarm);
+    const id = (await push(server, "v1", digest)).deployments[0]!.id;
+    return { id, done: await waitForFinal(server, id) };
+  }
   it("is followed to its end when the engine took it (the connection dropped, or the deadline passed, after it was sent)", async () => {
     const server = createTestServer();
-    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
-    server.registry.push(ref("v1"), sha(23));
-    server.swarm.loseUpdateAnswer("web");
-    const id = (await push(server, "v1", sha(23))).deployments[0]!.id;
-    const done = await waitForFinal(server, id);
+    const { id, done } = await deployThrough(server, sha(23), (swarm) => swarm.loseUpdateAnswer("web"));
     expect(done.status, timeline(server, id).join("\n")).toBe("succeeded");
     expect(timeline(server, id).join("\n")).toContain("but its answer was lost (the Docker engine did not answer within 30000 ms");
     expect(server.swarm.callsOf("updateService")).toHaveLength(1);
@@ -487,23 +491,17 @@ describe("an update whose answer is lost", () => {
 
   it("is looked at after a conflict too, and followed when the engine took it", async () => {
     const server = createTestServer();
-    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
-    server.registry.push(ref("v1"), sha(27));
-    server.swarm.conflictOnce("web");
-    server.swarm.loseUpdateAnswer("web");
-    const id = (await push(server, "v1", sha(27))).deployments[0]!.id;
-    const done = await waitForFinal(server, id);
+    const { id, done } = await deployThrough(server, sha(27), (swarm) => {
+      swarm.conflictOnce("web");
+      swarm.loseUpdateAnswer("web");
+    });
     expect(done.status, timeline(server, id).join("\n")).toBe("succeeded");
     expect(server.swarm.callsOf("updateService")).toHaveLength(2);
   });
 
   it("leaves the record as it was when the engine refuses the update: nothing pinned, the replaced image kept", async () => {
     const server = createTestServer();
-    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
-    server.registry.push(ref("v1"), sha(28));
-    server.swarm.refuseUpdate("web", "rpc error: code = InvalidArgument desc = no");
-    const id = (await push(server, "v1", sha(28))).deployments[0]!.id;
-    const done = await waitForFinal(server, id);
+    const { done } = await deployThrough(server, sha(28), (swarm) => swarm.refuseUpdate("web", "rpc error: code = InvalidArgument desc = no"));
     expect(done).toMatchObject({ status: "failed", pinnedImage: null, updateVersion: null, previousImage: `${repo}:v1@${sha(1)}` });
     expect(done.message).toContain("answered 500: rpc error");
     expect(server.history.latestAppliedOf("web"), "a refused update is not applied").toBeUndefined();
@@ -511,11 +509,7 @@ describe("an update whose answer is lost", () => {
 
   it("is sent again when the engine, answering again, did not take it", async () => {
     const server = createTestServer();
-    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
-    server.registry.push(ref("v1"), sha(24));
-    server.swarm.loseUpdateAnswer("web", { applied: false });
-    const id = (await push(server, "v1", sha(24))).deployments[0]!.id;
-    const done = await waitForFinal(server, id);
+    const { id, done } = await deployThrough(server, sha(24), (swarm) => swarm.loseUpdateAnswer("web", { applied: false }));
     expect(done.status, timeline(server, id).join("\n")).toBe("succeeded");
     expect(timeline(server, id).join("\n")).toContain("and did not take it; sending it again");
     expect(server.swarm.callsOf("updateService")).toHaveLength(2);
@@ -523,11 +517,7 @@ describe("an update whose answer is lost", () => {
 
   it("waits for the engine to answer again, and ends failed with its outcome unknown when it stays out of reach for TIMEOUT", async () => {
     const server = createTestServer({ TIMEOUT: "1" });
-    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
-    server.registry.push(ref("v1"), sha(25));
-    server.swarm.loseUpdateAnswer("web", { down: true });
-    const id = (await push(server, "v1", sha(25))).deployments[0]!.id;
-    const done = await waitForFinal(server, id);
+    const { done } = await deployThrough(server, sha(25), (swarm) => swarm.loseUpdateAnswer("web", { down: true }));
     expect(done).toMatchObject({ status: "failed", failureKind: "error", pinnedImage: `${repo}:v1@${sha(25)}` });
     expect(done.message).toMatch(/did not answer the update .* stayed out of reach for 1 s .*whether it took the update is unknown/);
     expect(server.holds.findQuarantine("web", sha(25)), "nothing is known of the digest").toBeUndefined();
