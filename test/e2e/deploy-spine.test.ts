@@ -91,7 +91,8 @@ describeDocker(
       const repeated = {
         events: [
           {
-            id: trigger.event_key.replace(/^registry:/, ""),
+            // Stored scoped by the token that sent it (`jti:…|registry:<event id>`).
+            id: /registry:(.+)$/.exec(trigger.event_key)![1],
             timestamp: new Date().toISOString(),
             action: "push",
             target: { mediaType: "application/vnd.docker.distribution.manifest.v2+json", digest, size: 1, repository, tag: "live" },
@@ -99,10 +100,10 @@ describeDocker(
           },
         ],
       };
-      const notifyToken = await env.tokens.signWebhookToken({ sub: "local-registry", repos: [`${env.notifying.host}/reg/*`] });
+      // With the token the registry is configured with: a redelivery comes from the same endpoint configuration.
       const res = await fetch(`${env.server.url}/hooks/registry`, {
         method: "POST",
-        headers: { authorization: `Bearer ${notifyToken}`, "content-type": "application/vnd.docker.distribution.events.v1+json" },
+        headers: { authorization: `Bearer ${env.notifyToken}`, "content-type": "application/vnd.docker.distribution.events.v1+json" },
         body: JSON.stringify(repeated),
       });
       const body = await res.json();

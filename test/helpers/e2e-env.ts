@@ -82,7 +82,7 @@ export async function createE2eEnvironment(opts: {
     );
     cleanup.push(() => server.stop());
     const apiToken = await tokens.signApiToken({ sub: "e2e-operator", scopes: ["deployments:read", "deployments:write"] });
-    return new E2eEnvironment(id, dbPath, tokens, builds, notifying, hub, callbacks, server, apiToken, close);
+    return new E2eEnvironment(id, dbPath, tokens, builds, notifying, notifyToken, hub, callbacks, server, apiToken, close);
   } catch (err) {
     await close();
     throw err;
@@ -98,6 +98,8 @@ export class E2eEnvironment {
     readonly tokens: ReturnType<typeof createTokenService>,
     readonly builds: Record<string, string>,
     readonly notifying: TestRegistry,
+    /** The webhook token the notifying registry sends: its redeliveries carry it, as every delivery does. */
+    readonly notifyToken: string,
     readonly hub: TestRegistry,
     readonly callbacks: Awaited<ReturnType<typeof startCallbackReceiver>>,
     readonly server: ServerProcess,
