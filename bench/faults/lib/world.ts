@@ -60,6 +60,8 @@ export async function buildWorld(
   const notify = { url: `http://127.0.0.1:${serverPort}/hooks/registry`, authorization: `Bearer ${webhookToken}` };
   const reg = await h.startRegistry(opts.notify === false ? { port: registryPort } : { port: registryPort, notify });
   ctx.cleanup.add(`stop registry ${reg.host}`, () => reg.stop());
+  // Images named through a proxy in front of the registry are not the registry's to remove when it stops.
+  if (imageHost !== reg.host) ctx.cleanup.add(`remove images of ${imageHost}`, () => h.removeImagesOfRegistry(imageHost));
   const base = await h.ensureBaseImage();
   const local = `${reg.host}/${repo}:base`;
   await h.docker(["tag", base, local]);
