@@ -1,4 +1,5 @@
 /** How the CLI shows the API's objects to a person (`--json` prints them as the API sent them). */
+import { UNPRINTABLE } from "../domain/unprintable.js";
 
 export interface DeploymentJson {
   id: string;
@@ -31,22 +32,20 @@ export interface ServiceJson {
   lastDeployment: DeploymentJson | null;
 }
 
-/** Characters a terminal acts on rather than shows: C0 and C1 controls (escape sequences, carriage returns, line breaks) and bidirectional overrides. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const LINE_UNPRINTABLE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, "g");
 const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
 
 /**
  * Text from the server (a task's error, a label, a message) shown as it is, its control characters written as
  * `\uXXXX`: nothing it holds can drive the terminal or fake a line of the output.
  */
-export const printable = (text: string) => text.replace(UNPRINTABLE, escaped);
+export const printable = (text: string) => text.replace(UNPRINTABLE_ALL, escaped);
 
 /**
  * The same for whole output, line breaks kept. In JSON a `\uXXXX` escape is the character itself, so JSON output
  * passed through it parses to the same value (JSON.stringify already escapes C0 controls, but not C1 or bidi ones).
  */
-export const printableLines = (text: string) => text.replace(LINE_UNPRINTABLE, escaped);
+export const printableLines = (text: string) => text.split("\n").map(printable).join("\n");
 
 /** Columns padded to their widest cell; the last one is not padded. */
 export function table(header: string[], cells: string[][]): string {

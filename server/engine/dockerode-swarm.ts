@@ -203,10 +203,11 @@ function toSwarmError(err: unknown, timeoutMs: number): unknown {
   if (e.code && CONNECTION_ERRORS.has(e.code)) {
     return new SwarmUnavailableError(`cannot reach the Docker engine: ${message}`, { answerLost: ANSWER_LOST.has(e.code) });
   }
-  // Node's own refusals to send a request (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_URL,
-  // ERR_INVALID_CHAR, …): the request never left, and the caller records why.
+  // An answer cut off after the request was sent: the engine may have acted on it.
   if (e.code === "ERR_STREAM_PREMATURE_CLOSE")
     return new SwarmUnavailableError(`the Engine API answer was cut off: ${message}`, { answerLost: true });
+  // Node's own refusals to send a request (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_URL,
+  // ERR_INVALID_CHAR, …): the request never left, and the caller records why.
   if (e.code?.startsWith("ERR_")) return new SwarmUnavailableError(`the Engine API request could not be sent: ${message}`);
   return err;
 }

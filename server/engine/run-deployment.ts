@@ -95,7 +95,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       // to its end if the engine took it, whatever changed since (a hold, a label); otherwise the run starts over.
       if (dep.pinnedImage && !dep.updateSentAt) {
         const service = await getService(dep);
-        if (await engineHas(() => tookUpdate(dep, service))) return await followTaken(dep, service, "before this deployment could record it");
+        if (await askEngine(() => tookUpdate(dep, service))) return await followTaken(dep, service, "before this deployment could record it");
         dep = opts.store.transition(id, { pinnedImage: null, updateVersion: null });
       }
       const hold = automaticTriggers.has(dep.trigger) ? opts.holds.find(dep.service) : undefined;
@@ -226,24 +226,27 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
    */
   async function registryOfService(dep: DeploymentRecord): Promise<RegistryPort> {
     if (!opts.registryFor) return opts.registry;
+    const service = await askEngine(() => watcher.inspect(dep.serviceId));
+    return service ? registryOf(service.labels) : opts.registry;
+  }
+
+  /** A look at the engine in a run: out of reach, the deployment fails with why. */
+  async function askEngine<T>(look: () => Promise<T>): Promise<T> {
     try {
-      const service = await watcher.inspect(dep.serviceId);
-      return service ? registryOf(service.labels) : opts.registry;
+      return await look();
     } catch (err) {
       if (err instanceof SwarmUnavailableError) throw new DeployFailure(`Docker engine unreachable: ${err.message}`, "error");
       throw err;
     }
   }
 
+  /** The deployment's service by the id it was matched by, else by name; undefined when it is gone. */
+  const findServiceOf = async (dep: DeploymentRecord) => (await opts.swarm.findService(dep.serviceId)) ?? (await opts.swarm.findService(dep.service));
+
   async function getService(dep: DeploymentRecord): Promise<SwarmService> {
-    try {
-      const service = (await opts.swarm.findService(dep.serviceId)) ?? (await opts.swarm.findService(dep.service));
-      if (!service) throw new DeployFailure(`the service ${dep.service} no longer exists`, "error");
-      return service;
-    } catch (err) {
-      if (err instanceof SwarmUnavailableError) throw new DeployFailure(`Docker engine unreachable: ${err.message}`, "error");
-      throw err;
-    }
+    const service = await askEngine(() => findServiceOf(dep));
+    if (!service) throw new DeployFailure(`the service ${dep.service} no longer exists`, "error");
+    return service;
   }
 
   /**
@@ -308,7 +311,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     let reason = lost;
     for (;;) {
       try {
-        const service = (await opts.swarm.findService(dep.serviceId)) ?? (await opts.swarm.findService(dep.service));
+        const service = await findServiceOf(dep);
         if (!service) throw new DeployFailure(`the service ${dep.service} no longer exists`, "error");
         return { taken: await tookUpdate(dep, service), service };
       } catch (err) {
@@ -338,16 +341,6 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     if (!rolledBack || service.version <= dep.updateVersion || !dep.previousImage || !sameImage(service.image, dep.previousImage)) return false;
     const tasks = await opts.swarm.listTasks(service.id);
     return tasks.some((t) => sameImage(t.image, dep.pinnedImage!));
-  }
-
-  /** A look at the engine in a run: out of reach, the deployment fails with why. */
-  async function engineHas(look: () => Promise<boolean>): Promise<boolean> {
-    try {
-      return await look();
-    } catch (err) {
-      if (err instanceof SwarmUnavailableError) throw new DeployFailure(`Docker engine unreachable: ${err.message}`, "error");
-      throw err;
-    }
   }
 
   /** Records, and follows to its end, an update the engine took though this deployment could not record it then. */

@@ -155,7 +155,7 @@ export async function ingestPushes(deps: IngestDeps, request: IngestRequest, eve
         outsideToken++;
         continue;
       }
-      const reason = automaticExclusion(service, deps, request.allowedServices);
+      const reason = automaticExclusion(service, deps);
       if (reason === "invalid_policy") {
         const read = readPolicy(service.labels);
         const errors = read.ok ? [] : read.errors;

@@ -1,6 +1,7 @@
 import { AppError } from "../domain/app-error.js";
 import { claimRulesProblem, GITHUB_IDENTITY_CLAIMS, GITLAB_IDENTITY_CLAIMS, type ClaimRules } from "../domain/claim-rules.js";
 import { defaultJwksUrl, GITHUB_ACTIONS_ISSUER, GOOGLE_ISSUER, type SourceKind } from "../domain/source.js";
+import { UNPRINTABLE } from "../domain/unprintable.js";
 import type { OidcRules } from "../store/source-store.js";
 
 /**
@@ -44,9 +45,7 @@ function normalizeClaims(claims: Record<string, string | string[]>): ClaimRules 
   );
 }
 
-/** Control characters and bidirectional overrides: no issuer, audience, email or claim holds one, and each is shown to people. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-
+/** No issuer, audience, email or claim holds a character a terminal acts on: each is shown to people. */
 function refuseUnprintable(input: OidcInput): void {
   const texts: Array<[string, string | undefined]> = [
     ["issuer", input.issuer],
