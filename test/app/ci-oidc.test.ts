@@ -51,6 +51,15 @@ async function post(server: TestServer, token: string, body: unknown = { image: 
   return { status: res.status, text, json: text ? JSON.parse(text) : undefined };
 }
 
+/** A service "web" on ghcr.io/acme/web:main and an oidc source of a fresh issuer for it, on a server with `env`. */
+async function webTrustingIssuer(env: Record<string, string>) {
+  const issuer = await OidcIssuer.start();
+  const server = createTestServer(env);
+  server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
+  addOidc(server, issuer);
+  return { issuer, server };
+}
+
 describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
   it("deploys the announced image to the pushed digest, says who asked, and a retried Idempotency-Key is a no-op", async () => {
     const issuer = await OidcIssuer.start();
@@ -195,10 +204,7 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
   });
 
   it("keeps the issuer's keys for DEPLOYER_OIDC_JWKS_MAX_AGE on the server's clock, then fetches them again", async () => {
-    const issuer = await OidcIssuer.start();
-    const server = createTestServer({ DEPLOYER_OIDC_JWKS_MAX_AGE: "10m" });
-    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
-    addOidc(server, issuer);
+    const { issuer, server } = await webTrustingIssuer({ DEPLOYER_OIDC_JWKS_MAX_AGE: "10m" });
     expect((await post(server, await actionsToken(issuer, server))).status).toBe(202);
     server.clock.advance(9 * 60_000);
     expect((await post(server, await actionsToken(issuer, server))).status).toBe(202);
@@ -209,10 +215,7 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
   });
 
   it("asks an issuer whose keys could not be fetched again at most once per DEPLOYER_OIDC_JWKS_COOLDOWN, however many tokens come", async () => {
-    const issuer = await OidcIssuer.start();
-    const server = createTestServer({ DEPLOYER_OIDC_JWKS_COOLDOWN: "30s" });
-    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
-    addOidc(server, issuer);
+    const { issuer, server } = await webTrustingIssuer({ DEPLOYER_OIDC_JWKS_COOLDOWN: "30s" });
     issuer.failing = true;
     for (let i = 0; i < 5; i++) expect((await post(server, await actionsToken(issuer, server))).status).toBe(503);
     expect(issuer.failedFetches, "one fetch for five tokens").toBe(1);
@@ -226,10 +229,7 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
   });
 
   it("goes on verifying with the keys it holds when fetching them again past their age fails", async () => {
-    const issuer = await OidcIssuer.start();
-    const server = createTestServer({ DEPLOYER_OIDC_JWKS_MAX_AGE: "10m" });
-    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
-    addOidc(server, issuer);
+    const { issuer, server } = await webTrustingIssuer({ DEPLOYER_OIDC_JWKS_MAX_AGE: "10m" });
     expect((await post(server, await actionsToken(issuer, server))).status).toBe(202);
     server.clock.advance(11 * 60_000);
     issuer.failing = true;
