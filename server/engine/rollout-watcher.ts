@@ -34,6 +34,17 @@ export interface RolloutWatcher {
 
 type Waiter = (o: Observation) => void;
 
+/**
+ * An error a round's answer came with that is not the engine's own (the adapter could not read the answer: a
+ * proxy's page instead of JSON, a spec without its fields) is trouble with the engine for every rollout of the
+ * round, as a lost connection is: each follow asks again next round and gives up at its deadline. Thrown as it
+ * is, it would end every rollout under way `failed`, whatever their services did.
+ */
+function asEngineTrouble(error: unknown): unknown {
+  if (error instanceof SwarmUnavailableError || error instanceof SwarmNotFoundError) return error;
+  return new SwarmUnavailableError(`could not read the Docker engine's answer: ${error instanceof Error ? error.message : String(error)}`);
+}
+
 export function createRolloutWatcher(opts: { swarm: Pick<SwarmPort, "findServices" | "listTasksOf">; clock: Clock; pollMs: number }): RolloutWatcher {
   /** Follows waiting for a round: their service and its tasks. */
   let watched = new Map<string, Waiter[]>();
@@ -85,10 +96,12 @@ export function createRolloutWatcher(opts: { swarm: Pick<SwarmPort, "findService
         );
         followed = (id) => ({ service: byId.get(id), tasks: tasks.filter((t) => t.serviceId === id) });
       } catch (error) {
-        followed = () => ({ error });
+        const trouble = asEngineTrouble(error);
+        followed = () => ({ error: trouble });
       }
     } catch (error) {
-      followed = inspected = () => ({ error });
+      const trouble = asEngineTrouble(error);
+      followed = inspected = () => ({ error: trouble });
     }
     for (const [id, list] of due) for (const deliver of list) deliver(followed(id));
     for (const [id, list] of inspects) for (const deliver of list) deliver(inspected(id));

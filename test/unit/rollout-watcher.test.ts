@@ -129,6 +129,36 @@ describe("the rollout watcher", () => {
     expect("error" in refused && (refused.error as Error).message).toContain("refused the task list");
   });
 
+  it("tells every follow of a round whose answer could not be read that the engine is in trouble, not that their rollout failed", async () => {
+    const { swarm, clock, watcher, a, b } = setUp();
+    // What the adapter throws reading an answer it cannot make sense of (a proxy's page, a spec without its fields).
+    const real = swarm.listTasksOf.bind(swarm);
+    swarm.listTasksOf = () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'Index')"));
+    const [seenA, seenB] = await Promise.all([watcher.observe(a.id), watcher.observe(b.id)]);
+    for (const seen of [seenA, seenB]) {
+      expect(seen).toEqual({ error: expect.any(SwarmUnavailableError) });
+      expect("error" in seen && (seen.error as Error).message).toBe(
+        "could not read the Docker engine's answer: Cannot read properties of undefined (reading 'Index')",
+      );
+    }
+    const realFind = swarm.findServices.bind(swarm);
+    swarm.findServices = () => Promise.reject(new SyntaxError("Unexpected token < in JSON at position 0"));
+    await clock.sleepCount(1);
+    const next = Promise.all([watcher.observe(a.id), watcher.inspect(b.id).catch((err: unknown) => err)]);
+    clock.advance(500);
+    const [followed, inspected] = await next;
+    expect(followed).toEqual({ error: expect.any(SwarmUnavailableError) });
+    expect(inspected).toBeInstanceOf(SwarmUnavailableError);
+    // The next readable answer is heard as usual.
+    swarm.listTasksOf = real;
+    swarm.findServices = realFind;
+    await clock.sleepCount(2);
+    const after = watcher.observe(a.id);
+    clock.advance(500);
+    const seen = await after;
+    expect("tasks" in seen && seen.service?.id).toBe(a.id);
+  });
+
   it("rejects the inspects of a round the engine could not answer, and the next round asks again", async () => {
     const { swarm, watcher, a } = setUp();
     swarm.setUnavailable(true);
