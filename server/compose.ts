@@ -21,6 +21,7 @@ import { createDeploymentHistory } from "./store/deployment-history.js";
 import { createDeploymentStore } from "./store/deployment-store.js";
 import { createServiceHolds } from "./store/service-holds.js";
 import { createSourceStore } from "./store/source-store.js";
+import { unpinnedRules } from "./http/oidc-proof.js";
 import { createSourceSecrets } from "./auth/source-secrets.js";
 import { createOidcVerifier } from "./auth/oidc-verifier.js";
 import { createSourceOperations } from "./operations/manage-sources.js";
@@ -180,6 +181,10 @@ export function composeServer(opts: ComposeOptions) {
     ...selection,
   };
   const sources = createSourceStore(opts.db, now);
+  for (const source of sources.list()) {
+    const unpinned = source.revokedAt === null ? unpinnedRules(source) : undefined;
+    if (unpinned) opts.log.warn({ source: source.id }, `oidc source accepts no token: ${unpinned}`);
+  }
   const secrets = createSourceSecrets({ serverSecret: opts.secret, previousServerSecret: auth.secretPrevious });
   const rejections = createRejectionLog(now);
   const oidc = createOidcVerifier({

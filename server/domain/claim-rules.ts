@@ -7,6 +7,8 @@
  * all, as the issuer writes it.
  */
 
+import { GITHUB_ACTIONS_ISSUER } from "./source.js";
+
 export type ClaimRules = Record<string, string[]>;
 
 const CLAIM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
@@ -16,10 +18,76 @@ const MAX_CLAIMS = 10;
 const MAX_PATTERNS = 20;
 const MAX_PATTERN_LENGTH = 255;
 
-/** The claims that say which repository a GitHub Actions token comes from: a GitHub source must constrain one. */
-export const GITHUB_IDENTITY_CLAIMS = ["repository", "repository_owner", "repository_id", "repository_owner_id", "sub", "job_workflow_ref"];
-/** The claims of a gitlab.com CI job's ID token that say whose project it is: any project there can get a token for any audience. */
-export const GITLAB_IDENTITY_CLAIMS = ["project_path", "project_id", "namespace_path", "namespace_id", "sub"];
+/**
+ * The claims that say whose a token is, per issuer where anyone may get a token for any audience, each with what
+ * a pattern on it must write out before its first `*` to name the owner (the account or organisation, the
+ * top-level group); `null`: no `*` at all (ids, owner names). `repository=*\/web` or `sub=repo:*` would take the
+ * tokens of every account there.
+ */
+export interface IdentityClaims {
+  /** Who issues them, as an error message names it. */
+  issuer: string;
+  claims: Record<string, RegExp | null>;
+  /** Said when a source names none of them. */
+  hint?: string;
+}
+
+export const GITHUB_IDENTITY: IdentityClaims = {
+  issuer: "GitHub Actions",
+  claims: {
+    repository: /^[^/]+\//,
+    repository_owner: null,
+    repository_id: null,
+    repository_owner_id: null,
+    // repo:OWNER/NAME:… by default; an owner's customized subject starts with the claims it includes.
+    sub: /^(repo:[^/:]+\/|repository_owner:[^:]+:|repository_owner_id:[^:]+:|repository_id:[^:]+:)/,
+  },
+  hint: "job_workflow_ref names a reusable workflow, which any repository may call",
+};
+
+export const GITLAB_IDENTITY: IdentityClaims = {
+  issuer: "gitlab.com",
+  claims: {
+    project_path: /^[^/]+\//,
+    namespace_path: /^[^/]+\//,
+    project_id: null,
+    namespace_id: null,
+    // project_path:GROUP/PROJECT:ref_type:…:ref:…
+    sub: /^project_path:[^/:]+\//,
+  },
+};
+
+/**
+ * The claims a source of this issuer must pin, where any repository or project can get a token for any
+ * audience (GitHub Actions, gitlab.com): undefined for an issuer whose tokens only its own users get.
+ */
+export function identityClaimsOf(issuer: string): IdentityClaims | undefined {
+  if (issuer.startsWith(GITHUB_ACTIONS_ISSUER)) return GITHUB_IDENTITY;
+  if (/^https:\/\/gitlab\.com\/?$/.test(issuer)) return GITLAB_IDENTITY;
+  return undefined;
+}
+
+/** Whether a pattern on an identity claim names the owner: no `*`, or the owner written out before the first one. */
+function namesOwner(prefix: RegExp | null, pattern: string): boolean {
+  const star = pattern.indexOf("*");
+  return star < 0 || (prefix !== null && prefix.test(pattern.slice(0, star)));
+}
+
+/**
+ * Why these rules would take the tokens of every account of the issuer, or undefined when one identity claim's
+ * patterns all name its owner (the token must match every rule, so one such rule is enough).
+ */
+export function identityProblem(rules: ClaimRules, identity: IdentityClaims): string | undefined {
+  const named = Object.entries(identity.claims).filter(([name]) => name in rules);
+  if (named.some(([name, prefix]) => rules[name]!.every((p) => namesOwner(prefix, p)))) return undefined;
+  for (const [name, prefix] of named) {
+    const i = rules[name]!.findIndex((p) => !namesOwner(prefix, p));
+    const how = prefix === null ? "without *" : "with the owner written out before any *";
+    return `claims.${name}[${i}]: ${JSON.stringify(rules[name]![i])} takes the tokens of every ${identity.issuer} account; write the ${name} ${how}`;
+  }
+  const names = Object.keys(identity.claims).join(", ");
+  return `claims: a ${identity.issuer} source needs a rule that names the owner on one of ${names}${identity.hint ? ` (${identity.hint})` : ""}`;
+}
 
 /** Why these rules cannot be stored, naming the field (`claims.ref[0]: …`), or undefined when they can. */
 export function claimRulesProblem(rules: ClaimRules): string | undefined {

@@ -1,5 +1,5 @@
 import { OidcError, type OidcVerifier } from "../auth/oidc-verifier.js";
-import { claimMismatch } from "../domain/claim-rules.js";
+import { claimMismatch, identityClaimsOf, identityProblem } from "../domain/claim-rules.js";
 import { issuerAliases } from "../domain/source.js";
 import type { SourceRecord, SourceStore } from "../store/source-store.js";
 import { Rejected, type Charge } from "./source-refusals.js";
@@ -39,6 +39,19 @@ export async function proveGarToken(verifier: OidcVerifier, source: SourceRecord
   }
   if (claims.email_verified !== true) throw new Rejected("claims_mismatch", "UNAUTHORIZED", "the token's email is not verified (email_verified)");
   return claims;
+}
+
+/**
+ * Why a source stored before its issuer's identity rule was checked would take the tokens of every account
+ * there (`sub=repo:*`); such a source accepts no token until it is replaced.
+ */
+export function unpinnedRules(source: SourceRecord): string | undefined {
+  const identity = source.oidc?.claims && identityClaimsOf(source.oidc.issuer);
+  const problem = identity && identityProblem(source.oidc!.claims!, identity);
+  return (
+    problem &&
+    `the source's rules would accept any ${identity.issuer} account's token (${problem}); add a source whose rules name the owner, and revoke this one`
+  );
 }
 
 const audiences = (claims: Claims) => (Array.isArray(claims.aud) ? claims.aud : [claims.aud]);
@@ -89,6 +102,11 @@ export async function proveCiToken(
     }
     if (!audiences(outcome).includes(rules.audience)) {
       charges.push({ source, reason: "bad_proof", message: "the token's audience is not this source's" });
+      continue;
+    }
+    const unpinned = unpinnedRules(source);
+    if (unpinned) {
+      charges.push({ source, reason: "claims_mismatch", message: unpinned });
       continue;
     }
     const mismatch = rules.claims ? claimMismatch(rules.claims, outcome) : undefined;

@@ -1,5 +1,5 @@
 import { AppError } from "../domain/app-error.js";
-import { claimRulesProblem, GITHUB_IDENTITY_CLAIMS, GITLAB_IDENTITY_CLAIMS, type ClaimRules } from "../domain/claim-rules.js";
+import { claimRulesProblem, identityClaimsOf, identityProblem, type ClaimRules } from "../domain/claim-rules.js";
 import { defaultJwksUrl, GITHUB_ACTIONS_ISSUER, GOOGLE_ISSUER, type SourceKind } from "../domain/source.js";
 import { UNPRINTABLE } from "../domain/unprintable.js";
 import type { OidcRules } from "../store/source-store.js";
@@ -87,12 +87,8 @@ export function checkOidcInput(kind: SourceKind, input: OidcInput): { oidc?: Oid
     throw invalid("claims: an oidc source needs at least one claim rule, or every token of its issuer would deploy");
   const problem = claimRulesProblem(claims);
   if (problem) throw invalid(problem);
-  // Any repository on GitHub can get a token for any audience: a GitHub source must say which repositories it trusts.
-  if (issuer.startsWith(GITHUB_ACTIONS_ISSUER) && !GITHUB_IDENTITY_CLAIMS.some((c) => c in claims)) {
-    throw invalid(`claims: a GitHub Actions source needs a rule on one of ${GITHUB_IDENTITY_CLAIMS.join(", ")}`);
-  }
-  if (/^https:\/\/gitlab\.com\/?$/.test(issuer) && !GITLAB_IDENTITY_CLAIMS.some((c) => c in claims)) {
-    throw invalid(`claims: a gitlab.com source needs a rule on one of ${GITLAB_IDENTITY_CLAIMS.join(", ")}`);
-  }
+  const identity = identityClaimsOf(issuer);
+  const unpinned = identity && identityProblem(claims, identity);
+  if (unpinned) throw invalid(unpinned);
   return { oidc: { issuer, jwksUrl, audience, claims } };
 }

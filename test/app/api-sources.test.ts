@@ -167,6 +167,13 @@ describe("/api/sources", () => {
     // Any project on gitlab.com can get a token for any audience, as any repository on GitHub can.
     [{ kind: "oidc", repos: ["registry.gitlab.com/acme/*"], audience: "d", issuer: "https://gitlab.com", claims: { ref: "main" } }, "claims"],
     [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "*" } }, "claims.repository"],
+    // A rule on an identity claim that any account would match is no rule.
+    [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { sub: "repo:*" } }, "claims.sub\\[0\\]"],
+    [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "*/web" } }, "claims.repository\\[0\\]"],
+    [
+      { kind: "oidc", repos: ["registry.gitlab.com/acme/*"], audience: "d", issuer: "https://gitlab.com", claims: { project_path: "*/app" } },
+      "claims.project_path",
+    ],
     [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "acme/*" }, email: "x@y.z" }, "email"],
     [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "acme/*" }, jwksUrl: "http://10.0.0.1/jwks" }, "jwksUrl"],
     [{ kind: "oidc", repos: ["ghcr.io/acme/*"], audience: "d", claims: { repository: "acme/*" }, issuer: "token.actions.example.com" }, "issuer"],

@@ -137,6 +137,35 @@ describe("POST /hooks/ci with a GitHub Actions OIDC token", () => {
     expect(metrics).toContain(`deployer_source_rejections_total{source="${id}",kind="oidc",reason="claims_mismatch"} 5`);
   });
 
+  it("takes no token through a GitHub source stored with rules any account matches (before they were checked), and says so at start", async () => {
+    const issuer = await OidcIssuer.start();
+    const github = "https://token.actions.githubusercontent.com";
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: "ghcr.io/acme/web:main" });
+    const { source } = server.sourceOperations.add({
+      kind: "oidc",
+      repos: ["ghcr.io/acme/*"],
+      issuer: github,
+      jwksUrl: issuer.jwksUrl,
+      audience: AUDIENCE,
+      claims: { sub: "repo:acme/*" },
+    });
+    const ok = await post(server, await actionsToken(issuer, server, { iss: github }));
+    expect(ok.status, ok.text).toBe(202);
+    // As a source written before the rule's owner was checked holds it.
+    server.database.sqlite.prepare("update sources set claims = ? where id = ?").run(JSON.stringify({ sub: ["repo:*"] }), source.id);
+    for (const repository of ["evil/web", "acme/web"]) {
+      const res = await post(server, await actionsToken(issuer, server, { iss: github, repository }));
+      expect(res.status, res.text).toBe(401);
+      expect(res.json.error.message).toContain("would accept any GitHub Actions account's token");
+    }
+    expect(server.rejections.summaryOf(source.id).recent[0]).toMatchObject({ reason: "claims_mismatch" });
+    expect(countRows(server, "triggers")).toBe(1);
+    const restarted = createTestServer({}, { dbPath: server.dbPath });
+    const warning = restarted.logLines.map((l) => JSON.parse(l)).find((l) => l.source === source.id);
+    expect(warning?.msg).toMatch(/^oidc source accepts no token: .*claims\.sub\[0\]: "repo:\*"/);
+  });
+
   it("answers 401 for an issuer no source trusts and for a revoked source, 403 for an image outside the source's repositories", async () => {
     const issuer = await OidcIssuer.start();
     const server = createTestServer();
