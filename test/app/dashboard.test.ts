@@ -257,6 +257,30 @@ describe("the dashboard's sign-in", () => {
   });
 });
 
+describe("the dashboard's files", () => {
+  it("serves its script, style and icon to anyone, and answers a missing one with the error envelope", async () => {
+    const server = createTestServer();
+    for (const [file, type] of [
+      ["dashboard.js", "text/javascript"],
+      ["dashboard.css", "text/css"],
+      ["favicon.svg", "image/svg+xml"],
+    ]) {
+      const res = await server.request(`/assets/${file}`);
+      expect(res.status, file).toBe(200);
+      expect(res.headers.get("content-type")).toContain(type);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+    }
+    for (const missing of ["/assets/nope.js", "/assets/..%2Fassets.ts", "/assets/%00"]) {
+      const res = await server.request(missing);
+      expect(res.status, missing).toBe(404);
+      expect(res.headers.get("content-type"), missing).toContain("application/json");
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("NOT_FOUND");
+    }
+    expect((await (await server.request("/assets/nope.js")).json()).error.message).toBe("no dashboard file nope.js");
+  });
+});
+
 describe("the dashboard's actions", () => {
   it("a forged POST is refused without the CSRF token, with a wrong one, from another origin or with none; the real form rolls back", async () => {
     const server = createTestServer();

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Context } from "hono";
+import { respondError } from "../errors.js";
 import { securityHeaders } from "./render.js";
 
 /**
@@ -19,7 +20,7 @@ export const assetNames = Object.keys(types);
 
 export function serveAsset(c: Context, name: string) {
   const body = files.get(name);
-  if (!body) return c.text("not found", 404);
+  if (!body) return respondError(c, "NOT_FOUND", `no dashboard file ${name.slice(0, 100)}`);
   securityHeaders(c);
   c.header("Content-Type", types[name]!);
   c.header("Cache-Control", "public, max-age=300");
