@@ -214,6 +214,7 @@ export function composeServer(opts: ComposeOptions) {
   const sessions = createSessions({
     tokens,
     now,
+    publicUrl: notify.publicUrl,
     store: createSessionStore(opts.db),
     sealer: createSealer({ serverSecret: opts.secret, previousServerSecret: auth.secretPrevious, purpose: "deployer dashboard sessions v1" }),
   });

@@ -1,4 +1,4 @@
-import { asc, count, eq, lte, sql } from "drizzle-orm";
+import { count, eq, lte, sql } from "drizzle-orm";
 import type { Db } from "./database.js";
 import { dashboardSessions } from "./schema.js";
 
@@ -14,27 +14,29 @@ export function createSessionStore(db: Db) {
     .where(eq(dashboardSessions.idHash, p("idHash")))
     .prepare();
 
+  // Beyond the newest `keep` of the owner's sessions.
+  const dropOwnOldest = db.$client.prepare(
+    "delete from dashboard_sessions where id_hash in (select id_hash from dashboard_sessions where owner = ? order by created_at desc limit -1 offset ?)",
+  );
+
   return {
     get(idHash: string): StoredSession | undefined {
       return byHash.get({ idHash });
     },
 
-    /** Adds a session, after dropping the expired ones and, beyond `max`, the oldest. */
-    add(row: StoredSession, max: number): void {
-      db.transaction((tx) => {
+    /**
+     * Adds a session after dropping the expired ones and, when its token holds `perOwner` already, that token's
+     * oldest: one token's sign-ins never end another's sessions. False, with nothing written, when `total` are
+     * open all the same.
+     */
+    add(row: StoredSession, limits: { perOwner: number; total: number }): boolean {
+      return db.transaction((tx) => {
         tx.delete(dashboardSessions).where(lte(dashboardSessions.expiresAt, row.createdAt)).run();
+        if (row.owner !== null) dropOwnOldest.run(row.owner, limits.perOwner - 1);
         const [{ n }] = tx.select({ n: count() }).from(dashboardSessions).all() as [{ n: number }];
-        if (n >= max) {
-          const oldest = tx
-            .select({ idHash: dashboardSessions.idHash })
-            .from(dashboardSessions)
-            .orderBy(asc(dashboardSessions.createdAt))
-            .limit(n - max + 1);
-          tx.delete(dashboardSessions)
-            .where(sql`${dashboardSessions.idHash} in ${oldest}`)
-            .run();
-        }
+        if (n >= limits.total) return false;
         tx.insert(dashboardSessions).values(row).run();
+        return true;
       });
     },
 

@@ -4,6 +4,7 @@
  * rules of every action, the read-only view, the cookie on the event routes,
  * and that no token text reaches a page or a log line.
  */
+import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { createTokenService, type Scope } from "../../server/auth/tokens.js";
 import { deployThroughWebhook } from "../helpers/api-client.js";
@@ -135,8 +136,13 @@ describe("the dashboard's sign-in", () => {
       revoked: await retired.signApiToken({ sub: "ops", scopes: ["deployments:read", "deployments:write"] }),
       webhook: await server.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] }),
       noRead: await server.tokens.signApiToken({ sub: "ops", scopes: ["sources:admin"] }),
+      // Signed by this server, but its scope claim is no list of scopes: a bad token (401, as the API says), not a missing scope.
+      badScope: await new SignJWT({ sub: "ops", scope: 42 })
+        .setProtectedHeader({ alg: "HS256" })
+        .setAudience("deployer:api")
+        .sign(new TextEncoder().encode(testSecret)),
     };
-    const expected = { bad: 401, expired: 401, revoked: 401, webhook: 401, noRead: 403 };
+    const expected = { bad: 401, expired: 401, revoked: 401, webhook: 401, noRead: 403, badScope: 401 };
     for (const [kind, t] of Object.entries(tokens)) {
       const { res, text, cookie } = await signIn(server, t, seen);
       expect(res.status, `${kind}: ${text}`).toBe(expected[kind as keyof typeof expected]);
@@ -147,6 +153,20 @@ describe("the dashboard's sign-in", () => {
     // Not one of them took a place among the sessions (which a flood of refused sign-ins would fill).
     expect(countRows(server, "dashboard_sessions")).toBe(0);
     expectNoTokenText(Object.values(tokens), seen, server);
+  });
+
+  it("marks the cookie Secure behind https: the request's own, a proxy's X-Forwarded-Proto, or an https DEPLOYER_PUBLIC_URL", async () => {
+    const seen: Seen = [];
+    const plain = createTestServer();
+    expect((await signIn(plain, await token(plain), seen)).setCookie).not.toMatch(/Secure/i);
+    expect((await signIn(plain, await token(plain), seen, { origin, "x-forwarded-proto": "https" })).setCookie).toMatch(/; Secure/i);
+    // A TLS proxy that says nothing of it: the public URL does.
+    const behindTls = createTestServer({ DEPLOYER_PUBLIC_URL: "https://deploy.example.com" });
+    const signedIn = await signIn(behindTls, await token(behindTls), seen);
+    expect(signedIn.setCookie).toMatch(/; Secure/i);
+    const page = await get(behindTls, "/history", signedIn.cookie, seen);
+    const out = await post(behindTls, "/sign-out", signedIn.cookie!, { csrf: csrfOf(page.text) }, seen);
+    expect(out.res.headers.get("set-cookie")).toMatch(/Max-Age=0.*; Secure/i);
   });
 
   it("refuses a form larger than 16 KiB with 413 without reading it to its end, declared or streamed", async () => {
@@ -199,6 +219,25 @@ describe("the dashboard's sign-in", () => {
     expect((await get(server, "/history", cookie, seen)).res.status).toBe(303);
     const stream = await server.request("/api/events", { headers: { cookie: cookie! } });
     expect(stream.status).toBe(401);
+  });
+
+  it("ends the browser's earlier session when it signs in again, so signing out leaves no copy of either cookie good", async () => {
+    const server = createTestServer();
+    const seen: Seen = [];
+    const write = await token(server);
+    const elsewhere = await signIn(server, write, seen);
+    const first = await signIn(server, write, seen);
+    const second = await signIn(server, write, seen, { origin, cookie: first.cookie! });
+    expect(second.cookie).toBeDefined();
+    expect(second.cookie).not.toBe(first.cookie);
+    expect(countRows(server, "dashboard_sessions")).toBe(2);
+    expect((await get(server, "/history", first.cookie, seen)).res.status, "the first cookie").toBe(303);
+    const page = await get(server, "/history", second.cookie, seen);
+    expect(page.res.status).toBe(200);
+    await post(server, "/sign-out", second.cookie!, { csrf: csrfOf(page.text) }, seen);
+    for (const cookie of [first.cookie, second.cookie]) expect((await get(server, "/history", cookie, seen)).res.status).toBe(303);
+    // Another browser of the same token keeps its session through all of it.
+    expect((await get(server, "/history", elsewhere.cookie, seen)).res.status).toBe(200);
   });
 
   it("ends an event stream opened before the sign-out: it sends nothing more of what happens after", async () => {

@@ -2,7 +2,14 @@
 import { describe, expect, it } from "vitest";
 import { createSealer } from "../../server/auth/sealing.js";
 import { createTokenService } from "../../server/auth/tokens.js";
-import { createSessions, SESSION_MAX_MS } from "../../server/http/dashboard/sessions.js";
+import {
+  createSessions,
+  LacksReadScopeError,
+  MAX_SESSIONS,
+  SESSION_MAX_MS,
+  SESSIONS_PER_TOKEN,
+  SessionsFullError,
+} from "../../server/http/dashboard/sessions.js";
 import { createSessionStore } from "../../server/store/session-store.js";
 import { testDatabase } from "../helpers/test-database.js";
 
@@ -23,7 +30,16 @@ function world() {
       sealer: createSealer({ serverSecret, previousServerSecret, purpose: "deployer dashboard sessions v1" }),
     });
   const rows = () => database.sqlite.prepare("select count(*) n from dashboard_sessions").get() as { n: number };
-  return { clock, store, tokens, sessions, rows };
+  /** `n` sessions of other tokens, valid for a minute, written in one go. */
+  const fill = (n: number) => {
+    const insert = database.sqlite.prepare(
+      "insert into dashboard_sessions (id_hash, sealed, created_at, expires_at, owner) values (?, 'x', ?, ?, ?)",
+    );
+    database.sqlite.transaction(() => {
+      for (let i = 0; i < n; i++) insert.run(`h${i}`, t, t + 60_000, `o${i}`);
+    })();
+  };
+  return { clock, store, tokens, sessions, rows, fill };
 }
 
 describe("dashboard sessions", () => {
@@ -51,19 +67,47 @@ describe("dashboard sessions", () => {
     expect(w.rows().n).toBe(0);
   });
 
-  it("keep at most the cap, dropping the oldest, and drop expired ones when a session opens", async () => {
+  it("keep a token's sessions to SESSIONS_PER_TOKEN by ending its own oldest, never another token's", async () => {
+    const w = world();
+    const mine = await w.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read"], expiresIn: "30d" });
+    const theirs = await w.tokens.signApiToken({ sub: "alice", scopes: ["deployments:read"], expiresIn: "30d" });
+    const sessions = w.sessions(key);
+    const alice = await sessions.open(theirs);
+    const opened: string[] = [];
+    for (let i = 0; i < SESSIONS_PER_TOKEN + 5; i++) {
+      w.clock.advance(1);
+      opened.push((await sessions.open(mine)).id);
+    }
+    expect(w.rows().n).toBe(SESSIONS_PER_TOKEN + 1);
+    expect(await sessions.resolve(alice.id), "another token's session stays").toBeDefined();
+    expect(await sessions.resolve(opened[4]!), "the fifth of mine went for the fifteenth").toBeUndefined();
+    expect(await sessions.resolve(opened[5]!)).toBeDefined();
+    expect(await sessions.resolve(opened.at(-1)!)).toBeDefined();
+  });
+
+  it("refuse a sign-in when MAX_SESSIONS are open, writing nothing and ending none, and drop expired ones when one opens", async () => {
     const w = world();
     const token = await w.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read"], expiresIn: "30d" });
     const first = await w.sessions(key).open(token);
-    w.clock.advance(1);
-    for (let i = 0; i < 3; i++) {
-      w.store.add({ idHash: `h${i}`, sealed: "x", createdAt: w.clock.now(), expiresAt: w.clock.now() + 10 }, 3);
-      w.clock.advance(1);
-    }
+    const row = (i: number) => ({ idHash: `h${i}`, sealed: "x", createdAt: w.clock.now(), expiresAt: w.clock.now() + 10, owner: `o${i}` });
+    const limits = { perOwner: SESSIONS_PER_TOKEN, total: 3 };
+    expect(w.store.add(row(1), limits)).toBe(true);
+    expect(w.store.add(row(2), limits)).toBe(true);
+    expect(w.store.add(row(3), limits), "full").toBe(false);
     expect(w.rows().n).toBe(3);
-    expect(await w.sessions(key).resolve(first.id), "the oldest went for the third").toBeUndefined();
+    expect(await w.sessions(key).resolve(first.id), "nobody's session ended for it").toBeDefined();
     w.clock.advance(60_000);
     await w.sessions(key).open(token);
-    expect(w.rows().n, "the expired ones went when this one opened").toBe(1);
+    expect(w.rows().n, "the expired ones went when this one opened").toBe(2);
+  });
+
+  it("say a full table and a token without the read scope apart from a bad token", async () => {
+    const w = world();
+    const write = await w.tokens.signApiToken({ sub: "ops", scopes: ["deployments:write"] });
+    await expect(w.sessions(key).open(write)).rejects.toBeInstanceOf(LacksReadScopeError);
+    w.fill(MAX_SESSIONS);
+    const read = await w.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read"] });
+    await expect(w.sessions(key).open(read)).rejects.toBeInstanceOf(SessionsFullError);
+    expect(w.rows().n).toBe(MAX_SESSIONS);
   });
 });

@@ -9,7 +9,7 @@ import { decodeCursor, encodeCursor } from "../api/cursor.js";
 import { serveAsset } from "./assets.js";
 import { registerActionRoutes } from "./action-routes.js";
 import { html, readForm, type DashboardDeps, type DashboardEnv } from "./render.js";
-import { clearSessionCookie, csrfMatches, sameOrigin, setSessionCookie, type Session } from "./sessions.js";
+import { csrfMatches, LacksReadScopeError, sameOrigin, SessionsFullError, type Session } from "./sessions.js";
 import { DeploymentPage } from "./views/deployment-page.js";
 import { SignInPage } from "./views/forms.js";
 import { HistoryPage } from "./views/history-page.js";
@@ -49,7 +49,7 @@ export function createDashboardRoutes(deps: DashboardDeps) {
   const page = (handler: (c: Context<DashboardEnv>, session: Session) => Response | Promise<Response>) => async (c: Context<DashboardEnv>) => {
     const session = await deps.sessions.fromRequest(c);
     if (!session) {
-      clearSessionCookie(c);
+      deps.sessions.clearCookie(c);
       return c.redirect("/sign-in", 303);
     }
     try {
@@ -74,13 +74,16 @@ export function createDashboardRoutes(deps: DashboardDeps) {
     if (typeof token !== "string" || token.trim() === "") return html(c, <SignInPage error="Paste an API token to sign in." />, 400);
     try {
       const opened = await deps.sessions.open(token.trim());
-      setSessionCookie(c, opened.id, opened.maxAgeS);
+      // The session this browser had, if any, ends: signing out later ends the one it has then, and no copy of the old cookie stays good.
+      deps.sessions.close(c);
+      deps.sessions.setCookie(c, opened.id, opened.maxAgeS);
       deps.log.info({ requestId: c.get("requestId"), sub: opened.claims.sub, scopes: opened.claims.scopes }, "dashboard sign-in");
       return c.redirect("/", 303);
     } catch (err) {
+      if (err instanceof SessionsFullError) return html(c, <SignInPage error={`Not signed in: ${err.message}.`} />, 503);
       if (!(err instanceof TokenError)) throw err;
       deps.log.info({ requestId: c.get("requestId"), reason: err.reason }, "dashboard sign-in refused");
-      const status = err.reason === "invalid_claims" && err.message.includes("scope") ? 403 : 401;
+      const status = err instanceof LacksReadScopeError ? 403 : 401;
       return html(c, <SignInPage error={`Not signed in: ${err.message}.`} />, status);
     }
   });
@@ -95,7 +98,7 @@ export function createDashboardRoutes(deps: DashboardDeps) {
       );
     }
     deps.sessions.close(c);
-    clearSessionCookie(c);
+    deps.sessions.clearCookie(c);
     return c.redirect("/sign-in", 303);
   });
 

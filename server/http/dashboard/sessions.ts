@@ -20,7 +20,24 @@ import type { SessionStore } from "../../store/session-store.js";
 export const SESSION_COOKIE = "deployer_session";
 /** A session ends after this long even when its token lasts longer. */
 export const SESSION_MAX_MS = 12 * 3600_000;
-const MAX_SESSIONS = 10_000;
+/** Sessions one token may hold (browsers, machines); its next sign-in ends its oldest. */
+export const SESSIONS_PER_TOKEN = 10;
+/** Sessions of all tokens together; a sign-in beyond them is refused, not made at another token's expense. */
+export const MAX_SESSIONS = 10_000;
+
+/** A token that verifies but may not read: the dashboard refuses it with 403, not 401. */
+export class LacksReadScopeError extends TokenError {
+  constructor() {
+    super("invalid_claims", "this token lacks the deployments:read scope the dashboard needs");
+  }
+}
+
+/** Every session there may be is open: sign-ins wait until some end. */
+export class SessionsFullError extends Error {
+  constructor() {
+    super(`${MAX_SESSIONS} dashboard sessions are open; sign in again once some have ended (signed out or expired)`);
+  }
+}
 
 export interface Session {
   claims: ApiClaims;
@@ -38,8 +55,17 @@ export type Sessions = ReturnType<typeof createSessions>;
 
 const idHash = (id: string) => createHash("sha256").update(id).digest("hex");
 
-export function createSessions(opts: { tokens: TokenService; store: SessionStore; sealer: Sealer; now?: () => number }) {
+export function createSessions(opts: {
+  tokens: TokenService;
+  store: SessionStore;
+  sealer: Sealer;
+  now?: () => number;
+  /** The server's public URL (DEPLOYER_PUBLIC_URL): an https one makes every cookie Secure, whatever a proxy forwards. */
+  publicUrl?: string;
+}) {
   const now = opts.now ?? Date.now;
+  const alwaysSecure = opts.publicUrl?.startsWith("https://") ?? false;
+  const secure = (c: Context) => alwaysSecure || isHttps(c);
 
   /** The session's token and CSRF token, when it exists, has not expired and this server's key opens it. */
   function read(id: string): Sealed | undefined {
@@ -75,19 +101,23 @@ export function createSessions(opts: { tokens: TokenService; store: SessionStore
   const resolve = async (id: string | undefined): Promise<Session | undefined> => (await lookup(id))?.session;
 
   return {
-    /** Verifies the token (TokenError when it cannot be accepted, or lacks deployments:read) and opens a session for it. */
+    /**
+     * Verifies the token (TokenError when it cannot be accepted, LacksReadScopeError when it may not read) and opens
+     * a session for it (SessionsFullError when no more may be open).
+     */
     async open(token: string): Promise<{ id: string; claims: ApiClaims; maxAgeS: number }> {
       const claims = await opts.tokens.verifyApiToken(token);
       // Refused before a row is written: a token that cannot sign in takes no place among the sessions.
-      if (!claims.scopes.includes("deployments:read")) {
-        throw new TokenError("invalid_claims", "this token lacks the deployments:read scope the dashboard needs");
-      }
+      if (!claims.scopes.includes("deployments:read")) throw new LacksReadScopeError();
       const at = now();
       const expiresAt = Math.min(at + SESSION_MAX_MS, claims.exp === undefined ? Infinity : claims.exp * 1000);
       const id = randomBytes(32).toString("base64url");
       const hash = idHash(id);
       const sealed = opts.sealer.seal(JSON.stringify({ token, csrf: randomBytes(32).toString("base64url") } satisfies Sealed), hash);
-      opts.store.add({ idHash: hash, sealed, createdAt: at, expiresAt }, MAX_SESSIONS);
+      const owner = createHash("sha256").update(token).digest("hex");
+      if (!opts.store.add({ idHash: hash, sealed, createdAt: at, expiresAt, owner }, { perOwner: SESSIONS_PER_TOKEN, total: MAX_SESSIONS })) {
+        throw new SessionsFullError();
+      }
       return { id, claims, maxAgeS: Math.max(1, Math.floor((expiresAt - at) / 1000)) };
     },
     resolve,
@@ -103,19 +133,17 @@ export function createSessions(opts: { tokens: TokenService; store: SessionStore
       const id = getCookie(c, SESSION_COOKIE);
       if (id) opts.store.delete(idHash(id));
     },
+    setCookie(c: Context, id: string, maxAgeS: number): void {
+      setCookie(c, SESSION_COOKIE, id, { httpOnly: true, sameSite: "Strict", path: "/", maxAge: maxAgeS, secure: secure(c) });
+    },
+    clearCookie(c: Context): void {
+      deleteCookie(c, SESSION_COOKIE, { httpOnly: true, sameSite: "Strict", path: "/", secure: secure(c) });
+    },
   };
 }
 
 function isHttps(c: Context): boolean {
   return new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
-}
-
-export function setSessionCookie(c: Context, id: string, maxAgeS: number): void {
-  setCookie(c, SESSION_COOKIE, id, { httpOnly: true, sameSite: "Strict", path: "/", maxAge: maxAgeS, secure: isHttps(c) });
-}
-
-export function clearSessionCookie(c: Context): void {
-  deleteCookie(c, SESSION_COOKIE, { httpOnly: true, sameSite: "Strict", path: "/", secure: isHttps(c) });
 }
 
 /**
