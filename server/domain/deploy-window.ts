@@ -41,13 +41,24 @@ function formatter(zone: string): Intl.DateTimeFormat {
   return f;
 }
 
-function isZone(zone: string): boolean {
-  try {
-    formatter(zone);
-    return true;
-  } catch {
-    return false;
+/**
+ * An IANA zone: `Area/Location` (`Europe/London`, `Etc/GMT-2`) or UTC. An abbreviation is refused though the
+ * runtime knows some: `BST` is Asia/Dhaka to it, `IST` Asia/Kolkata, `EST` a fixed UTC−5 without summer time.
+ */
+function zoneProblem(zone: string): string | undefined {
+  const known = (() => {
+    try {
+      formatter(zone);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (!known) return `unknown time zone ${JSON.stringify(zone)}`;
+  if (zone !== "UTC" && !zone.includes("/")) {
+    return `time zone ${JSON.stringify(zone)} is an abbreviation, which can mean another zone than you think; write an IANA zone such as Europe/London or America/New_York`;
   }
+  return undefined;
 }
 
 /** The wall clock of `zone` at instant `t`. */
@@ -86,13 +97,18 @@ function instantOf(y: number, m: number, d: number, minutes: number, zone: strin
   return exact ?? candidates[0]!;
 }
 
+const FULL_DAY_NAMES = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+/** A day written as `Mon` or `Monday`, any case; -1 for anything else (`Monkey`, `M`). */
+const dayOf = (name: string) => Math.max(DAY_NAMES.indexOf(name), FULL_DAY_NAMES.indexOf(name));
+
 function parseDays(text: string): number[] | undefined {
   const days = new Set<number>();
   for (const part of text.toLowerCase().split(",")) {
-    const [from, to] = part.split("-");
-    const a = DAY_NAMES.indexOf(from!.slice(0, 3));
-    const b = to === undefined ? a : DAY_NAMES.indexOf(to.slice(0, 3));
-    if (a === -1 || b === -1 || from!.length < 3 || (to !== undefined && to.length < 3)) return undefined;
+    const ends = part.split("-");
+    if (ends.length > 2) return undefined;
+    const a = dayOf(ends[0]!);
+    const b = ends.length === 1 ? a : dayOf(ends[1]!);
+    if (a === -1 || b === -1) return undefined;
     for (let i = a; ; i = (i + 1) % 7) {
       days.add(i);
       if (i === b) break;
@@ -109,7 +125,7 @@ function parseClock(text: string, allow24: boolean): number | undefined {
   return minutes;
 }
 
-/** `<days> <HH:MM-HH:MM> [<IANA zone>]`, `;` between several; days such as `Mon-Fri`, `Sat,Sun`, `daily`. */
+/** `<days> <HH:MM-HH:MM> [<IANA zone>]`, `;` between several; days such as `Mon-Fri`, `Sat,Sun`, `Monday`, `daily`. */
 export function parseWindows(value: string): DeployWindow[] | string {
   const windows: DeployWindow[] = [];
   for (const raw of value.split(";")) {
@@ -118,11 +134,14 @@ export function parseWindows(value: string): DeployWindow[] | string {
     if (!daysText || !hours || extra.length) return `expected "<days> <HH:MM-HH:MM> [<zone>]", got ${JSON.stringify(text)}`;
     const days = daysText.toLowerCase() === "daily" ? [0, 1, 2, 3, 4, 5, 6] : parseDays(daysText);
     if (!days) return `not days such as Mon-Fri or Sat,Sun: ${JSON.stringify(daysText)}`;
-    const [s, e] = hours.split("-");
+    const [s, e, ...more] = hours.split("-");
     const start = parseClock(s ?? "", false);
     const end = parseClock(e ?? "", true);
-    if (start === undefined || end === undefined || start === end) return `not a time span such as 09:00-17:00: ${JSON.stringify(hours)}`;
-    if (!isZone(zone)) return `unknown time zone ${JSON.stringify(zone)}`;
+    if (start === undefined || end === undefined || start === end || more.length) {
+      return `not a time span such as 09:00-17:00: ${JSON.stringify(hours)}`;
+    }
+    const problem = zoneProblem(zone);
+    if (problem) return problem;
     windows.push({ days, start, end, zone, text });
   }
   return windows;

@@ -15,6 +15,9 @@ export const POLICY_LABELS = {
   mode: "deployer.mode",
 } as const;
 
+/** Every `deployer.*` label the server reads: the policy's, `deployer.enable` and `deployer.self` (self-update). */
+const KNOWN_LABELS = new Set<string>([...Object.values(POLICY_LABELS), "deployer.enable", "deployer.self"]);
+
 /** Which newer tags a service follows; without one, a service follows its own tag's new digests. */
 export type FollowPolicy =
   | { kind: "semver"; level: "patch" | "minor" | "major"; prerelease: boolean }
@@ -124,6 +127,12 @@ export function readPolicy(labels: Record<string, string>): PolicyReading {
   if (mode !== undefined && mode !== "") {
     if (mode === "notify" || mode === "deploy") policy.mode = mode;
     else errors.push(`${POLICY_LABELS.mode}: expected "notify" (or "deploy"), got ${JSON.stringify(mode)}`);
+  }
+  // A label of ours misspelt (`deployer.windows`) would leave the service without the gate it was meant to have.
+  for (const name of Object.keys(labels)) {
+    if (name.startsWith("deployer.") && !KNOWN_LABELS.has(name)) {
+      errors.push(`${name}: not a label of the deployer (${[...KNOWN_LABELS].join(", ")})`);
+    }
   }
   return errors.length ? { ok: false, errors } : { ok: true, policy };
 }

@@ -71,9 +71,39 @@ describe("policy labels", () => {
       "Mon 09:00-17:00 Mars/Olympus",
       "Mon 9:00-17:00",
       "Mon 09:00-17:00 UTC extra",
+      // Read as something else before: Mon-Fri, 09:00-10:00, Mon.
+      "Mon-Fri-Sun 09:00-10:00",
+      "Mon 09:00-10:00-23:00",
+      "Monkey 09:00-10:00",
+      "Mo 09:00-10:00",
     ]) {
       expect(typeof parseWindows(bad), bad).toBe("string");
     }
+    // Abbreviations the runtime maps to zones other than the writer's: BST to Asia/Dhaka, IST to Asia/Kolkata, EST to a fixed UTC-5.
+    for (const zone of ["BST", "IST", "EST", "PST", "CET"]) {
+      expect(parseWindows(`Mon-Fri 09:00-17:00 ${zone}`), zone).toMatch(new RegExp(`^time zone "${zone}" is an abbreviation.*Europe/London`));
+    }
+    expect(parseWindows("Mon 09:00-17:00 Mars/Olympus")).toBe('unknown time zone "Mars/Olympus"');
+    for (const good of [
+      "Monday-Friday 09:00-17:00 Europe/London",
+      "sat,SUN 10:00-12:00 UTC",
+      "Thursday 09:00-10:00 Etc/GMT-2",
+      "daily 00:00-24:00",
+    ]) {
+      expect(Array.isArray(parseWindows(good)), good).toBe(true);
+    }
+    expect((parseWindows("Monday-Friday 09:00-17:00") as DeployWindow[])[0]!.days).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("reports a deployer.* label it does not know (a misspelt gate would leave the service without it), and knows its own", () => {
+    const read = readPolicy({ "deployer.windows": "Mon-Fri 09:00-17:00 UTC", "deployer.enable": "true", "deployer.self": "true" });
+    expect(read).toEqual({
+      ok: false,
+      errors: [
+        "deployer.windows: not a label of the deployer (deployer.follow, deployer.approve, deployer.window, deployer.min-age, deployer.mode, deployer.enable, deployer.self)",
+      ],
+    });
+    expect(readPolicy({ "deployer.enable": "true", "deployer.self": "false", "com.docker.stack.namespace": "web", deployer: "x" }).ok).toBe(true);
   });
 
   it("reads durations as sums of units, and refuses the rest", () => {
