@@ -1,9 +1,10 @@
-import { isTerminal, waitingStatuses } from "../domain/deployment.js";
+import { automaticTriggers, isTerminal, waitingStatuses } from "../domain/deployment.js";
+import { repoTagKey, tryParseImageRef } from "../domain/image-ref.js";
 import { isStorageFailure } from "../store/database.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
 import { createFinalStatus } from "./final-status.js";
 import { createCoalescing, type LaneView } from "./coalesce.js";
-import { createWaitingRoom, supersededBy } from "./waiting-room.js";
+import { createWaitingRoom } from "./waiting-room.js";
 import type { DeployerOptions } from "./deployer-options.js";
 import { createDeploymentRunner } from "./run-deployment.js";
 import { createRolloutSlots } from "./rollout-slots.js";
@@ -48,7 +49,7 @@ export function createDeployer(opts: DeployerOptions) {
   const targetOf = (d: DeploymentRecord) => ((d.digest ?? d.digestHint) ? `${d.imageKey}@${d.digest ?? d.digestHint}` : undefined);
 
   const ends = createFinalStatus(opts, listenerRuns);
-  const { recordFinal, finish, announce } = ends;
+  const { recordFinal, supersede, finish, announce } = ends;
 
   const resolving = new Map<string, { lateEvent: boolean }>();
   const lookups = opts.tagLookups ?? createTagLookups();
@@ -77,7 +78,7 @@ export function createDeployer(opts: DeployerOptions) {
     log: opts.log,
     enqueue: (id) => void enqueue(id),
     finish,
-    recordFinal,
+    supersede,
     announce,
     announceWaiting: ends.announceWaiting,
   });
@@ -88,6 +89,17 @@ export function createDeployer(opts: DeployerOptions) {
     if (id && admittedAt.has(id)) admittedAt.set(id, lookups.ticket());
     return id;
   };
+
+  /**
+   * Whether a push or poller find names the digest and tag the service ran when it was matched (its
+   * previousImage): a pipeline run again, the same image announced twice. A manual deploy of it still runs.
+   */
+  function runsAlready(dep: DeploymentRecord): boolean {
+    if (!automaticTriggers.has(dep.trigger) || !dep.digestHint || !dep.previousImage) return false;
+    const running = tryParseImageRef(dep.previousImage);
+    const pushed = tryParseImageRef(dep.imageKey);
+    return !!running && !!pushed && running.digest === dep.digestHint && repoTagKey(running) === repoTagKey(pushed);
+  }
 
   /**
    * Places a recorded deployment in its service's lane: skipped when its
@@ -121,12 +133,24 @@ export function createDeployer(opts: DeployerOptions) {
       }
       if (supersededParked) waiting.putBack(supersededParked);
       admittedAt.delete(id);
+      dropIfEmpty();
+    };
+    const dropIfEmpty = () => {
       if (!lane.active && !lane.pending && !lanesRunning.has(dep.service) && lanes.get(dep.service) === lane) {
         lanes.delete(dep.service);
         if (lanes.size === 0) for (const wake of idleWaiters) wake();
       }
     };
     const place = (): Admitted => {
+      // A push of the digest the service runs, with no rollout under way there, deploys nothing: it takes no one's place.
+      if (!lane.active && runsAlready(dep)) {
+        const skipped = recordFinal(id, "skipped", `the service already runs ${dep.digestHint}`);
+        const after = () => {
+          dropIfEmpty();
+          return skipped ? announce(skipped) : opts.store.getDeployment(id);
+        };
+        return { record: skipped ?? dep, after, undo };
+      }
       const target = targetOf(dep);
       for (const otherId of [lane.active, lane.pending]) {
         if (!otherId || !target) continue;
@@ -149,7 +173,7 @@ export function createDeployer(opts: DeployerOptions) {
       const superseded = [supersededParked];
       let start = false;
       if (lane.pending) {
-        superseded.push(recordFinal(lane.pending, "superseded", supersededBy(id)));
+        superseded.push(supersede(lane.pending, id));
         admittedAt.delete(lane.pending);
         lane.pending = id;
       } else if (lane.active) {
@@ -182,6 +206,42 @@ export function createDeployer(opts: DeployerOptions) {
     return admit(id).after();
   }
 
+  /**
+   * A run skipped before its gates (the service runs it already, a quarantine): it deployed nothing, so it
+   * should not have cost the request it superseded its turn. A move to another tag (deployer.follow) that
+   * it replaced is asked for again, in the same transaction as the skip; an older push of the same tag is
+   * not, as this one's look at the tag is the newer. Should a newer request wait behind it in the lane, that
+   * one takes the place instead (and decides the same way when it ends).
+   */
+  function endWithoutDeploying(id: string, message: string, lane: LaneView): void {
+    const dep = opts.store.getDeployment(id);
+    const displaced = opts.store.displacedBy(id);
+    if (!displaced || displaced.imageKey === dep.imageKey || !automaticTriggers.has(displaced.trigger)) {
+      finish(id, "skipped", message);
+      return;
+    }
+    const admitted: Admitted[] = [];
+    let done: DeploymentRecord | undefined;
+    try {
+      done = opts.store.atomically(() => {
+        const skipped = recordFinal(id, "skipped", message);
+        if (!skipped) return undefined;
+        if (lane.pending) {
+          opts.store.handOver(displaced.id, lane.pending, `${id} deployed nothing; ${lane.pending}, a newer request behind it, takes its place`);
+        } else {
+          const why = `asked again: ${id}, which superseded ${displaced.id} (a move to ${displaced.imageKey}), deployed nothing (${message})`;
+          opts.store.askAgain(displaced, why, { alongside: (rows) => rows.forEach((row) => admitted.push(admit(row.id))) });
+        }
+        return skipped;
+      });
+    } catch (err) {
+      for (const a of admitted.reverse()) a.undo();
+      throw err;
+    }
+    if (done) announce(done);
+    for (const a of admitted) a.after();
+  }
+
   /** Runs one deployment to its recorded end; only a write the database refused (disk full) escapes. */
   async function runToEnd(id: string, lane: LaneView): Promise<void> {
     if (stopped) return;
@@ -191,6 +251,7 @@ export function createDeployer(opts: DeployerOptions) {
       const outcome = await run(id);
       // A newer request that came while this one ran its gates supersedes it there (waiting-room.ts park()).
       if (outcome && waitingStatuses.has(outcome.status)) waiting.park(id, outcome.status, outcome.message, outcome.extra!.waitUntil!, lane.pending);
+      else if (outcome?.deployedNothing) endWithoutDeploying(id, outcome.message, lane);
       else if (outcome) finish(id, outcome.status, outcome.message, outcome.extra);
     } catch (err) {
       if (isStorageFailure(err)) throw err;

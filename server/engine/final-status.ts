@@ -38,6 +38,11 @@ export function createFinalStatus(opts: Pick<DeployerOptions, "store" | "holds" 
     }
   }
 
+  /** `olderId` gave way to the newer request `newId`: a recordFinal(), so it joins the caller's transaction; announce() after. */
+  function supersede(olderId: string, newId: string): DeploymentRecord | undefined {
+    return recordFinal(olderId, "superseded", `superseded by ${newId}, a newer request for this service`, { supersededBy: newId });
+  }
+
   function announce(done: DeploymentRecord): DeploymentRecord {
     const { id, status } = done;
     opts.metrics.deployments.inc({ trigger: done.trigger, outcome: status });
@@ -73,6 +78,7 @@ export function createFinalStatus(opts: Pick<DeployerOptions, "store" | "holds" 
 
   return {
     recordFinal,
+    supersede,
     finish,
     announce,
     announceWaiting(dep: DeploymentRecord): void {

@@ -41,6 +41,8 @@ export interface RunOutcome {
   status: DeploymentRecord["status"];
   message: string;
   extra?: DeploymentPatch;
+  /** Skipped by a check before its gates (the service runs it already, a quarantine, a hold): it changed nothing. */
+  deployedNothing?: boolean;
 }
 
 /**
@@ -165,7 +167,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       }
       return await follow(dep, image);
     } catch (err) {
-      if (err instanceof DeploySkipped) return { status: "skipped", message: err.message };
+      if (err instanceof DeploySkipped) return { status: "skipped", message: err.message, deployedNothing: true };
       if (err instanceof DeployFailure) return { status: "failed", message: err.message, extra: { failureKind: err.failureKind } };
       throw err;
     }
@@ -179,6 +181,15 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   async function gate(dep: DeploymentRecord, service: SwarmService, ref: ImageRef, digest: string): Promise<RunOutcome | undefined> {
     const read = readPolicy(service.labels);
     if (!read.ok) throw new DeploySkipped(`the service's policy labels cannot be read: ${read.errors.join("; ")}`);
+    // An approval of this digest that a newer request of it superseded (the same image announced again) is not asked for twice.
+    const standing = read.policy.approve && dep.approvedAt === null ? opts.store.standingApproval(dep.service, digest) : undefined;
+    if (standing) {
+      dep = opts.store.transition(
+        dep.id,
+        { approvedBy: standing.approvedBy, approvedAt: standing.approvedAt },
+        `the approval of ${standing.id} by ${standing.approvedBy} carries over: the same digest ${digest}`,
+      );
+    }
     const state = {
       now: now(),
       firstSeenAt: opts.store.firstRecorded(digest) ?? dep.createdAt,

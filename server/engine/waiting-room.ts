@@ -23,16 +23,13 @@ export interface WaitingRoomDeps {
   enqueue(id: string): void;
   /** The deployer's final-status path (deployer.ts finish()). */
   finish(id: string, status: DeploymentStatus, message: string, extra?: DeploymentPatch): DeploymentRecord;
-  /** The deployer's write of a final status that joins an open transaction; announce() after the commit. */
-  recordFinal(id: string, status: DeploymentStatus, message: string): DeploymentRecord | undefined;
+  /** The deployer's write of a supersession (final-status.ts supersede()), joining an open transaction; announce() after the commit. */
+  supersede(olderId: string, newId: string): DeploymentRecord | undefined;
   /** Tells the listeners of a final status recordFinal() wrote, once it committed. */
   announce(dep: DeploymentRecord): void;
   /** Tells the listeners a deployment started to wait. */
   announceWaiting(dep: DeploymentRecord): void;
 }
-
-/** The message of a deployment a newer request for its service replaced. */
-export const supersededBy = (id: string) => `superseded by ${id}, a newer request for this service`;
 
 /** How soon a wake-up the database refused is tried again, doubling up to the most. */
 const STORAGE_RETRY_MS = 1000;
@@ -126,10 +123,10 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
       const olderId = newer ? undefined : parked.get(deps.store.getDeployment(id).service);
       const { dep, ended } = deps.store.atomically(() => {
         const dep = deps.store.transition(id, { status, waitUntil }, message);
-        if (newer) return { dep, ended: deps.recordFinal(id, "superseded", supersededBy(newer)) };
+        if (newer) return { dep, ended: deps.supersede(id, newer) };
         return {
           dep,
-          ended: olderId && olderId !== id && isWaiting(olderId) ? deps.recordFinal(olderId, "superseded", supersededBy(id)) : undefined,
+          ended: olderId && olderId !== id && isWaiting(olderId) ? deps.supersede(olderId, id) : undefined,
         };
       });
       if (newer) {
@@ -151,7 +148,7 @@ export function createWaitingRoom(deps: WaitingRoomDeps) {
       const older = takeOlder(service, newId);
       if (!older) return undefined;
       try {
-        return deps.recordFinal(older, "superseded", supersededBy(newId));
+        return deps.supersede(older, newId);
       } catch (err) {
         parked.set(service, older); // not written: it still waits
         throw err;

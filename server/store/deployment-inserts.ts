@@ -36,7 +36,7 @@ export function createDeploymentInserts(
   }
 
   /** The deployments of a trigger, less those coalesced into one already there; then `alongside`. */
-  function insertForTrigger(triggerId: string, newDeployments: NewDeployment[], at: number, hooks: RecordHooks) {
+  function insertForTrigger(triggerId: string | null, newDeployments: NewDeployment[], at: number, hooks: RecordHooks) {
     const coalesced: Coalesced[] = [];
     const written: NewDeployment[] = [];
     for (const d of newDeployments) {
@@ -45,7 +45,7 @@ export function createDeploymentInserts(
         written.push(d);
         continue;
       }
-      coalesced_.record(triggerId, into, at);
+      if (triggerId !== null) coalesced_.record(triggerId, into, at);
       coalesced.push({ service: d.service, deploymentId: into });
     }
     const rows = insertDeployments(triggerId, written, at);
@@ -53,7 +53,7 @@ export function createDeploymentInserts(
     return { rows, coalesced };
   }
 
-  function insertDeployments(triggerId: string, newDeployments: NewDeployment[], at: number): DeploymentRecord[] {
+  function insertDeployments(triggerId: string | null, newDeployments: NewDeployment[], at: number): DeploymentRecord[] {
     return newDeployments.map((d) => {
       const { message, ...fields } = d;
       const values = definedValues({ id: clock.newId("dep"), triggerId, status: "queued", createdAt: at, message, ...fields });

@@ -40,6 +40,7 @@ export type DeploymentPatch = Partial<
     | "waitUntil"
     | "approvedBy"
     | "approvedAt"
+    | "supersededBy"
   >
 >;
 
@@ -93,6 +94,8 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     .where(eq(deployments.id, p("id")))
     .prepare();
   const { insertEvent, insertRow, insertForTrigger } = createDeploymentInserts(db, clock, coalesced_);
+  const displacedBy = db.$client.prepare(`select ${selectList(deployments)} from deployments where superseded_by = ? order by id desc limit 1`);
+  const handOverRow = db.$client.prepare("update deployments set superseded_by = ? where id = ? and status = 'superseded'");
   const eventsOf = db
     .select({ at: deploymentEvents.at, status: deploymentEvents.status, message: deploymentEvents.message })
     .from(deploymentEvents)
@@ -153,6 +156,50 @@ export function createDeploymentStore(db: Db, clock: StoreClock) {
     }),
 
     listUnmatched: triggerQueries.listUnmatched,
+
+    /** The newest deployment superseded by `id`, if any: what it replaced. */
+    displacedBy(id: string): DeploymentRecord | undefined {
+      return displacedBy.get(id) as DeploymentRecord | undefined;
+    },
+
+    /**
+     * A superseded deployment whose place passes to another newer request (the one that superseded it deployed
+     * nothing, and `newId` waits behind it), with the timeline entry that says so. It stays superseded.
+     */
+    handOver: published((olderId: string, newId: string, message: string): void => {
+      atomic(() => {
+        if (handOverRow.run(newId, olderId).changes === 0) throw new Error(`deployment ${olderId} is not superseded`);
+        insertEvent.run({ deploymentId: olderId, at: clock.now(), status: "superseded", message });
+      });
+    }),
+
+    /**
+     * A deployment asked for again, for the push (or poller find) that asked for `earlier`, admitted by `hooks`
+     * in the same transaction: `earlier` was superseded by a request that then deployed nothing.
+     */
+    askAgain: published((earlier: DeploymentRecord, message: string, hooks: RecordHooks = {}): DeploymentRecord[] =>
+      atomic(
+        () =>
+          insertForTrigger(
+            earlier.triggerId,
+            [
+              {
+                service: earlier.service,
+                serviceId: earlier.serviceId,
+                image: earlier.image,
+                imageKey: earlier.imageKey,
+                digestHint: earlier.digest ?? earlier.digestHint ?? undefined,
+                previousImage: earlier.previousImage ?? undefined,
+                trigger: earlier.trigger,
+                requestedBy: earlier.requestedBy,
+                message,
+              },
+            ],
+            clock.now(),
+            hooks,
+          ).rows,
+      ),
+    ),
 
     /**
      * The deployments of a push matched after it was recorded, in one

@@ -60,9 +60,17 @@ export const deployments = sqliteTable(
     waitUntil: integer("wait_until"),
     approvedBy: text("approved_by"),
     approvedAt: integer("approved_at"),
+    /**
+     * Superseded: the newer request that took its place. Should that one deploy nothing (skipped: the service
+     * already runs it, say), a move to another tag this one asked for is asked for again (engine/deployer.ts).
+     */
+    supersededBy: text("superseded_by"),
   },
   (t) => [
     index("deployments_service_id").on(t.service, t.id),
+    index("deployments_superseded_by")
+      .on(t.supersededBy)
+      .where(sql`${t.supersededBy} is not null`),
     index("deployments_status_id").on(t.status, t.id),
     // `?service=&status=` (and the poller's "unfinished deployment of this service"): without it SQLite
     // walks one of the two single-column indexes and filters, ~50 ms a page at a million rows.

@@ -172,6 +172,126 @@ describe("approval (deployer.approve=required)", () => {
   });
 });
 
+/** A CI job's announcement of a tag, without a digest (as Docker Hub's webhooks come too): the tag is resolved to learn it. */
+async function announced(s: TestServer, tag: string) {
+  const token = await s.tokens.signWebhookToken({ sub: "ci", repos: ["127.0.0.1:5000/acme/*"] });
+  const res = await s.request("/hooks/ci", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ image: `${repo}:${tag}` }),
+  });
+  const body = (await res.json()) as { deployments: Array<{ id: string }>; ignored: unknown[] };
+  expect(res.status, JSON.stringify(body)).toBe(202);
+  return body;
+}
+
+describe("a waiting move and a newer request that deploys nothing", () => {
+  const release = { "deployer.follow": "glob:release-*", "deployer.approve": "required" };
+
+  it("keeps a move to another tag waiting when the running tag's own digest is pushed again", async () => {
+    const s = server(release);
+    s.swarm.removeService("web");
+    s.swarm.addService({ name: "web", image: `${repo}:release-4@${sha(4)}`, labels: release });
+    s.registry.push(ref("release-4"), sha(4));
+    const move = await pushed(s, "release-5", 5);
+    await untilStatus(s, move, "awaiting_approval");
+    // A pipeline run again: the running image, announced anew. It deploys nothing, so it replaces nothing.
+    const again = await push(s, "release-4", sha(4));
+    expect(again.deployments).toMatchObject([{ status: "skipped" }]);
+    expect(s.store.getDeployment(again.deployments[0]!.id).message).toBe(`the service already runs ${sha(4)}`);
+    expect(s.store.getDeployment(move).status).toBe("awaiting_approval");
+    expect((await api(s, "POST", `/api/deployments/${move}/approve`)).status).toBe(200);
+    expect((await waitForFinal(s, move)).status, timeline(s, move).join("\n")).toBe("succeeded");
+    expect((await s.swarm.findService("web"))?.image).toBe(`${repo}:release-5@${sha(5)}`);
+  });
+
+  it("asks for the move again when a request that superseded it (its digest unknown until resolved) deploys nothing", async () => {
+    const s = server(release);
+    s.swarm.removeService("web");
+    s.swarm.addService({ name: "web", image: `${repo}:release-4@${sha(4)}`, labels: release });
+    s.registry.push(ref("release-4"), sha(4));
+    const move = await pushed(s, "release-5", 5);
+    await untilStatus(s, move, "awaiting_approval");
+    const again = (await announced(s, "release-4")).deployments[0]!.id;
+    expect((await waitForFinal(s, again)).message).toBe(`the service already runs ${sha(4)}`);
+    expect(s.store.getDeployment(move)).toMatchObject({ status: "superseded", supersededBy: again });
+    const asked = s.store.latestOf("web")!;
+    expect(asked).toMatchObject({ imageKey: `${repo}:release-5`, trigger: "registry", triggerId: s.store.getDeployment(move).triggerId });
+    expect(timeline(s, asked.id)[0]).toBe(
+      `queued: asked again: ${again}, which superseded ${move} (a move to ${repo}:release-5), deployed nothing (the service already runs ${sha(4)})`,
+    );
+    await untilStatus(s, asked.id, "awaiting_approval");
+    expect((await api(s, "POST", `/api/deployments/${asked.id}/approve`)).status).toBe(200);
+    expect((await waitForFinal(s, asked.id)).status).toBe("succeeded");
+    expect((await s.swarm.findService("web"))?.image).toBe(`${repo}:release-5@${sha(5)}`);
+  });
+
+  it("passes the move's place to a newer request queued behind the one that deployed nothing, which asks for it again in turn", async () => {
+    const s = server(release);
+    s.swarm.removeService("web");
+    s.swarm.addService({ name: "web", image: `${repo}:release-4@${sha(4)}`, labels: release });
+    s.registry.push(ref("release-4"), sha(4));
+    s.registry.push(ref("release-6"), sha(6));
+    const move = await pushed(s, "release-5", 5);
+    s.holds.quarantine("web", sha(6), move, "rolled back");
+    await untilStatus(s, move, "awaiting_approval");
+    // The first look at release-4 is held, so that a newer push queues behind it.
+    let release4!: () => void;
+    const held = new Promise<void>((r) => (release4 = r));
+    const resolve = s.registry.resolveDigest.bind(s.registry);
+    s.registry.resolveDigest = async (r) => {
+      if (r.tag === "release-4") await held;
+      return resolve(r);
+    };
+    const first = (await announced(s, "release-4")).deployments[0]!.id;
+    const second = (await push(s, "release-6", sha(6))).deployments[0]!.id;
+    expect(s.store.getDeployment(second).status).toBe("queued");
+    release4();
+    expect((await waitForFinal(s, first)).message).toBe(`the service already runs ${sha(4)}`);
+    expect((await waitForFinal(s, second)).message).toMatch(/is quarantined on this service/);
+    expect(s.store.getDeployment(move)).toMatchObject({ status: "superseded", supersededBy: second });
+    expect(timeline(s, move).at(-1)).toBe(`superseded: ${first} deployed nothing; ${second}, a newer request behind it, takes its place`);
+    const asked = s.store.latestOf("web")!;
+    expect(asked.imageKey).toBe(`${repo}:release-5`);
+    expect(timeline(s, asked.id)[0]).toMatch(new RegExp(`^queued: asked again: ${second}, which superseded ${move} `));
+    await untilStatus(s, asked.id, "awaiting_approval");
+  });
+
+  it("does not ask again for an older push of the same tag: the newer one's look at the tag stands", async () => {
+    const s = server({ "deployer.approve": "required" });
+    const first = await pushed(s, "v1", 1);
+    await untilStatus(s, first, "awaiting_approval");
+    // Someone else puts the tag's newest digest on the service; the next announcement of the tag finds it there.
+    s.registry.push(ref("v1"), sha(2));
+    await s.swarm.updateService((await s.swarm.findService("web"))!.id, (await s.swarm.findService("web"))!.version, {
+      image: `${repo}:v1@${sha(2)}`,
+    });
+    const second = (await announced(s, "v1")).deployments[0]!.id;
+    expect((await waitForFinal(s, second)).message).toBe(`the service already runs ${sha(2)}`);
+    expect(s.store.getDeployment(first).status).toBe("superseded");
+    expect(s.store.latestOf("web")!.id).toBe(second);
+  });
+
+  it("carries an approval over to a newer request of the same digest: it is not asked for twice", async () => {
+    const s = server({ "deployer.approve": "required", "deployer.window": "Mon-Fri 09:00-17:00 UTC" });
+    const first = await pushed(s, "v1", 1);
+    await untilStatus(s, first, "scheduled");
+    s.clock.advance(3 * 60 * MINUTE); // 09:00: the window opens, and approval is asked
+    await untilStatus(s, first, "awaiting_approval");
+    s.clock.advance(9 * 60 * MINUTE); // approved at 18:00, after the window closed: scheduled for tomorrow
+    expect((await api(s, "POST", `/api/deployments/${first}/approve`)).status).toBe(200);
+    await untilStatus(s, first, "scheduled");
+    // The same image announced again, without its digest: a newer request, of the digest that was approved.
+    const second = (await announced(s, "v1")).deployments[0]!.id;
+    const waiting = await untilStatus(s, second, "scheduled");
+    expect(waiting).toMatchObject({ digest: sha(1), approvedBy: "alice" });
+    expect(timeline(s, second)).toContain(`running: the approval of ${first} by alice carries over: the same digest ${sha(1)}`);
+    s.clock.advance(15 * 60 * MINUTE); // Thursday 09:00
+    expect((await waitForFinal(s, second)).status, timeline(s, second).join("\n")).toBe("succeeded");
+    expect(timeline(s, second).some((e) => e.startsWith("awaiting_approval"))).toBe(false);
+  });
+});
+
 describe("approval and the poller", () => {
   it("leaves a request that waits for approval alone, and does not ask again for a digest that was rejected", async () => {
     const s = server({ "deployer.approve": "required" });
