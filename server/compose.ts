@@ -230,7 +230,7 @@ export function composeServer(opts: ComposeOptions) {
       sourceAdmin: { operations: sourceOperations, rejections },
       events: { hub, log: opts.log, heartbeatMs: limits.heartbeatMs },
       sessions,
-      snapshot: () => snapshotDatabase(opts.sqlite),
+      backup: { snapshot: () => snapshotDatabase(opts.sqlite), clock },
     },
     ingest,
     metrics,

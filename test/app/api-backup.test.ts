@@ -33,6 +33,48 @@ describe("GET /api/backup", () => {
     await expect.poll(() => readdirSync(tmpdir()).filter((f) => f.startsWith("deployer-backup-")).length).toBeLessThanOrEqual(before);
   });
 
+  it("makes one copy at a time until it is sent, and lets go of a reader that went away or took nothing for a minute", async () => {
+    const server = createTestServer();
+    // A database larger than what the response buffers, so that a reader that takes nothing holds the copy.
+    const insert = server.database.sqlite.prepare(
+      "insert into dashboard_sessions (id_hash, sealed, created_at, expires_at) values (?, ?, 0, 9999999999999)",
+    );
+    server.database.sqlite.transaction(() => {
+      for (let i = 0; i < 4000; i++) insert.run(`h${i}`, "x".repeat(1000));
+    })();
+    const token = await server.tokens.signApiToken({ sub: "ops", scopes: ["database:backup"] });
+    const backup = () => server.request("/api/backup", { headers: { authorization: `Bearer ${token}` } });
+    const copies = () => readdirSync(tmpdir()).filter((f) => f.startsWith("deployer-backup-")).length;
+    const before = copies();
+
+    const gone = await backup();
+    expect(gone.status).toBe(200);
+    const meanwhile = await backup();
+    expect(meanwhile.status, "one copy at a time, until it is sent").toBe(409);
+    expect((await meanwhile.json()).error.code).toBe("CONFLICT");
+    expect(copies()).toBe(before + 1);
+    await gone.body!.cancel();
+    await expect.poll(copies).toBe(before);
+
+    const stalled = await backup();
+    expect(stalled.status).toBe(200);
+    expect((await backup()).status).toBe(409);
+    server.clock.advance(59_000);
+    await new Promise((r) => setImmediate(r));
+    expect(copies(), "a reader that took nothing for 59 s keeps it").toBe(before + 1);
+    server.clock.advance(1_000);
+    await expect.poll(copies).toBe(before);
+
+    const read = await backup();
+    expect(read.status).toBe(200);
+    expect((await read.arrayBuffer()).byteLength).toBe(Number(read.headers.get("content-length")));
+    await expect.poll(copies).toBe(before);
+    const next = await backup();
+    expect(next.status, "sent: the next one is made").toBe(200);
+    await next.body!.cancel();
+    await expect.poll(copies).toBe(before);
+  });
+
   it("answers HEAD without taking a copy of the database", async () => {
     const server = createTestServer();
     const token = await server.tokens.signApiToken({ sub: "ops", scopes: ["database:backup"] });

@@ -25,7 +25,7 @@ export interface ApiDeps extends OperationsDeps {
   tokens: TokenService;
   sourceAdmin: SourceAdminDeps;
   events: Omit<EventStreamDeps, "store" | "stillAuthorized">;
-  snapshot: BackupDeps["snapshot"];
+  backup: Omit<BackupDeps, "tokens">;
   /** The dashboard's sessions: their cookie stands in for the header on the event routes (EventSource sends no header). */
   sessions?: Pick<Sessions, "tokenOf">;
 }
@@ -209,7 +209,7 @@ export function createApiRoutes(deps: ApiDeps) {
     );
   registerEventRoutes(app, { ...deps.events, store: deps.store, stillAuthorized });
   registerSourceRoutes(app, deps.sourceAdmin);
-  registerBackupRoutes(app, { tokens: deps.tokens, snapshot: deps.snapshot });
+  registerBackupRoutes(app, { tokens: deps.tokens, ...deps.backup });
 
   return app;
 }
