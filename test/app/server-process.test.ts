@@ -1,6 +1,6 @@
 import { connect } from "node:net";
 import { createServer, type Server, type ServerResponse } from "node:http";
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -48,11 +48,10 @@ async function serverWithWebhookToken() {
 }
 
 /**
- * An engine on a unix socket that answers pings and records every path asked for. It knows one service; once the
- * server has listed it (the service index and, when on, the drift watcher) someone else changes its image, and the
- * event stream, which stays open, says so.
+ * An engine on a unix socket that answers pings and records every path asked for. It knows one service; once
+ * `changeOutside()` is called someone else changes its image, and the event stream, which stays open, says so.
  */
-async function recordingEngine(socketPath: string): Promise<{ paths: string[]; server: Server }> {
+async function recordingEngine(socketPath: string): Promise<{ paths: string[]; server: Server; changeOutside(): void }> {
   const paths: string[] = [];
   let changed = false;
   const streams: ServerResponse[] = [];
@@ -73,22 +72,8 @@ async function recordingEngine(socketPath: string): Promise<{ paths: string[]; s
     else if (path === "/events") {
       res.writeHead(200, { "content-type": "application/json" }).write("");
       streams.push(res);
-    } else if (path === "/services") {
-      json(200, [service()]);
-      if (!query?.includes("filters") && !changed) {
-        // Both listeners list on connecting; the change comes after them.
-        setTimeout(() => {
-          changed = true;
-          const event = {
-            Type: "service",
-            Action: "update",
-            Actor: { ID: "svc1", Attributes: { name: "web" } },
-            time: Math.floor(Date.now() / 1000),
-          };
-          for (const s of streams) s.write(`${JSON.stringify(event)}\n`);
-        }, 300);
-      }
-    } else json(404, { message: "not here" });
+    } else if (path === "/services") json(200, [service()]);
+    else json(404, { message: "not here" });
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   onTestFinished(
@@ -98,7 +83,23 @@ async function recordingEngine(socketPath: string): Promise<{ paths: string[]; s
         server.close(() => resolve());
       }),
   );
-  return { paths, server };
+  const changeOutside = () => {
+    changed = true;
+    const event = { Type: "service", Action: "update", Actor: { ID: "svc1", Attributes: { name: "web" } }, time: Math.floor(Date.now() / 1000) };
+    for (const s of streams) s.write(`${JSON.stringify(event)}\n`);
+  };
+  return { paths, server, changeOutside };
+}
+
+/** The service version the drift watcher last saw of a service, from the server's record; undefined before its first look. */
+function versionSeen(dbPath: string, serviceId: string): number | undefined {
+  if (!existsSync(dbPath)) return undefined;
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare("select version from service_versions where service_id = ?").get(serviceId) as { version: number } | undefined)?.version;
+  } finally {
+    db.close();
+  }
 }
 
 /** Deployments of a trigger kind in the server's record, read beside the running process. */
@@ -228,6 +229,13 @@ describe("the server process", () => {
       const env: Record<string, string> = { DEPLOYER_DB: dbPath, DOCKER_HOST: `unix://${join(dir, "engine.sock")}` };
       if (drift) env.DEPLOYER_DRIFT = drift;
       const server = await startServer(env, await freePortOnLoopback());
+      // Each listener has had its first look (for the drift watcher, what it compares with: the record has it); then the change.
+      await expect
+        .poll(() => engine.paths.filter((p) => p.startsWith("/services") && !p.includes("filters")).length, { timeout: 10_000 })
+        .toBeGreaterThan(0);
+      if (drift === undefined) await expect.poll(() => versionSeen(dbPath, "svc1"), { timeout: 10_000 }).toBe(11);
+      expect(engine.paths.filter((p) => p.startsWith("/events")).length).toBeGreaterThan(0);
+      engine.changeOutside();
       // The index inspects the service the event names: the change has reached the server.
       await expect.poll(() => engine.paths.some((p) => p.startsWith("/services?") && p.includes("svc1")), { timeout: 10_000 }).toBe(true);
       if (drift === undefined) {
