@@ -39,7 +39,13 @@ export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock }) {
     let queued = 0;
     for (const trigger of waiting) {
       const allowed = trigger.allowedServices ? (JSON.parse(trigger.allowedServices) as string[]) : undefined;
-      const selected = servicesForPush(services, trigger.imageKey).filter((s) => automaticExclusion(s, deps, allowed) === undefined);
+      const running = servicesForPush(services, trigger.imageKey);
+      const left = running.map((s) => automaticExclusion(s, deps, allowed));
+      const selected = running.filter((_, i) => left[i] === undefined);
+      // Told as the webhook's answer tells them: how many, for each reason; not the names of those outside the token.
+      const leftAlone = Object.fromEntries(
+        [...new Set(left.filter((r): r is string => r !== undefined))].map((r) => [r, left.filter((x) => x === r).length]),
+      );
       const image = familiarRepoTag(parseImageRef(trigger.imageKey));
       const matched = requestMatchedDeployments(
         deps,
@@ -56,7 +62,10 @@ export function createUnmatchedPushes(deps: IngestDeps & { clock: Clock }) {
       if (rows.length === 0) {
         void deps.callbacks.triggerHadNothingToDo(trigger).catch((err) => deps.log.error({ err }, "callback failed"));
       }
-      deps.log.info({ triggerId: trigger.id, image, deployments: rows.map((r) => r.id) }, "matched a push recorded while the engine did not answer");
+      deps.log.info(
+        { triggerId: trigger.id, image, deployments: rows.map((r) => r.id), ...(Object.keys(leftAlone).length ? { leftAlone } : {}) },
+        "matched a push recorded while the engine did not answer",
+      );
       queued += rows.length;
     }
     return queued;

@@ -117,6 +117,10 @@ describe("a push recorded while the engine is down", () => {
     await server.deployer.idle();
     expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:live@${sha(2)}`);
     expect((await server.swarm.findService("other"))?.image).toBe(`${repo}:live@${sha(1)}`);
+    // What the webhook could not answer then is logged now: how many services it left alone and why, not their names.
+    const matched = server.logLines.map((l) => JSON.parse(l)).find((l) => l.msg === "matched a push recorded while the engine did not answer");
+    expect(matched.leftAlone).toEqual({ not_in_token: 1 });
+    expect(JSON.stringify(matched)).not.toContain('"other"');
   });
 
   it("is matched by the server's own loop when it runs, on its clock", async () => {
