@@ -103,6 +103,8 @@ export function createDockerodeSwarm(docker: Docker, options: DockerodeSwarmOpti
         return service.ID === idOrName || service.Spec.Name === idOrName ? toService(service) : undefined;
       } catch (err) {
         if (err instanceof SwarmNotFoundError) return undefined;
+        // A name that is no service's, but the start of several IDs: "service a is ambiguous (2 matches found)", a 400.
+        if (err instanceof SwarmUnavailableError && err.status === 400) return undefined;
         throw err;
       }
     },
@@ -198,6 +200,7 @@ function toSwarmError(err: unknown, timeoutMs: number): unknown {
   if (typeof e.statusCode === "number") {
     return new SwarmUnavailableError(`Docker engine answered ${e.statusCode}: ${message}`, {
       answerLost: e.statusCode === 502 || e.statusCode === 504,
+      status: e.statusCode,
     });
   }
   if (e.code && CONNECTION_ERRORS.has(e.code)) {

@@ -306,7 +306,10 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         }
         if (err instanceof SwarmConflictError) throw new DeployFailure(`the service kept changing under us: ${err.message}`, "error");
         if (err instanceof SwarmNotFoundError) throw new DeployFailure(`the service ${dep.service} no longer exists`, "error");
-        if (err instanceof SwarmUnavailableError) throw new DeployFailure(`Docker engine unreachable: ${err.message}`, "error");
+        // An answer that came back (a 400 for a spec the engine will not take) is a refusal; no answer at all, an outage.
+        if (err instanceof SwarmUnavailableError && (err.status === undefined || err.status >= 500)) {
+          throw new DeployFailure(`Docker engine unreachable: ${err.message}`, "error");
+        }
         throw new DeployFailure(`the engine refused the update: ${(err as Error).message}`, "error");
       }
     }

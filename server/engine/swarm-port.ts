@@ -142,9 +142,12 @@ export class SwarmUnavailableError extends Error {
    * write may have been applied. False when the engine answered, or the request never left.
    */
   readonly answerLost: boolean;
-  constructor(message: string, options: { answerLost?: boolean } = {}) {
+  /** The HTTP status the engine (or a proxy before it) answered with, when it answered: a 4xx is a refusal, not an outage. */
+  readonly status?: number;
+  constructor(message: string, options: { answerLost?: boolean; status?: number } = {}) {
     super(message);
     this.answerLost = options.answerLost ?? false;
+    if (options.status !== undefined) this.status = options.status;
   }
 }
 

@@ -503,7 +503,7 @@ describe("an update whose answer is lost", () => {
     const server = createTestServer();
     const { done } = await deployThrough(server, sha(28), (swarm) => swarm.refuseUpdate("web", "rpc error: code = InvalidArgument desc = no"));
     expect(done).toMatchObject({ status: "failed", pinnedImage: null, updateVersion: null, previousImage: `${repo}:v1@${sha(1)}` });
-    expect(done.message).toContain("answered 500: rpc error");
+    expect(done.message).toBe("the engine refused the update: Docker engine answered 400: rpc error: code = InvalidArgument desc = no");
     expect(server.history.latestAppliedOf("web"), "a refused update is not applied").toBeUndefined();
   });
 

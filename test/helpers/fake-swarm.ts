@@ -197,12 +197,12 @@ export class FakeSwarm implements SwarmPort {
     throw new SwarmUnavailableError("the Docker engine did not answer within 30000 ms (FakeSwarm lost the answer)", { answerLost: true });
   }
 
-  /** The next update of this service is refused by the engine with `message`, as a 500 answer is. */
-  refuseUpdate(idOrName: string, message: string): void {
-    this.refusals.set(this.get(idOrName).id, message);
+  /** The next update of this service is refused by the engine with `message`, answered with `status` (a spec it will not take: 400). */
+  refuseUpdate(idOrName: string, message: string, status = 400): void {
+    this.refusals.set(this.get(idOrName).id, { message, status });
   }
 
-  private readonly refusals = new Map<string, string>();
+  private readonly refusals = new Map<string, { message: string; status: number }>();
 
   /** The next update of this service loses a race with another writer. */
   conflictOnce(idOrName: string): void {
@@ -295,7 +295,10 @@ export class FakeSwarm implements SwarmPort {
     this.checkVersion(s, version);
     const refusal = this.refusals.get(s.id);
     this.refusals.delete(s.id);
-    if (refusal !== undefined) throw new SwarmUnavailableError(`Docker engine answered 500: ${refusal}`);
+    // As the adapter hears the engine refuse a spec (swarmkit's InvalidArgument is a 400).
+    if (refusal !== undefined) {
+      throw new SwarmUnavailableError(`Docker engine answered ${refusal.status}: ${refusal.message}`, { status: refusal.status });
+    }
     const lost = this.lostAnswers.get(s.id);
     this.lostAnswers.delete(s.id);
     if (lost && !lost.applied) return this.loseAnswer(lost);
