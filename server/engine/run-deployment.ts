@@ -293,6 +293,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
           const seen = await afterLostAnswer(dep, reason);
           if (seen.taken) return { warnings: [], version: service.version, taken: { dep, service: seen.service, reason } };
           if (++lostAnswers < lostAnswerResends) {
+            changedMeanwhile(dep, first, seen.service, recordedPrevious);
             opts.store.addEvent(dep.id, `the engine did not answer the update (${reason}), and did not take it; sending it again`);
             service = seen.service;
             continue;
@@ -300,8 +301,10 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         }
         dep = opts.store.transition(dep.id, { pinnedImage: null, previousImage: recordedPrevious, updateVersion: null });
         if (err instanceof SwarmConflictError && ++conflicts < conflictRetries) {
-          opts.store.addEvent(dep.id, `service version ${service.version} was stale (update out of sequence); retrying`);
+          const stale = service.version;
           service = await getService(dep);
+          changedMeanwhile(dep, first, service, recordedPrevious);
+          opts.store.addEvent(dep.id, `service version ${stale} was stale (update out of sequence); retrying`);
           continue;
         }
         if (err instanceof SwarmConflictError) throw new DeployFailure(`the service kept changing under us: ${err.message}`, "error");
@@ -313,6 +316,23 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         throw new DeployFailure(`the engine refused the update: ${(err as Error).message}`, "error");
       }
     }
+  }
+
+  /**
+   * Before an update goes again (its version was stale, or its answer lost and not taken): the service as read
+   * now must still be the one the checks passed on. Someone else's change since (`docker service update --image`,
+   * `deployer.enable=false`) is theirs; sending the update again would silently undo it, as the engine's version
+   * check exists to prevent. Only the engine moving the version (its own rollout bookkeeping) is retried.
+   */
+  function changedMeanwhile(dep: DeploymentRecord, first: SwarmService, now: SwarmService, recordedPrevious: string | null): void {
+    const disabled = now.labels[ENABLE_LABEL] === "false" && first.labels[ENABLE_LABEL] !== "false";
+    if (now.image === first.image && !disabled) return;
+    opts.store.transition(dep.id, { pinnedImage: null, previousImage: recordedPrevious, updateVersion: null });
+    throw new DeploySkipped(
+      disabled
+        ? `the service was labelled ${ENABLE_LABEL}=false while its update was on its way; left alone`
+        : `the service changed while its update was on its way: it runs ${now.image} now; left to whoever changed it`,
+    );
   }
 
   /**

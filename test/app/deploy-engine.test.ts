@@ -546,3 +546,61 @@ describe("an update whose answer is lost", () => {
     expect(swarm.callsOf("updateService")).toHaveLength(1);
   });
 });
+
+describe("a service someone else changes while its update is on its way", () => {
+  const theirs = "127.0.0.1:5000/other/thing:v9";
+
+  /** The operator's `docker service update --image` lands just before (or, `after`, just behind) the deployer's first update. */
+  function operatorUpdates(swarm: FakeSwarm, opts: { after?: boolean } = {}) {
+    const real = swarm.updateService.bind(swarm);
+    let first = true;
+    const operator = async (id: string) => void (await real(id, (await swarm.findService(id))!.version, { image: theirs }));
+    swarm.updateService = async (id, version, update) => {
+      if (!first) return real(id, version, update);
+      first = false;
+      if (!opts.after) await operator(id);
+      try {
+        return await real(id, version, update);
+      } finally {
+        if (opts.after) await operator(id);
+      }
+    };
+  }
+
+  it("is not written over when the update comes back stale: the deployment is skipped, the operator's image stays", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(31));
+    operatorUpdates(server.swarm);
+    const id = (await push(server, "v1", sha(31))).deployments[0]!.id;
+    const done = await waitForFinal(server, id);
+    expect(done.status, timeline(server, id).join("\n")).toBe("skipped");
+    expect(done.message).toBe(`the service changed while its update was on its way: it runs ${theirs} now; left to whoever changed it`);
+    expect(done).toMatchObject({ pinnedImage: null, updateVersion: null });
+    expect((await server.swarm.findService("web"))?.image).toBe(theirs);
+    expect(server.swarm.callsOf("updateService")).toHaveLength(2); // the operator's, and the refused one
+  });
+
+  it("is not written over when an update whose answer was lost is sent again", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(32));
+    server.swarm.loseUpdateAnswer("web", { applied: false });
+    operatorUpdates(server.swarm, { after: true });
+    const id = (await push(server, "v1", sha(32))).deployments[0]!.id;
+    const done = await waitForFinal(server, id);
+    expect(done.status, timeline(server, id).join("\n")).toBe("skipped");
+    expect(done.message).toContain(`it runs ${theirs} now`);
+    expect((await server.swarm.findService("web"))?.image).toBe(theirs);
+  });
+
+  it("is still sent again when only the engine moved the version (the image is the one it replaces)", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "web", image: `${repo}:v1@${sha(1)}` });
+    server.registry.push(ref("v1"), sha(33));
+    server.swarm.conflictOnce("web");
+    const id = (await push(server, "v1", sha(33))).deployments[0]!.id;
+    expect((await waitForFinal(server, id)).status).toBe("succeeded");
+    expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:v1@${sha(33)}`);
+  });
+});
