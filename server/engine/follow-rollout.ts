@@ -94,6 +94,17 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
       const status = service.updateStatus;
       const withTaskError = (text: string) => (lastTaskError ? `${text} (${lastTaskError})` : text);
 
+      // Outside swarm's rollback (which puts the previous spec back), the spec must hold our image: someone else's
+      // update, paused or under way, is theirs, and never ours to roll back.
+      const rollingBack = status?.state === "rollback_started" || status?.state === "rollback_completed" || status?.state === "rollback_paused";
+      if (!rollingBack && service.image !== opts.targetImage) {
+        return {
+          status: "failed",
+          message: `the service's image was changed to ${service.image} by someone else during the rollout`,
+          failureKind: "error",
+          canRollback: false,
+        };
+      }
       switch (status?.state) {
         case "rollback_completed":
           return { status: "rolled_back", message: withTaskError(`swarm rolled the update back: ${status.message ?? "rollback completed"}`) };
@@ -116,14 +127,6 @@ export async function followRollout(opts: FollowOptions): Promise<RolloutOutcome
           };
         case "completed":
         case undefined:
-          if (service.image !== opts.targetImage) {
-            return {
-              status: "failed",
-              message: `the service's image was changed to ${service.image} by someone else during the rollout`,
-              failureKind: "error",
-              canRollback: false,
-            };
-          }
           if (progress.converged) return { status: "succeeded", message: `rollout completed: ${progress.text}` };
           break;
         case "updating":

@@ -410,9 +410,17 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
   }
 
   async function rollBack(dep: DeploymentRecord, reason: string, watch: (target: string) => Promise<RolloutOutcome>): Promise<RunOutcome> {
-    opts.store.addEvent(dep.id, `${reason}; rolling back to ${dep.previousImage} (ROLLBACK_ON_FAILURE)`);
     try {
       const service = await getService(dep);
+      // rollback=previous puts back the service's previous spec, whatever it is: only while that is the one this update replaced.
+      if (service.image !== dep.pinnedImage || (service.previousImage !== undefined && service.previousImage !== dep.previousImage)) {
+        return {
+          status: "failed",
+          message: `${reason}; not rolled back: the service runs ${service.image} over ${service.previousImage ?? "no previous spec"} now, not this update over ${dep.previousImage}`,
+          extra: { failureKind: "rollout" },
+        };
+      }
+      opts.store.addEvent(dep.id, `${reason}; rolling back to ${dep.previousImage} (ROLLBACK_ON_FAILURE)`);
       await opts.swarm.rollbackService(service.id, service.version);
       const back = await watch(dep.previousImage!);
       if (back.status === "succeeded" || back.status === "rolled_back") {

@@ -205,6 +205,26 @@ describe("the deploy engine", () => {
     expect((await server.swarm.findService("web"))?.image).toBe(`${repo}:v1`);
   });
 
+  it("with ROLLBACK_ON_FAILURE, rolls back only its own update: a paused update someone else sent meanwhile is theirs", async () => {
+    const clock = new FakeClock();
+    const server = createTestServer({ ROLLBACK_ON_FAILURE: "true" }, { clock, swarm: new FakeSwarm() });
+    server.swarm.addService({ name: "web", image: `${repo}:v1`, failureAction: "pause" });
+    server.registry.push(ref("v1"), sha(34));
+    const id = (await push(server, "v1", sha(34))).deployments[0]!.id;
+    await clock.sleepCount(1); // our update is sent and followed
+    // An operator's `docker service update --image …:v3`, which fails: swarm pauses it.
+    server.swarm.failImage(`${repo}:v3`);
+    const service = (await server.swarm.findService("web"))!;
+    await server.swarm.updateService(service.id, service.version, { image: `${repo}:v3` });
+    await server.swarm.settle();
+    clock.advance(250);
+    const done = await waitForFinal(server, id);
+    expect(done.status, timeline(server, id).join("\n")).toBe("failed");
+    expect(done.message).toBe(`the service's image was changed to ${repo}:v3 by someone else during the rollout`);
+    expect(server.swarm.callsOf("rollbackService"), "their update is not rolled back by us").toEqual([]);
+    expect(server.holds.findQuarantine("web", sha(34)), "our digest did nothing wrong").toBeUndefined();
+  });
+
   it("fails a rollout that does not finish within TIMEOUT, on the server's clock", async () => {
     const { clock, server, id } = await rolloutUnderOneSecondTimeout();
     clock.advance(999);
