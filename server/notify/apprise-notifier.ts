@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { outbound, redirected } from "./outbound.js";
 import type { Metrics } from "../metrics.js";
 import type { DeploymentHistory } from "../store/deployment-history.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
@@ -44,6 +45,7 @@ function outcomeOf(dep: DeploymentRecord): Outcome | undefined {
  */
 export function createAppriseNotifier(opts: AppriseNotifierOptions) {
   const doFetch = opts.fetch ?? ((input, init) => fetch(input, init));
+  const target = outbound(opts.url);
   const inFlight = new Set<Promise<void>>();
   // In memory: the record has no row for an image that was never found. A restart may repeat one.
   const unavailable = new Set<string>();
@@ -51,16 +53,17 @@ export function createAppriseNotifier(opts: AppriseNotifierOptions) {
   function send(event: string, message: AppriseMessage, context: Record<string, unknown>): Promise<void> {
     const sending = (async () => {
       try {
-        const res = await doFetch(opts.url, {
+        const res = await doFetch(target.url, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", ...target.headers },
           body: JSON.stringify(message),
+          redirect: "manual",
           signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
         });
         await res.body?.cancel().catch(() => undefined);
         const result = res.ok ? "sent" : "failed";
         opts.metrics.notifications.inc({ event, result });
-        opts.log[res.ok ? "info" : "warn"]({ ...context, event, status: res.status }, `Apprise notification ${result}`);
+        opts.log[res.ok ? "info" : "warn"]({ ...context, event, status: res.status }, `Apprise notification ${result}${redirected(res)}`);
       } catch (err) {
         opts.metrics.notifications.inc({ event, result: "failed" });
         opts.log.warn({ ...context, event, reason: (err as Error).message }, "Apprise notification could not be delivered");

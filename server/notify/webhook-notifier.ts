@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { outbound, redirected } from "./outbound.js";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics.js";
 import type { DeploymentRecord } from "../store/deployment-store.js";
@@ -33,6 +34,7 @@ export function signBody(secret: string, body: string): string {
  */
 export function createWebhookNotifier(opts: WebhookNotifierOptions) {
   const doFetch = opts.fetch ?? ((input, init) => fetch(input, init));
+  const target = outbound(opts.url);
   const inFlight = new Set<Promise<void>>();
 
   function send(event: WebhookEvent, dep: DeploymentRecord): Promise<void> {
@@ -55,16 +57,22 @@ export function createWebhookNotifier(opts: WebhookNotifierOptions) {
     const sending = (async () => {
       const context = { deploymentId: dep.id, event };
       try {
-        const res = await doFetch(opts.url, {
+        const res = await doFetch(target.url, {
           method: "POST",
-          headers: { "content-type": "application/json", [SIGNATURE_HEADER]: signBody(opts.secret, body), "x-deployer-event": event },
+          headers: {
+            "content-type": "application/json",
+            ...target.headers,
+            [SIGNATURE_HEADER]: signBody(opts.secret, body),
+            "x-deployer-event": event,
+          },
           body,
+          redirect: "manual",
           signal: AbortSignal.timeout(opts.timeoutMs ?? 5000),
         });
         await res.body?.cancel();
         const result = res.ok ? "sent" : "failed";
         opts.metrics.notifications.inc({ event, result });
-        opts.log[res.ok ? "debug" : "warn"]({ ...context, status: res.status }, `webhook notification ${result}`);
+        opts.log[res.ok ? "debug" : "warn"]({ ...context, status: res.status }, `webhook notification ${result}${redirected(res)}`);
       } catch (err) {
         opts.metrics.notifications.inc({ event, result: "failed" });
         opts.log.warn(

@@ -470,7 +470,9 @@ async function receiver() {
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       got.push({ path: req.url ?? "", headers: req.headers, body });
-      res.writeHead(200).end("{}");
+      // A receiver that sends the server elsewhere (an instance's metadata, say).
+      if (req.url === "/moved") res.writeHead(307, { location: `${url}/elsewhere` }).end();
+      else res.writeHead(200).end("{}");
     });
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
@@ -522,6 +524,32 @@ describe("notifications of waits", () => {
         ["deployment.waiting", web!.id, "awaiting_approval"],
       ].sort(),
     );
+  });
+
+  it("sends a login in the URL as Basic auth, never logs it, and follows no redirect", async () => {
+    const sink = await receiver();
+    const secret = "webhook-secret-0123456789";
+    const withLogin = sink.url.replace("http://", "http://admin:hunter2%21pw@");
+    const s = server(
+      { "deployer.approve": "required" },
+      {
+        env: {
+          APPRISE_SIDECAR_URL: `${withLogin}/apprise`,
+          DEPLOYER_NOTIFY_WEBHOOK_URL: `${sink.url}/moved`,
+          DEPLOYER_NOTIFY_WEBHOOK_SECRET: secret,
+        },
+      },
+    );
+    const id = await pushed(s, "v1", 1);
+    await untilStatus(s, id, "awaiting_approval");
+    await sink.waitFor(2);
+    const apprise = sink.got.find((g) => g.path === "/apprise")!;
+    expect(apprise.headers.authorization).toBe(`Basic ${Buffer.from("admin:hunter2!pw").toString("base64")}`);
+    expect(sink.got.map((g) => g.path).sort()).toEqual(["/apprise", "/moved"]);
+    const logs = s.logLines.join("\n");
+    expect(logs).not.toContain("hunter2");
+    expect(logs).toContain("webhook notification failed (a redirect, not followed)");
+    expect(sink.got.some((g) => g.path === "/elsewhere")).toBe(false);
   });
 
   it("refuses a notification webhook without a secret to sign it with", () => {
