@@ -67,12 +67,21 @@ export interface ComposeOptions {
 
 export interface EventStreamLimits {
   maxStreams: number;
+  maxStreamsPerToken: number;
   bufferEvents: number;
   heartbeatMs: number;
+  /** A write a client does not take within this long ends its stream (it stopped reading). */
+  writeDeadlineMs: number;
 }
 
-/** 100 streams of at most 1,000 waiting events each; a heartbeat every 15 s. */
-export const defaultEventStreamLimits: EventStreamLimits = { maxStreams: 100, bufferEvents: 1000, heartbeatMs: 15_000 };
+/** 100 streams, 20 per token, of at most 1,000 waiting events each; a heartbeat every 15 s; a write taken within 30 s. */
+export const defaultEventStreamLimits: EventStreamLimits = {
+  maxStreams: 100,
+  maxStreamsPerToken: 20,
+  bufferEvents: 1000,
+  heartbeatMs: 15_000,
+  writeDeadlineMs: 30_000,
+};
 
 /**
  * Wires the server from its ports. main.ts calls it with the real engine and
@@ -210,7 +219,12 @@ export function composeServer(opts: ComposeOptions) {
   // Started by main.ts; in-process tests call runOnce() themselves.
   const unmatched = createUnmatchedPushes({ ...ingest, clock });
   const limits = { ...defaultEventStreamLimits, ...opts.events };
-  const hub = createEventHub({ feed: store.feed, maxStreams: limits.maxStreams, bufferEvents: limits.bufferEvents });
+  const hub = createEventHub({
+    feed: store.feed,
+    maxStreams: limits.maxStreams,
+    maxStreamsPerToken: limits.maxStreamsPerToken,
+    bufferEvents: limits.bufferEvents,
+  });
   const sessions = createSessions({
     tokens,
     now,
@@ -228,7 +242,7 @@ export function composeServer(opts: ComposeOptions) {
       history,
       holds,
       sourceAdmin: { operations: sourceOperations, rejections },
-      events: { hub, log: opts.log, heartbeatMs: limits.heartbeatMs },
+      events: { hub, log: opts.log, heartbeatMs: limits.heartbeatMs, writeDeadlineMs: limits.writeDeadlineMs },
       sessions,
       backup: { snapshot: () => snapshotDatabase(opts.sqlite), clock },
     },

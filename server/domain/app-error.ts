@@ -14,6 +14,7 @@ export type ErrorCode =
   | "UNPROCESSABLE"
   | "EXPECTATION_FAILED"
   | "HEADERS_TOO_LARGE"
+  | "RATE_LIMITED"
   | "UNAVAILABLE"
   | "INTERNAL";
 
@@ -28,7 +29,7 @@ export class AppError extends Error {
   }
 }
 
-export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 415 | 417 | 422 | 431 | 500 | 503 {
+export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 415 | 417 | 422 | 429 | 431 | 500 | 503 {
   switch (code) {
     case "BAD_REQUEST":
     case "VALIDATION_FAILED":
@@ -51,6 +52,8 @@ export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 4
       return 422;
     case "HEADERS_TOO_LARGE":
       return 431;
+    case "RATE_LIMITED":
+      return 429;
     case "INTERNAL":
       return 500;
     case "UNAVAILABLE":

@@ -13,6 +13,8 @@ export interface EventHubOptions {
   feed: Pick<EventFeed, "subscribe">;
   /** Streams open at once; the next one is answered 503. */
   maxStreams: number;
+  /** Streams one token (or a session's token) may hold open at once: one reader cannot take every place. */
+  maxStreamsPerToken: number;
   /** Events a stream may have waiting to be written before its client is dropped. */
   bufferEvents: number;
 }
@@ -29,6 +31,7 @@ export type EventHub = ReturnType<typeof createEventHub>;
 
 export function createEventHub(opts: EventHubOptions) {
   let reserved = 0;
+  const byOwner = new Map<string, number>();
   const subscribers = new Set<(events: FeedEvent[]) => void>();
   let stopFeed: (() => void) | undefined;
 
@@ -37,14 +40,26 @@ export function createEventHub(opts: EventHubOptions) {
   };
 
   return {
-    /** Takes one of the `maxStreams` places, or refuses with 503; returns its release (idempotent). */
-    reserve(): () => void {
+    /**
+     * Takes one of the `maxStreams` places for `owner` (a token), or refuses: 429 past the token's own
+     * `maxStreamsPerToken`, 503 when all are taken. Returns its release (idempotent).
+     */
+    reserve(owner: string): () => void {
+      const own = byOwner.get(owner) ?? 0;
+      if (own >= opts.maxStreamsPerToken) {
+        throw new AppError("RATE_LIMITED", `this token has ${own} event streams open already (at most ${opts.maxStreamsPerToken}); close one first`);
+      }
       if (reserved >= opts.maxStreams) throw new AppError("UNAVAILABLE", `too many event streams are open (${opts.maxStreams}); try again later`);
       reserved++;
+      byOwner.set(owner, own + 1);
       let released = false;
       return () => {
-        if (!released) reserved--;
+        if (released) return;
         released = true;
+        reserved--;
+        const left = (byOwner.get(owner) ?? 1) - 1;
+        if (left > 0) byOwner.set(owner, left);
+        else byOwner.delete(owner);
       };
     },
 

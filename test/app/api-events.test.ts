@@ -148,6 +148,59 @@ describe("GET /api/events", () => {
     await two.body!.cancel();
   });
 
+  it("holds a token to its own cap on open streams (429), so that one reader cannot take every place", async () => {
+    const server = createTestServer({}, { events: { maxStreams: 10, maxStreamsPerToken: 2 } });
+    const token = await server.tokens.signApiToken({ sub: "ops-alice", scopes: ["deployments:read"] });
+    const open = () => server.request("/api/events", { headers: { authorization: `Bearer ${token}` } });
+    const [one, two, three] = [await open(), await open(), await open()];
+    expect([one.status, two.status]).toEqual([200, 200]);
+    expect(three.status).toBe(429);
+    expect((await three.json()).error).toMatchObject({ code: "RATE_LIMITED", message: expect.stringContaining("at most 2") });
+    // Another token of the same person is another reader.
+    const other = await stream(server, "/api/events");
+    expect(other.status).toBe(200);
+    await Promise.all([one, two, other].map((r) => r.body!.cancel()));
+    await expect.poll(() => server.hub.open).toBe(0);
+    const again = await open();
+    expect(again.status).toBe(200);
+    await again.body!.cancel();
+  });
+
+  it("ends a stream whose client stopped reading, freeing its place, even in the middle of its replay", async () => {
+    const server = createTestServer({}, { events: { maxStreams: 1, writeDeadlineMs: 50 } });
+    webService(server);
+    const [dep] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(1) });
+    await waitForFinal(server, dep!.id);
+    server.store.atomically(() => {
+      for (let i = 0; i < 3000; i++) server.store.addEvent(dep!.id, `note ${i} ${"x".repeat(100)}`);
+    });
+    const stalled = await stream(server, "/api/events", { lastEventId: "0" });
+    expect(stalled.status).toBe(200);
+    expect(server.hub.open).toBe(1);
+    // Nothing reads it: its replay's writes wait on the client, which never takes them.
+    await expect.poll(() => server.hub.open, { timeout: 5000 }).toBe(0);
+    expect(server.logLines.join("\n")).toContain("dropped an event stream whose client stopped reading");
+    const next = await stream(server, "/api/events");
+    expect(next.status).toBe(200);
+    await next.body!.cancel();
+  });
+
+  it("refuses a Last-Event-ID past the newest event it has recorded (a database restored from an older backup)", async () => {
+    const server = createTestServer();
+    webService(server);
+    const [dep] = await deployThroughWebhook(server, { repository: "acme/web", tag: "live", digest: sha(1) });
+    const latest = server.store.feed.latestId();
+    for (const path of ["/api/events", `/api/deployments/${dep!.id}/events`]) {
+      const ahead = await stream(server, path, { lastEventId: String(latest + 1000) });
+      expect(ahead.status, path).toBe(400);
+      expect((await ahead.json()).error).toMatchObject({ code: "VALIDATION_FAILED", message: expect.stringContaining("past this server's newest") });
+      const current = await stream(server, path, { lastEventId: String(latest) });
+      expect(current.status).toBe(200);
+      await current.body!.cancel();
+    }
+    await expect.poll(() => server.hub.open).toBe(0);
+  });
+
   it("answers HEAD with the stream's headers and no stream: HEAD requests past the cap take no place", async () => {
     const server = createTestServer({}, { events: { maxStreams: 2 } });
     server.swarm.addService({ name: "web", image: "127.0.0.1:5000/acme/web:live" });

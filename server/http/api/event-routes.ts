@@ -31,6 +31,11 @@ export interface EventStreamDeps {
   log: Logger;
   /** A `:` comment line this often when nothing else is sent, so proxies keep the connection open. */
   heartbeatMs: number;
+  /**
+   * A write the client does not take within this long ends the stream: a client that stopped reading would
+   * otherwise hold its place (and its token's) for as long as its connection stays open, past its token's expiry.
+   */
+  writeDeadlineMs: number;
 }
 
 const REPLAY_PAGE = 200;
@@ -86,36 +91,49 @@ async function pump(
     closed = true;
     subscription?.close();
   });
+  /** Ends the stream and its socket: the pending write fails. */
+  const drop = (why: string) => {
+    deps.log.warn({ requestId: c.get("requestId"), lastEventId: cursor }, why);
+    stream.abort();
+    (c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy();
+  };
+  /** A write the client takes within writeDeadlineMs, or the end of its stream. */
+  const taken = async (write: Promise<unknown>) => {
+    const timer = setTimeout(() => drop("dropped an event stream whose client stopped reading"), deps.writeDeadlineMs);
+    timer.unref();
+    try {
+      await write;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   /** Writes one event; true when it ended a single deployment's stream. */
   const send = async (e: FeedEvent) => {
-    await stream.writeSSE({ event: e.kind, id: String(e.id), data: JSON.stringify(toStreamEventJson(e)) });
+    await taken(stream.writeSSE({ event: e.kind, id: String(e.id), data: JSON.stringify(toStreamEventJson(e)) }));
     cursor = e.id;
     return deploymentId !== undefined && e.kind === "final";
   };
   try {
-    await stream.write(`retry: ${RETRY_MS}\n\n`);
+    await taken(stream.write(`retry: ${RETRY_MS}\n\n`));
     for (;;) {
       const page = feed.readAfter(cursor, { deploymentId, limit: REPLAY_PAGE });
       if (page.length === 0) break;
       for (const e of page) if (await send(e)) return;
-      if (closed) return;
+      // A long replay is a stream too: it ends once its token or session no longer allows it.
+      if (closed || !(await deps.stillAuthorized(c))) return;
     }
     // Still in the turn of the empty read: what commits from here on reaches the subscription.
     if (deploymentId) {
       const dep = deps.store.findDeployment(deploymentId);
       if (!dep || isTerminal(dep.status)) return;
     }
-    subscription = deps.hub.subscribe(deploymentId, () => {
-      // Its writes are stuck behind a full socket: end them (the pending one fails), and the socket too.
-      deps.log.warn({ requestId: c.get("requestId"), lastEventId: cursor }, "dropped an event stream whose client did not keep up");
-      stream.abort();
-      (c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy();
-    });
+    // Its writes stuck behind a full socket: end them (the pending one fails), and the socket too.
+    subscription = deps.hub.subscribe(deploymentId, () => drop("dropped an event stream whose client did not keep up"));
     while (!closed) {
       const next = await subscription.next(deps.heartbeatMs);
       if (next === "closed" || next === "overflow") return;
       if (!(await deps.stillAuthorized(c))) return;
-      if (next === "idle") await stream.write(": heartbeat\n\n");
+      if (next === "idle") await taken(stream.write(": heartbeat\n\n"));
       else for (const e of next) if (e.id > cursor && (await send(e))) return;
     }
   } finally {
@@ -125,7 +143,14 @@ async function pump(
 }
 
 function open(c: Context, deps: EventStreamDeps, from: { cursor: number; deploymentId?: string }) {
-  const release = deps.hub.reserve();
+  // An id past the newest this server has recorded is not one of its events (a database restored from an older backup):
+  // streaming from it would stay silent until the ids caught up, and a deployment's stream would never see its end.
+  const latest = deps.store.feed.latestId();
+  if (from.cursor > latest) {
+    throw new AppError("VALIDATION_FAILED", `Last-Event-ID ${from.cursor} is past this server's newest event (${latest}); reconnect without it`);
+  }
+  const claims = c.get("apiClaims") as ApiClaims | undefined;
+  const release = deps.hub.reserve(claims?.jti ?? `sub:${claims?.sub ?? ""}`);
   try {
     c.header("X-Accel-Buffering", "no");
     return streamSSE(c, (stream) => pump(c, stream, deps, { ...from, release }));
@@ -136,7 +161,7 @@ function open(c: Context, deps: EventStreamDeps, from: { cursor: number; deploym
 }
 
 const sse = (description: string) => ({ description, content: { "text/event-stream": { schema: s.StreamEventSchema } } });
-const errors = (...codes: Array<400 | 401 | 403 | 404 | 503>) =>
+const errors = (...codes: Array<400 | 401 | 403 | 404 | 429 | 503>) =>
   Object.fromEntries(codes.map((code) => [code, { description: `error ${code}`, content: { "application/json": { schema: s.ErrorSchema } } }]));
 
 export function registerEventRoutes(app: OpenAPIHono<{ Variables: { requestId: string; apiClaims: ApiClaims } }>, deps: EventStreamDeps) {
@@ -149,7 +174,7 @@ export function registerEventRoutes(app: OpenAPIHono<{ Variables: { requestId: s
         "Server-Sent Events: every new deployment (`deployment`), timeline entry (`timeline`) and final status (`final`) as it is committed. " +
         "Without Last-Event-ID it starts from now; with it (the header, or `lastEventId`) from the entry after that id.",
       request: { query: s.EventStreamQuery, headers: s.EventStreamHeaders },
-      responses: { 200: sse("the event stream"), ...errors(400, 401, 403, 503) },
+      responses: { 200: sse("the event stream"), ...errors(400, 401, 403, 429, 503) },
     }),
     (c) => {
       const cursor = cursorOf(c, c.req.valid("query").lastEventId);
@@ -165,7 +190,7 @@ export function registerEventRoutes(app: OpenAPIHono<{ Variables: { requestId: s
       description:
         "Server-Sent Events of one deployment: its timeline from the first entry (or after Last-Event-ID), live; the stream ends after its `final` event.",
       request: { params: s.DeploymentIdParam, query: s.EventStreamQuery, headers: s.EventStreamHeaders },
-      responses: { 200: sse("the deployment's event stream"), ...errors(400, 401, 403, 404, 503) },
+      responses: { 200: sse("the deployment's event stream"), ...errors(400, 401, 403, 404, 429, 503) },
     }),
     (c) => {
       const { id } = c.req.valid("param");
