@@ -13,6 +13,8 @@ export const ENABLE_LABEL = "deployer.enable";
 /** What the selection rules read of a service. */
 export interface SelectableService extends FilterableService {
   image: string;
+  /** A job service (replicated-job, global-job). */
+  job?: boolean;
 }
 
 /** FILTER_SERVICES and IGNORELIST_SERVICES, resolved. */
@@ -24,6 +26,8 @@ export interface Selection {
 /** Why a service running the pushed image is left alone, or undefined when it should be deployed. */
 export function exclusionReason(service: SelectableService, selection: Selection, allowedServices?: string[]): string | undefined {
   if (service.labels[ENABLE_LABEL] === "false") return "label_disabled";
+  // Its tasks run to completion: an update starts it again, and there is no rollout whose end could be followed.
+  if (service.job) return "job_service";
   if (selection.ignoreList.includes(service.name)) return "ignorelisted";
   if (!matchesServiceFilter(service, selection.filter)) return "filtered_out";
   if (allowedServices && !allowedServices.includes(service.name)) return "not_in_token";

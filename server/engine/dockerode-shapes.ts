@@ -49,6 +49,7 @@ export function toService(s: ServiceInspect): SwarmService {
     // A copy: the adapter keeps the spec it read to send back with the update (dockerode-swarm.ts).
     labels: { ...spec.Labels },
     mode: global ? "global" : "replicated",
+    job: spec.Mode?.ReplicatedJob !== undefined || spec.Mode?.GlobalJob !== undefined,
     replicas: global ? undefined : (spec.Mode?.Replicated?.Replicas ?? 1),
     runningTasks: s.ServiceStatus?.RunningTasks,
     forceUpdate: spec.TaskTemplate?.ForceUpdate ?? 0,

@@ -26,6 +26,8 @@ export interface SwarmService {
   /** `Spec.Labels`. */
   labels: Record<string, string>;
   mode: "replicated" | "global";
+  /** A job (`replicated-job`, `global-job`): its tasks run to completion, so an update of it is no rollout to follow. */
+  job: boolean;
   /** Desired replicas for replicated services; undefined for global ones. */
   replicas?: number;
   /** Tasks running now (`ServiceStatus.RunningTasks`, which the engine adds to a service list); undefined where it was not asked. */

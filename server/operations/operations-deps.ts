@@ -33,6 +33,12 @@ export async function getManagedService(deps: OperationsDeps, name: string): Pro
   if (!service || service.name !== name) throw new AppError("NOT_FOUND", `no swarm service named ${JSON.stringify(name)}`);
   const reason = exclusionReason(service, deps);
   if (reason === "label_disabled") throw new AppError("UNPROCESSABLE", `${name} is labelled deployer.enable=false; the deployer never touches it`);
+  if (reason === "job_service") {
+    throw new AppError(
+      "UNPROCESSABLE",
+      `${name} is a job (replicated-job or global-job): its tasks run to completion, which the deployer does not follow as a rollout; run it again with docker service update`,
+    );
+  }
   if (reason) throw new AppError("NOT_FOUND", `${name} is not managed by this server (${reason})`);
   return service;
 }

@@ -216,6 +216,17 @@ describe("POST /api/services/:name/deploy", () => {
     expect(res.status, res.text).toBe(422);
   });
 
+  it("refuses a job service with 422: its tasks run to completion, which is no rollout to follow", async () => {
+    const server = createTestServer();
+    server.swarm.addService({ name: "migrate", image: `${repo}:live`, job: true });
+    for (const path of ["/api/services/migrate/deploy", "/api/services/migrate/rollback"]) {
+      const res = await api(server, "POST", path, { json: path.endsWith("deploy") ? { tag: "v2" } : {} });
+      expect(res.status, res.text).toBe(422);
+      expect(res.body.error.message).toContain("is a job (replicated-job or global-job)");
+    }
+    expect(server.history.list({ limit: 10 }).items).toEqual([]);
+  });
+
   it("answers 415 to a body that is not JSON and 413 to one over 1 MiB", async () => {
     const server = createTestServer();
     server.swarm.addService({ name: "web", image: `${repo}:live` });

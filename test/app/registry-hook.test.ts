@@ -131,21 +131,28 @@ describe("POST /hooks/registry", () => {
     expect(countRows(server, "deployments")).toBe(0);
   });
 
-  it("leaves services alone that are labelled deployer.enable=false, ignorelisted, filtered out or outside the token", async () => {
+  it("leaves services alone that are labelled deployer.enable=false, jobs, ignorelisted, filtered out or outside the token", async () => {
     const server = createTestServer({ IGNORELIST_SERVICES: "ignored", FILTER_SERVICES: "label=team=web" });
     const labels = { team: "web" };
     server.swarm.addService({ name: "disabled", image: `${repo}:v1`, labels: { ...labels, "deployer.enable": "false" } });
+    server.swarm.addService({ name: "migrate", image: `${repo}:v1`, labels, job: true });
     server.swarm.addService({ name: "ignored", image: `${repo}:v1`, labels });
     server.swarm.addService({ name: "unlabelled", image: `${repo}:v1` });
     server.swarm.addService({ name: "elsewhere", image: `${repo}:v1`, labels });
     server.swarm.addService({ name: "deployed", image: `${repo}:v1`, labels });
     server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v1" }, sha(5));
-    const token = await webhookToken(server, { services: ["deployed", "disabled", "ignored", "unlabelled"] });
+    const token = await webhookToken(server, { services: ["deployed", "disabled", "migrate", "ignored", "unlabelled"] });
     const res = await post(server, registryPush({ repository: "acme/web", tag: "v1", digest: sha(5) }), token);
     expect(res.status, res.text).toBe(202);
     expect(res.json.deployments.map((d: { service: string }) => d.service)).toEqual(["deployed"]);
     const reasons = Object.fromEntries(res.json.ignored.map((i: { service?: string; reason: string }) => [i.service ?? "-", i.reason]));
-    expect(reasons).toEqual({ disabled: "label_disabled", ignored: "ignorelisted", unlabelled: "filtered_out", "-": "not_in_token" });
+    expect(reasons).toEqual({
+      disabled: "label_disabled",
+      migrate: "job_service",
+      ignored: "ignorelisted",
+      unlabelled: "filtered_out",
+      "-": "not_in_token",
+    });
   });
 
   it("tells a token nothing of the services outside it but how many there are", async () => {

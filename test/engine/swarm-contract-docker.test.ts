@@ -42,9 +42,15 @@ describeDocker("dockerode swarm on a real engine", () => {
           image: opts.image,
           replicas: opts.replicas,
           labels: opts.labels,
-          updateConfig: { parallelism: 1, failureAction: opts.failureAction, monitorMs: opts.monitorMs },
-          // A short rollback monitor too: swarm watches rolled-back tasks with RollbackConfig (default 5 s).
-          rollbackConfig: { parallelism: 1, failureAction: "pause", monitorMs: 1000 },
+          job: opts.job,
+          // A job takes no update or rollback policy.
+          ...(opts.job
+            ? {}
+            : {
+                updateConfig: { parallelism: 1, failureAction: opts.failureAction, monitorMs: opts.monitorMs },
+                // A short rollback monitor too: swarm watches rolled-back tasks with RollbackConfig (default 5 s).
+                rollbackConfig: { parallelism: 1, failureAction: "pause", monitorMs: 1000 },
+              }),
           stopGracePeriodMs: 2000,
         }),
       removeService,

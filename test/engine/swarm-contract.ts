@@ -21,6 +21,8 @@ export interface ContractServiceOptions {
   labels?: Record<string, string>;
   failureAction?: SwarmService["failureAction"];
   monitorMs?: number;
+  /** A replicated-job of one completion instead of a replicated service. */
+  job?: boolean;
 }
 
 export interface ContractHarness {
@@ -125,6 +127,16 @@ export function runSwarmContract(name: string, setup: () => Promise<ContractHarn
       expect((await h.swarm.findService(name))?.id).toBe(id);
       expect((await h.swarm.findService(id))?.name).toBe(name);
       expect(await h.swarm.findService(`contract-unknown-${randomBytes(4).toString("hex")}`)).toBeUndefined();
+    });
+
+    test("tells a job (replicated-job) from a service, by name and in the list", async () => {
+      const job = await createService({ image: h.images.good, job: true });
+      const plain = await createService({ image: h.images.good, replicas: 0 });
+      expect((await h.swarm.findService(job.name))?.job).toBe(true);
+      expect((await h.swarm.findService(plain.name))?.job).toBe(false);
+      const listed = await h.swarm.listServices();
+      expect(listed.find((s) => s.id === job.id)?.job).toBe(true);
+      expect(listed.find((s) => s.id === plain.id)?.job).toBe(false);
     });
 
     test("findServices and listTasksOf read several services in one call each, exact ids only; a removed one is absent, or refused in a task filter", async () => {

@@ -325,6 +325,8 @@ export async function createTestService(opts: {
   stopGracePeriodMs?: number;
   /** Default "any" (swarm's own): failed tasks are replaced forever; failure-path tests may want "none". */
   restartCondition?: "none" | "on-failure" | "any";
+  /** A replicated-job of one completion (restart "on-failure", as swarm wants for jobs). */
+  job?: boolean;
 }): Promise<string> {
   const spec: Docker.CreateServiceOptions = {
     Name: opts.name,
@@ -344,9 +346,9 @@ export async function createTestService(opts: {
         },
       },
       // Swarm's default 5 s restart delay would dominate the runtime of failure-path tests.
-      RestartPolicy: { Condition: opts.restartCondition ?? "any", Delay: ms(500) },
+      RestartPolicy: { Condition: opts.restartCondition ?? (opts.job ? "on-failure" : "any"), Delay: ms(500) },
     },
-    Mode: { Replicated: { Replicas: opts.replicas ?? 1 } },
+    Mode: opts.job ? { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } } : { Replicated: { Replicas: opts.replicas ?? 1 } },
     UpdateConfig: opts.updateConfig && toUpdateConfig(opts.updateConfig),
     RollbackConfig: opts.rollbackConfig && toUpdateConfig(opts.rollbackConfig),
   };

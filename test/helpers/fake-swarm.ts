@@ -30,6 +30,8 @@ export interface FakeServiceOptions {
   monitorMs?: number;
   failureAction?: SwarmService["failureAction"];
   mode?: SwarmService["mode"];
+  /** A replicated-job (or, with mode global, a global-job): listed and inspected as the engine shows one. */
+  job?: boolean;
   /** Replaces the UpdateConfig built from monitorMs and failureAction. */
   updatePolicy?: UpdatePolicy;
   rollbackPolicy?: UpdatePolicy;
@@ -44,6 +46,7 @@ interface Spec {
   image: string;
   labels: Record<string, string>;
   mode: SwarmService["mode"];
+  job: boolean;
   replicas?: number;
   forceUpdate: number;
   updatePolicy: UpdatePolicy;
@@ -136,6 +139,7 @@ export class FakeSwarm implements SwarmPort {
       image: opts.image,
       labels: { ...opts.labels },
       mode,
+      job: opts.job ?? false,
       replicas: mode === "replicated" ? (opts.replicas ?? 1) : undefined,
       forceUpdate: 0,
       updatePolicy: opts.updatePolicy ?? { parallelism: 1, monitorMs: opts.monitorMs ?? 5000, failureAction: opts.failureAction ?? "pause" },
@@ -541,6 +545,7 @@ export class FakeSwarm implements SwarmPort {
       image: s.spec.image,
       labels: { ...s.spec.labels },
       mode: s.spec.mode,
+      job: s.spec.job,
       replicas: s.spec.replicas,
       runningTasks: s.tasks.filter((t) => t.state === "running").length,
       forceUpdate: s.spec.forceUpdate,
