@@ -19,6 +19,13 @@ export async function rollbackService(deps: OperationsDeps, input: { service: st
     throw new AppError("UNPROCESSABLE", `deployment ${input.to} is not a deployment of ${service.name}`);
   }
   if (!target) throw new AppError("UNPROCESSABLE", `nothing to roll back to: ${service.name} has no earlier successful deployment of another digest`);
+  // Back to what ran there: a digest whose rollout failed (and is quarantined) is no place to go back to.
+  if (target.status !== "succeeded") {
+    throw new AppError(
+      "UNPROCESSABLE",
+      `deployment ${target.id} ended ${target.status}; roll back to one that succeeded, or deploy that digest by hand`,
+    );
+  }
   if (!target.digest) throw new AppError("UNPROCESSABLE", `deployment ${target.id} never resolved a digest, so there is nothing to redeploy`);
 
   const ref = parseImageRef(target.imageKey);

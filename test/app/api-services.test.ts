@@ -148,6 +148,18 @@ describe("POST /api/services/:name/rollback", () => {
       "NOT_FOUND",
     ],
     ["an unknown field", async () => ({ path: "/api/services/web/rollback", json: { too: "x" } }), 400, "VALIDATION_FAILED"],
+    [
+      "a deployment whose digest failed there (its rollout failed and was rolled back)",
+      async (s) => {
+        await serviceWithHistory(s);
+        s.swarm.failImage(`${repo}:live@${sha(9)}`);
+        const [bad] = await deployThroughWebhook(s, { repository: "acme/web", tag: "live", digest: sha(9) });
+        expect(bad!.status).not.toBe("succeeded");
+        return { path: "/api/services/web/rollback", json: { to: bad!.id } };
+      },
+      422,
+      "UNPROCESSABLE",
+    ],
   ];
   for (const [what, make, status, code] of failures) {
     it(`answers ${status} to ${what} and writes nothing`, async () => {
