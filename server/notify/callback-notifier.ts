@@ -14,7 +14,10 @@ export interface CallbackNotifierOptions {
   timeoutMs?: number;
 }
 
-/** Whether a callback URL may be called: http(s) and a host (or host:port) on the allowlist. */
+/**
+ * Whether a callback URL may be called: http(s) and a host (or host:port) on the allowlist. A host named
+ * without a port is that host on its scheme's own port (443, 80), not whatever else listens there.
+ */
 export function isCallbackAllowed(url: string, allowedHosts: string[]): boolean {
   let parsed: URL;
   try {
@@ -24,11 +27,9 @@ export function isCallbackAllowed(url: string, allowedHosts: string[]): boolean 
   }
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return false;
   if (parsed.username || parsed.password) return false;
-  const host = parsed.hostname.toLowerCase();
-  return allowedHosts.some((entry) => {
-    const e = entry.toLowerCase();
-    return e === host || e === parsed.host.toLowerCase() || (e.startsWith("[") && e === `[${host}]`);
-  });
+  // `host` drops the scheme's own port (https://x:443 is x), and keeps any other.
+  const host = parsed.host.toLowerCase();
+  return allowedHosts.some((entry) => entry.toLowerCase() === host);
 }
 
 /** The verdict for Docker Hub: any rollout failure is `failure`, a broken engine or registry is `error`. */
