@@ -106,8 +106,9 @@ export async function follow(opts: FollowOptions): Promise<string> {
         const dep = await call<DeploymentJson>(opts.target, "GET", path);
         if (terminal.has(dep.status)) return dep.status;
       } catch (err) {
-        // A refusal (bad token, no scope, unknown id) stays one; 503 (too many streams) and a lost connection are tried again.
-        const retriable = !(err instanceof CliError) || err.exitCode === EXIT.usage || err.status === 503;
+        // A refusal (bad token, no scope, unknown id) stays one; no place for the stream (503: all taken, 429: this
+        // token's taken) and a lost connection are tried again.
+        const retriable = !(err instanceof CliError) || err.exitCode === EXIT.usage || err.status === 503 || err.status === 429;
         if (!retriable || ++failures > maxRetries) throw err;
       }
       await new Promise((r) => setTimeout(r, Math.min(10_000, (opts.retryMs ?? 500) * 2 ** Math.max(0, failures - 1))));

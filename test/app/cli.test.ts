@@ -218,6 +218,34 @@ describe("deployer (the CLI) against a real HTTP server", () => {
     expect(ids).toEqual(upToFinal.map((e) => String(e.id)));
   });
 
+  it("follow waits for a place when its token holds every event stream it may (429), then follows to the end", async () => {
+    const clock = new FakeClock();
+    const server = createTestServer({}, { clock, events: { maxStreamsPerToken: 1 } });
+    webService(server);
+    server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v5" }, sha(5));
+    const { url } = await listenOnLoopback(server);
+    const target = { url, token: await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read", "deployments:write"] }) };
+    const held = await fetch(`${url}/api/events`, { headers: { authorization: `Bearer ${target.token}` } });
+    expect(held.status).toBe(200);
+    const res = await fetch(`${url}/api/services/web/deploy`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ tag: "v5" }),
+    });
+    const id = ((await res.json()) as { deployment: { id: string } }).deployment.id;
+    const out = new Writable({ write: (_chunk, _enc, done) => done() });
+    const followed = follow({ target, id, json: true, out, retryMs: 20 });
+    const refusals = () => server.logLines.filter((l) => l.includes('"status":429')).length;
+    await expect.poll(refusals).toBeGreaterThan(0);
+    await held.body!.cancel();
+    const ticking = setInterval(() => clock.advance(10), 5);
+    try {
+      expect(await followed).toBe("succeeded");
+    } finally {
+      clearInterval(ticking);
+    }
+  });
+
   it("follow on a terminal draws a progress bar of the tasks on the new digest, the timeline above it", async () => {
     const server = createTestServer();
     webService(server);
