@@ -3,6 +3,7 @@ import { DOCKER_HUB, isDigest, repoKey, repoTagKey, type ImageRef } from "../dom
 import { parseAuthChallenges, recordRateLimit, type RateLimit } from "./registry-headers.js";
 import { imageCreatedAt } from "./image-created.js";
 import { listTags } from "./tag-list.js";
+import { readRegistryBody, readRegistryJson } from "./read-json.js";
 import { RegistryError, type RegistryCredentials, type RegistryPort, type ResolvedManifest } from "./registry-port.js";
 
 export interface RegistryClientOptions {
@@ -45,8 +46,8 @@ const MANIFEST_ACCEPT = [
   "application/vnd.docker.distribution.manifest.v2+json",
   "application/vnd.oci.image.manifest.v1+json",
 ].join(", ");
-// distribution refuses manifests above 4 MiB, so a bigger body is not a manifest.
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** A token answer is a few kilobytes; a megabyte is far past any. */
+const MAX_TOKEN_BYTES = 1024 * 1024;
 const MIN_TOKEN_SECONDS = 60;
 // Renew early so that a request already in flight never carries a token that dies on the way.
 const TOKEN_MARGIN_SECONDS = 10;
@@ -122,18 +123,21 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
     const res = await send(url.href, { headers }, `token service ${url.origin}`);
     if (!res.ok) {
       await discard(res);
+      // A token service that is down (auth.docker.io answering 503) is tried again, as the registry itself would be.
+      if (res.status >= 500) {
+        throw new RegistryError("unreachable", `token service ${url.origin} could not answer for ${scope} (HTTP ${res.status})`);
+      }
       const kind = res.status === 401 || res.status === 403 ? "unauthorized" : res.status === 429 ? "rate_limited" : "protocol";
       throw new RegistryError(kind, `token service ${url.origin} refused ${who} for ${scope} (HTTP ${res.status})`);
     }
-    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      body = (await res.json()) as typeof body;
-    } catch {
-      throw new RegistryError("protocol", `token service ${url.origin} answered with something other than JSON`);
-    }
+    const body = (await readRegistryJson(res, ref.registry, `the token of ${url.origin}`, MAX_TOKEN_BYTES)) as {
+      token?: unknown;
+      access_token?: unknown;
+      expires_in?: unknown;
+    } | null;
     const value = [body?.token, body?.access_token].find((t): t is string => typeof t === "string" && t !== "");
     if (!value) throw new RegistryError("protocol", `token service ${url.origin} answered without token or access_token`);
-    const lifetime = typeof body.expires_in === "number" && Number.isFinite(body.expires_in) ? body.expires_in : 0;
+    const lifetime = typeof body?.expires_in === "number" && Number.isFinite(body.expires_in) ? body.expires_in : 0;
     const seconds = Math.max(MIN_TOKEN_SECONDS, lifetime) - TOKEN_MARGIN_SECONDS;
     tokens.set(`${ref.registry} ${scope}`, { value, expiresAt: requestedAt + seconds * 1000 });
     return value;
@@ -192,7 +196,9 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
           ? (["rate_limited", "rate-limited"] as const)
           : res.status >= 500
             ? (["unreachable", "could not be answered"] as const)
-            : (["protocol", "refused"] as const);
+            : res.status === 403
+              ? (["unauthorized", "denied"] as const)
+              : (["protocol", "refused"] as const);
     throw new RegistryError(kind, `${method} ${what}: ${verdict} by registry ${ref.registry} (HTTP ${res.status})`);
   }
 
@@ -206,18 +212,14 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
       const digest = headRefused ? undefined : head.headers.get("docker-content-digest")?.trim();
       if (digest) {
         if (!isDigest(digest)) throw new RegistryError("protocol", `registry ${ref.registry} sent a malformed digest for ${repoTagKey(ref)}`);
-        return { digest, ...mediaTypeOf(head) };
+        return { digest, ...refuseSchema1(ref, mediaTypeOf(head)) };
       }
       // Older registries omit the header; a GET counts as a Docker Hub pull, so only now (or when HEAD was refused).
       const get = await requestManifest("GET", ref);
       await ensureOk(get, "GET", ref);
-      const body = await get.arrayBuffer().then(
-        (bytes) => Buffer.from(bytes),
-        (err: unknown) =>
-          Promise.reject(new RegistryError("unreachable", `registry ${ref.registry} unreachable: ${describeNetworkError(err, timeoutMs)}`)),
-      );
-      if (body.length > MAX_MANIFEST_BYTES) throw new RegistryError("protocol", `manifest of ${repoTagKey(ref)} exceeds 4 MiB`);
-      return { digest: `sha256:${createHash("sha256").update(body).digest("hex")}`, ...mediaTypeOf(get) };
+      const media = refuseSchema1(ref, mediaTypeOf(get));
+      const body = await readRegistryBody(get, ref.registry, `manifest of ${repoTagKey(ref)}`);
+      return { digest: `sha256:${createHash("sha256").update(body).digest("hex")}`, ...media };
     },
     listTags: (ref) => listTags(ref, { request, ensureOk, pageSize: opts.tagsPageSize, origin: () => registryOrigin(ref.registry, insecure) }),
     imageCreatedAt: (ref, digest) => imageCreatedAt(ref, digest, { request, ensureOk, manifestAccept: MANIFEST_ACCEPT, now }),
@@ -228,6 +230,20 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
 
 function basicAuthorization({ username, password }: RegistryCredentials): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+}
+
+/**
+ * Docker's schema 1 manifests (`…manifest.v1+json`, signed `…v1+prettyjws`): Docker Engine no longer pulls them, so
+ * pinning one would end in a rollout whose every task fails to pull.
+ */
+function refuseSchema1(ref: Ref, media: { mediaType?: string }): { mediaType?: string } {
+  if (media.mediaType?.startsWith("application/vnd.docker.distribution.manifest.v1+")) {
+    throw new RegistryError(
+      "protocol",
+      `${repoTagKey(ref)} is a Docker schema 1 image (${media.mediaType}), which Docker no longer pulls; push it again with a current client`,
+    );
+  }
+  return media;
 }
 
 function mediaTypeOf(res: Response): { mediaType?: string } {

@@ -19,17 +19,22 @@ export interface TagListDeps {
 }
 
 const DEFAULT_PAGE_SIZE = 1000;
-const MAX_PAGES = 10;
+/** Quay sends at most 100 a page, whatever `n` asks: 100 pages reach MAX_TAGS there too. */
+const MAX_PAGES = 100;
 const MAX_TAGS = 10_000;
 
-/** The path and query of a `rel="next"` link on the same registry, or undefined. */
-export function nextPage(link: string | null, origin: string): string | undefined {
+/**
+ * The path and query of a `rel="next"` link on the same registry, or undefined. A relative link (`</v2/…>`, or
+ * `<?last=b&n=2>`) is resolved against the page it came with; `rel` may name several relations (`"prev next"`).
+ */
+export function nextPage(link: string | null, origin: string, current = "/"): string | undefined {
   for (const part of (link ?? "").split(",")) {
     const match = /<([^>]*)>\s*;(.*)$/.exec(part.trim());
-    if (!match || !/\brel="?next"?/.test(match[2]!)) continue;
+    const rel = match && /\brel\s*=\s*(?:"([^"]*)"|([^\s;]+))/i.exec(match[2]!);
+    if (!match || !rel || !(rel[1] ?? rel[2] ?? "").toLowerCase().split(/\s+/).includes("next")) continue;
     let url: URL;
     try {
-      url = new URL(match[1]!, origin);
+      url = new URL(match[1]!, new URL(current, origin));
     } catch {
       return undefined;
     }
@@ -53,7 +58,7 @@ export async function listTags(ref: RepoRef, deps: TagListDeps & { origin(): str
     for (const tag of (body.tags as unknown[] | null | undefined) ?? []) {
       if (typeof tag === "string" && isTag(tag) && tags.length < MAX_TAGS) tags.push(tag);
     }
-    path = nextPage(res.headers.get("link"), deps.origin());
+    path = nextPage(res.headers.get("link"), deps.origin(), path);
   }
   return tags;
 }

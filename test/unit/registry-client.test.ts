@@ -327,17 +327,66 @@ describe("registry client", () => {
     expect(client.lastRateLimit("docker.io")).toBeUndefined();
   });
 
-  it("reports a 5xx as unreachable (tried again), and protocol with the status on other errors", async () => {
+  it("reports a 5xx as unreachable (tried again), a 403 as unauthorized (DENIED), and protocol with the status on other errors", async () => {
     for (const status of [500, 502, 503, 504]) {
       const { host } = await startServer((req, res) => res.writeHead(status).end());
       const error = await resolveError(clientFor(host).resolveDigest(ref(host)));
       expect(error.kind, error.message).toBe("unreachable");
       expect(error.message).toContain(`HTTP ${status}`);
     }
-    const { host } = await startServer((req, res) => res.writeHead(403).end());
-    const error = await resolveError(clientFor(host).resolveDigest(ref(host)));
-    expect(error.kind, error.message).toBe("protocol");
-    expect(error.message).toContain("403");
+    for (const [status, kind] of [
+      [403, "unauthorized"],
+      [400, "protocol"],
+    ] as const) {
+      const { host } = await startServer((req, res) => res.writeHead(status).end());
+      const error = await resolveError(clientFor(host).resolveDigest(ref(host)));
+      expect(error.kind, error.message).toBe(kind);
+      expect(error.message).toContain(`HTTP ${status}`);
+    }
+  });
+
+  it("reports a token service that cannot answer (5xx) as unreachable, to be tried again", async () => {
+    for (const status of [502, 503]) {
+      const { host } = await startServer((req, res, base) => {
+        if (req.path === "/token") return void res.writeHead(status).end();
+        res.writeHead(401, { "WWW-Authenticate": bearerChallenge(base) }).end();
+      });
+      const error = await resolveError(clientFor(host).resolveDigest(ref(host)));
+      expect(error.kind, error.message).toBe("unreachable");
+      expect(error.message).toBe(`token service http://${host} could not answer for repository:acme/web:pull (HTTP ${status})`);
+    }
+  });
+
+  it("refuses a Docker schema 1 manifest, which Docker no longer pulls, rather than pin it", async () => {
+    for (const type of ["application/vnd.docker.distribution.manifest.v1+prettyjws", "application/vnd.docker.distribution.manifest.v1+json"]) {
+      const { host } = await startServer((req, res) => answerManifest(res, { "Content-Type": type }));
+      const error = await resolveError(clientFor(host).resolveDigest(ref(host)));
+      expect(error.kind, error.message).toBe("protocol");
+      expect(error.message).toContain("schema 1");
+    }
+  });
+
+  it("gives up on a manifest body past 4 MiB as it arrives, declared or not", async () => {
+    for (const declared of [true, false]) {
+      const { host } = await startServer((req, res) => {
+        res.writeHead(200, { "Content-Type": INDEX_TYPE, ...(declared ? { "Content-Length": String(64 * 1024 * 1024) } : {}) });
+        if (req.method === "HEAD") return void res.end();
+        const chunk = Buffer.alloc(256 * 1024, 0x20);
+        let sent = 0;
+        const more = () => {
+          while (sent < 64 * 1024 * 1024) {
+            sent += chunk.length;
+            if (!res.write(chunk)) return void res.once("drain", more);
+          }
+          res.end();
+        };
+        res.on("error", () => undefined);
+        more();
+      });
+      const error = await resolveError(clientFor(host).resolveDigest(ref(host)));
+      expect(error.kind, error.message).toBe("protocol");
+      expect(error.message).toContain("exceeds 4 MiB");
+    }
   });
 
   it("reports protocol when the digest header is malformed", async () => {

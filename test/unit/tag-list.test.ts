@@ -48,12 +48,43 @@ describe("the registry client's tag list", () => {
     expect(r.requests).toEqual(["/v2/acme/web/tags/list?n=2", "/v2/acme/web/tags/list?last=1.4.2&n=2", "/v2/acme/web/tags/list?last=2.0.0&n=2"]);
   });
 
-  it("stops after ten pages, whatever the registry says next", async () => {
+  it("stops after 100 pages, whatever the registry says next", async () => {
     let page = 0;
     const r = await registry((_url, res) => json(res, { tags: [`t${++page}`] }, { link: `</v2/acme/web/tags/list?last=t${page}&n=1>; rel="next"` }));
     const tags = await r.client(1).listTags(repo(r.host));
-    expect(tags).toHaveLength(10);
-    expect(r.requests).toHaveLength(10);
+    expect(tags).toHaveLength(100);
+    expect(r.requests).toHaveLength(100);
+  });
+
+  it("reads past 1,000 tags from a registry that sends at most 100 a page (Quay), up to 10,000", async () => {
+    const all = Array.from({ length: 12_000 }, (_, i) => `t${String(i).padStart(5, "0")}`);
+    const r = await registry((url, res) => {
+      const last = url.searchParams.get("last");
+      const from = last ? all.indexOf(last) + 1 : 0;
+      const page = all.slice(from, from + 100);
+      json(res, { tags: page }, from + 100 < all.length ? { link: `<?last=${page.at(-1)}&n=100>; rel="next"` } : {});
+    });
+    const tags = await r.client(1000).listTags(repo(r.host));
+    expect(tags).toHaveLength(10_000);
+    expect(tags.at(-1)).toBe("t09999");
+  });
+
+  it("refuses a page bigger than 4 MiB without holding it whole", async () => {
+    const r = await registry((_url, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const chunk = `"${"x".repeat(64 * 1024)}",`;
+      res.write('{"tags":[');
+      let sent = 0;
+      const more = () => {
+        while (sent < 8 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", more);
+        }
+        res.end('"y"]}');
+      };
+      more();
+    });
+    await expect(r.client().listTags(repo(r.host))).rejects.toMatchObject({ kind: "protocol", message: expect.stringContaining("exceeds 4 MiB") });
   });
 
   it("does not follow a next page on another host, and drops what is not a tag", async () => {
@@ -97,5 +128,9 @@ describe("the registry client's tag list", () => {
     expect(nextPage('</elsewhere>; rel="next"', origin)).toBeUndefined();
     expect(nextPage('</v2/a/tags/list?last=b>; rel="prev"', origin)).toBeUndefined();
     expect(nextPage(null, origin)).toBeUndefined();
+    // Relative to the page it came with, and a rel naming several relations.
+    expect(nextPage('<?last=b&n=2>; rel="next"', origin, "/v2/a/tags/list?n=2")).toBe("/v2/a/tags/list?last=b&n=2");
+    expect(nextPage('</v2/a/tags/list?last=b>; rel="prev next"', origin)).toBe("/v2/a/tags/list?last=b");
+    expect(nextPage("</v2/a/tags/list?last=b>; rel=next", origin)).toBe("/v2/a/tags/list?last=b");
   });
 });
