@@ -113,7 +113,7 @@ export function createDeployer(opts: DeployerOptions) {
    * and ends, and a superseded one stays `queued` until reconcile() at the
    * next start picks it up.
    */
-  function admit(id: string): Admitted {
+  function admit(id: string, how: { fresh?: boolean } = {}): Admitted {
     const dep = opts.store.getDeployment(id);
     const nothing = () => undefined;
     if (isTerminal(dep.status)) return { record: dep, after: () => dep, undo: nothing };
@@ -143,7 +143,12 @@ export function createDeployer(opts: DeployerOptions) {
     };
     const place = (): Admitted => {
       // A push of the digest the service runs, with no rollout under way there, deploys nothing: it takes no one's place.
-      if (!lane.active && runsAlready(dep)) {
+      // Only as it is recorded, from the service as it was just read: not when it comes back to the lane (a restart, an
+      // approval, a wait's end), when its update may be under way or the service moved on. A waiting deployment of the
+      // same tag is replaced as ever: the tag names the running digest again, and the waiting one is no longer wanted.
+      const parked = waiting.parkedOf(dep.service);
+      const sameTagWaits = parked !== undefined && opts.store.findCoalesceView(parked)?.imageKey === dep.imageKey;
+      if (how.fresh && !lane.active && !sameTagWaits && runsAlready(dep)) {
         const skipped = recordFinal(id, "skipped", `the service already runs ${dep.digestHint}`);
         const after = () => {
           dropIfEmpty();

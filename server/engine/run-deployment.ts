@@ -41,7 +41,7 @@ export interface RunOutcome {
   status: DeploymentRecord["status"];
   message: string;
   extra?: DeploymentPatch;
-  /** Skipped by a check before its gates (the service runs it already, a quarantine, a hold): it changed nothing. */
+  /** Skipped by a check before its gates (the service runs it already, a quarantine, a hold): it took no turn. */
   deployedNothing?: boolean;
 }
 
@@ -91,6 +91,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
     }
     // Run before (requeued after a restart, or retried after a refused write): an update under way may be its own.
     const ranBefore = dep.startedAt !== null;
+    let passedChecks = false;
     dep = opts.store.transition(id, { status: "running", startedAt: dep.startedAt ?? now() }, `started; resolving ${dep.image}`);
     try {
       // An update this deployment was sending when it lost track of it (a crash, a write the database refused): followed
@@ -141,6 +142,9 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       if (automaticTriggers.has(dep.trigger) && running && running.tag !== ref.tag && !followMove(service, dep.imageKey)) {
         throw new DeploySkipped(`the service runs ${service.image}, and ${familiarRepoTag(ref)} is not a newer version its deployer.follow admits`);
       }
+      // Past the checks that leave the service as it is: a skip from here on (an unreadable label at the gate, the service
+      // changed while the update was on its way) came after this deployment took its turn, and is no "deployed nothing".
+      passedChecks = true;
       if (automaticTriggers.has(dep.trigger)) {
         const held = await gate(dep, service, ref, digest);
         if (held) return held;
@@ -167,7 +171,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
       }
       return await follow(dep, image);
     } catch (err) {
-      if (err instanceof DeploySkipped) return { status: "skipped", message: err.message, deployedNothing: true };
+      if (err instanceof DeploySkipped) return { status: "skipped", message: err.message, ...(passedChecks ? {} : { deployedNothing: true }) };
       if (err instanceof DeployFailure) return { status: "failed", message: err.message, extra: { failureKind: err.failureKind } };
       throw err;
     }

@@ -50,7 +50,8 @@ function admitting(deps: RequestDeps, admitted: Admitted[], alongside?: Alongsid
       // Undone at once when a row's admission throws: its savepoint is rolled back before the batch's next write runs.
       const mine: Admitted[] = [];
       try {
-        for (const row of rows) mine.push(deps.deployer.admit(row.id));
+        // Fresh: recorded in this transaction, from the service as it was just read.
+        for (const row of rows) mine.push(deps.deployer.admit(row.id, { fresh: true }));
       } catch (err) {
         for (const a of mine.reverse()) a.undo();
         throw err;

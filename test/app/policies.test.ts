@@ -257,6 +257,29 @@ describe("a waiting move and a newer request that deploys nothing", () => {
     await untilStatus(s, asked.id, "awaiting_approval");
   });
 
+  it("does not ask for the move again when the request that superseded it took its turn (its update met someone else's change)", async () => {
+    const s = server(release);
+    s.swarm.removeService("web");
+    s.swarm.addService({ name: "web", image: `${repo}:release-4@${sha(4)}`, labels: release });
+    s.registry.push(ref("release-4"), sha(44));
+    const move = await pushed(s, "release-5", 5);
+    await untilStatus(s, move, "awaiting_approval");
+    const newer = (await announced(s, "release-4")).deployments[0]!.id;
+    await untilStatus(s, newer, "awaiting_approval");
+    // An operator's `docker service update --image` lands just before the approved update goes out.
+    const real = s.swarm.updateService.bind(s.swarm);
+    s.swarm.updateService = async (id, version, update) => {
+      const current = (await s.swarm.findService(id))!;
+      await real(id, current.version, { image: "127.0.0.1:5000/other/thing:v9" });
+      s.swarm.updateService = real;
+      return real(id, version, update);
+    };
+    expect((await api(s, "POST", `/api/deployments/${newer}/approve`)).status).toBe(200);
+    expect((await waitForFinal(s, newer)).message).toMatch(/^the service changed while its update was on its way/);
+    expect(s.store.latestOf("web")!.id, "the move is not asked again").toBe(newer);
+    expect((await s.swarm.findService("web"))?.image).toBe("127.0.0.1:5000/other/thing:v9");
+  });
+
   it("does not ask again for an older push of the same tag: the newer one's look at the tag stands", async () => {
     const s = server({ "deployer.approve": "required" });
     const first = await pushed(s, "v1", 1);
