@@ -42,20 +42,67 @@ function formatter(zone: string): Intl.DateTimeFormat {
 }
 
 /**
- * An IANA zone: `Area/Location` (`Europe/London`, `Etc/GMT-2`) or UTC. An abbreviation is refused though the
- * runtime knows some: `BST` is Asia/Dhaka to it, `IST` Asia/Kolkata, `EST` a fixed UTC−5 without summer time.
+ * The names of the IANA database that are not `Area/Location` (tzdata's zones and backward links). Any other name
+ * without a `/` that the runtime takes is one of ICU's own aliases, which are no IANA zones and can mean another
+ * zone than the writer's: `BST` is Asia/Dhaka to it, `IST` Asia/Kolkata, `PST` and `CST` US zones.
  */
+const IANA_WITHOUT_AREA = new Set(
+  [
+    "UTC",
+    "UCT",
+    "GMT",
+    "GMT0",
+    "GMT+0",
+    "GMT-0",
+    "Greenwich",
+    "Universal",
+    "Zulu",
+    "CET",
+    "EET",
+    "MET",
+    "WET",
+    "EST",
+    "MST",
+    "HST",
+    "EST5EDT",
+    "CST6CDT",
+    "MST7MDT",
+    "PST8PDT",
+    "Cuba",
+    "Egypt",
+    "Eire",
+    "GB",
+    "GB-Eire",
+    "Hongkong",
+    "Iceland",
+    "Iran",
+    "Israel",
+    "Jamaica",
+    "Japan",
+    "Kwajalein",
+    "Libya",
+    "NZ",
+    "NZ-CHAT",
+    "Navajo",
+    "PRC",
+    "Poland",
+    "Portugal",
+    "ROC",
+    "ROK",
+    "Singapore",
+    "Turkey",
+    "W-SU",
+  ].map((name) => name.toLowerCase()),
+);
+
+/** Why `zone` is not an IANA zone the runtime knows (names compared as the runtime does: case aside), or undefined. */
 function zoneProblem(zone: string): string | undefined {
-  const known = (() => {
-    try {
-      formatter(zone);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  if (!known) return `unknown time zone ${JSON.stringify(zone)}`;
-  if (zone !== "UTC" && !zone.includes("/")) {
+  try {
+    formatter(zone);
+  } catch {
+    return `unknown time zone ${JSON.stringify(zone)}`;
+  }
+  if (!zone.includes("/") && !IANA_WITHOUT_AREA.has(zone.toLowerCase())) {
     return `time zone ${JSON.stringify(zone)} is an abbreviation, which can mean another zone than you think; write an IANA zone such as Europe/London or America/New_York`;
   }
   return undefined;
@@ -98,8 +145,8 @@ function instantOf(y: number, m: number, d: number, minutes: number, zone: strin
 }
 
 const FULL_DAY_NAMES = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
-/** A day written as `Mon` or `Monday`, any case; -1 for anything else (`Monkey`, `M`). */
-const dayOf = (name: string) => Math.max(DAY_NAMES.indexOf(name), FULL_DAY_NAMES.indexOf(name));
+/** A day written as the start of its name, three letters at least (`Mon`, `Tues`, `Thurs`, `Monday`), any case; else -1 (`Monkey`, `Mo`). */
+const dayOf = (name: string) => (name.length < 3 ? -1 : FULL_DAY_NAMES.findIndex((day) => day.startsWith(name)));
 
 function parseDays(text: string): number[] | undefined {
   const days = new Set<number>();
