@@ -25,12 +25,14 @@ export function createSessionStore(db: Db) {
     },
 
     /**
-     * Adds a session after dropping the expired ones and, when its token holds `perOwner` already, that token's
-     * oldest: one token's sign-ins never end another's sessions. False, with nothing written, when `total` are
-     * open all the same.
+     * Adds a session after dropping the one it replaces (the browser's before), the expired ones and, when its
+     * token holds `perOwner` already, that token's oldest: one token's sign-ins never end another's sessions.
+     * False, with nothing written, when `total` are open all the same.
      */
-    add(row: StoredSession, limits: { perOwner: number; total: number }): boolean {
+    add(row: StoredSession, limits: { perOwner: number; total: number }, replacing?: string): boolean {
       return db.transaction((tx) => {
+        // The browser's session before this sign-in goes first: it is not counted against its token's, or anyone's.
+        if (replacing) tx.delete(dashboardSessions).where(eq(dashboardSessions.idHash, replacing)).run();
         tx.delete(dashboardSessions).where(lte(dashboardSessions.expiresAt, row.createdAt)).run();
         if (row.owner !== null) dropOwnOldest.run(row.owner, limits.perOwner - 1);
         const [{ n }] = tx.select({ n: count() }).from(dashboardSessions).all() as [{ n: number }];

@@ -169,6 +169,23 @@ describe("the dashboard's sign-in", () => {
     expect(out.res.headers.get("set-cookie")).toMatch(/Max-Age=0.*; Secure/i);
   });
 
+  it("answers 429 to a sign-in when every session there may be is open, ending none", async () => {
+    const server = createTestServer();
+    const seen: Seen = [];
+    const insert = server.database.sqlite.prepare(
+      "insert into dashboard_sessions (id_hash, sealed, created_at, expires_at, owner) values (?, 'x', ?, ?, ?)",
+    );
+    const now = server.clock.now();
+    server.database.sqlite.transaction(() => {
+      for (let i = 0; i < 10_000; i++) insert.run(`h${i}`, now, now + 3_600_000, `o${i}`);
+    })();
+    const { res, text, cookie } = await signIn(server, await token(server), seen);
+    expect(res.status).toBe(429);
+    expect(text).toContain("dashboard sessions are open");
+    expect(cookie).toBeUndefined();
+    expect(countRows(server, "dashboard_sessions")).toBe(10_000);
+  });
+
   it("refuses a form larger than 16 KiB with 413 without reading it to its end, declared or streamed", async () => {
     const server = createTestServer();
     const declared = await server.request("/sign-in", {

@@ -85,6 +85,39 @@ describe("dashboard sessions", () => {
     expect(await sessions.resolve(opened.at(-1)!)).toBeDefined();
   });
 
+  it("count a token's sessions by the token, however its text is spelt (the signature's last character has four spellings)", async () => {
+    const w = world();
+    const token = await w.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read"], expiresIn: "30d" });
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = alphabet.indexOf(token.at(-1)!);
+    // The last of 43 base64url characters carries 4 bits of the signature and 2 that decoding drops.
+    const spellings = [0, 1, 2, 3].map((low) => token.slice(0, -1) + alphabet[(last & ~3) | low]);
+    for (const spelt of spellings) expect((await w.tokens.verifyApiToken(spelt)).sub).toBe("ops");
+    const sessions = w.sessions(key);
+    for (let i = 0; i < SESSIONS_PER_TOKEN * 2; i++) {
+      w.clock.advance(1);
+      await sessions.open(spellings[i % 4]!);
+    }
+    expect(w.rows().n).toBe(SESSIONS_PER_TOKEN);
+  });
+
+  it("open in place of the browser's earlier session, ending it and no other, though the token holds its most", async () => {
+    const w = world();
+    const token = await w.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read"], expiresIn: "30d" });
+    const sessions = w.sessions(key);
+    const ids: string[] = [];
+    for (let i = 0; i < SESSIONS_PER_TOKEN; i++) {
+      w.clock.advance(1);
+      ids.push((await sessions.open(token)).id);
+    }
+    w.clock.advance(1);
+    const again = await sessions.open(token, ids[5]);
+    expect(await sessions.resolve(ids[5]!), "the browser's own earlier session").toBeUndefined();
+    for (const id of ids.filter((_, i) => i !== 5)) expect(await sessions.resolve(id), "the other browsers' sessions").toBeDefined();
+    expect(await sessions.resolve(again.id)).toBeDefined();
+    expect(w.rows().n).toBe(SESSIONS_PER_TOKEN);
+  });
+
   it("refuse a sign-in when MAX_SESSIONS are open, writing nothing and ending none, and drop expired ones when one opens", async () => {
     const w = world();
     const token = await w.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read"], expiresIn: "30d" });

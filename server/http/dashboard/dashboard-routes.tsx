@@ -73,14 +73,13 @@ export function createDashboardRoutes(deps: DashboardDeps) {
     const token = (await readForm(c)).token;
     if (typeof token !== "string" || token.trim() === "") return html(c, <SignInPage error="Paste an API token to sign in." />, 400);
     try {
-      const opened = await deps.sessions.open(token.trim());
-      // The session this browser had, if any, ends: signing out later ends the one it has then, and no copy of the old cookie stays good.
-      deps.sessions.close(c);
+      // The session this browser had, if any, ends with it: signing out later ends the one it has then, and no copy of the old cookie stays good.
+      const opened = await deps.sessions.open(token.trim(), deps.sessions.idOf(c));
       deps.sessions.setCookie(c, opened.id, opened.maxAgeS);
       deps.log.info({ requestId: c.get("requestId"), sub: opened.claims.sub, scopes: opened.claims.scopes }, "dashboard sign-in");
       return c.redirect("/", 303);
     } catch (err) {
-      if (err instanceof SessionsFullError) return html(c, <SignInPage error={`Not signed in: ${err.message}.`} />, 503);
+      if (err instanceof SessionsFullError) return html(c, <SignInPage error={`Not signed in: ${err.message}.`} />, 429);
       if (!(err instanceof TokenError)) throw err;
       deps.log.info({ requestId: c.get("requestId"), reason: err.reason }, "dashboard sign-in refused");
       const status = err instanceof LacksReadScopeError ? 403 : 401;

@@ -103,9 +103,10 @@ export function createSessions(opts: {
   return {
     /**
      * Verifies the token (TokenError when it cannot be accepted, LacksReadScopeError when it may not read) and opens
-     * a session for it (SessionsFullError when no more may be open).
+     * a session for it (SessionsFullError when no more may be open), in place of `replacing`, the session id this
+     * browser had.
      */
-    async open(token: string): Promise<{ id: string; claims: ApiClaims; maxAgeS: number }> {
+    async open(token: string, replacing?: string): Promise<{ id: string; claims: ApiClaims; maxAgeS: number }> {
       const claims = await opts.tokens.verifyApiToken(token);
       // Refused before a row is written: a token that cannot sign in takes no place among the sessions.
       if (!claims.scopes.includes("deployments:read")) throw new LacksReadScopeError();
@@ -114,8 +115,12 @@ export function createSessions(opts: {
       const id = randomBytes(32).toString("base64url");
       const hash = idHash(id);
       const sealed = opts.sealer.seal(JSON.stringify({ token, csrf: randomBytes(32).toString("base64url") } satisfies Sealed), hash);
-      const owner = createHash("sha256").update(token).digest("hex");
-      if (!opts.store.add({ idHash: hash, sealed, createdAt: at, expiresAt, owner }, { perOwner: SESSIONS_PER_TOKEN, total: MAX_SESSIONS })) {
+      // The token by its id: its text has several spellings that verify alike (the signature's last base64url character).
+      const owner = createHash("sha256")
+        .update(claims.jti ? `jti:${claims.jti}` : `sub:${claims.sub}:${claims.exp ?? ""}`)
+        .digest("hex");
+      const limits = { perOwner: SESSIONS_PER_TOKEN, total: MAX_SESSIONS };
+      if (!opts.store.add({ idHash: hash, sealed, createdAt: at, expiresAt, owner }, limits, replacing && idHash(replacing))) {
         throw new SessionsFullError();
       }
       return { id, claims, maxAgeS: Math.max(1, Math.floor((expiresAt - at) / 1000)) };
@@ -128,6 +133,10 @@ export function createSessions(opts: {
     /** The token behind a request's cookie, for the API's event routes (EventSource cannot send a header). */
     async tokenOf(c: Context): Promise<string | undefined> {
       return (await lookup(getCookie(c, SESSION_COOKIE)))?.token;
+    },
+    /** The session id a request's cookie carries, if any. */
+    idOf(c: Context): string | undefined {
+      return getCookie(c, SESSION_COOKIE);
     },
     close(c: Context): void {
       const id = getCookie(c, SESSION_COOKIE);
