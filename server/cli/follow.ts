@@ -106,6 +106,12 @@ export async function follow(opts: FollowOptions): Promise<string> {
         const dep = await call<DeploymentJson>(opts.target, "GET", path);
         if (terminal.has(dep.status)) return dep.status;
       } catch (err) {
+        // An id the server no longer has (its database restored from an older backup): the timeline from its start.
+        if (err instanceof CliError && err.status === 400 && lastId !== undefined) {
+          lastId = undefined;
+          if (++failures > maxRetries) throw err;
+          continue;
+        }
         // A refusal (bad token, no scope, unknown id) stays one; no place for the stream (503: all taken, 429: this
         // token's taken) and a lost connection are tried again.
         const retriable = !(err instanceof CliError) || err.exitCode === EXIT.usage || err.status === 503 || err.status === 429;

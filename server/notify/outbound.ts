@@ -15,7 +15,8 @@ export interface Outbound {
 export function outbound(configured: string): Outbound {
   const url = new URL(configured);
   if (!url.username && !url.password) return { url: configured, headers: {} };
-  const login = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  // As the URL spells them, percent-escapes undone; a `%` that starts none (`pa%ss`) is taken as it is.
+  const login = `${decodePart(url.username)}:${decodePart(url.password)}`;
   url.username = "";
   url.password = "";
   return { url: url.toString(), headers: { authorization: `Basic ${Buffer.from(login).toString("base64")}` } };
@@ -23,3 +24,11 @@ export function outbound(configured: string): Outbound {
 
 /** Said of a 3xx answer, which is not followed. */
 export const redirected = (res: Response) => (res.status >= 300 && res.status < 400 ? " (a redirect, not followed)" : "");
+
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}

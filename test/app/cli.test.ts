@@ -218,6 +218,56 @@ describe("deployer (the CLI) against a real HTTP server", () => {
     expect(ids).toEqual(upToFinal.map((e) => String(e.id)));
   });
 
+  it("follow starts over from the first entry when the server no longer has the id it read last (a restored backup)", async () => {
+    const clock = new FakeClock();
+    const server = createTestServer({}, { clock });
+    webService(server);
+    server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v6" }, sha(6));
+    const listening = await listenOnLoopback(server);
+    const target = { url: listening.url, token: await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read", "deployments:write"] }) };
+    const res = await fetch(`${target.url}/api/services/web/deploy`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ tag: "v6" }),
+    });
+    const id = ((await res.json()) as { deployment: { id: string } }).deployment.id;
+    let text = "";
+    const out = new Writable({
+      write(chunk, _enc, done) {
+        text += chunk;
+        done();
+      },
+    });
+    const followed = follow({ target, id, json: true, out, retryMs: 20 });
+    await expect.poll(() => text.split("\n").length).toBeGreaterThan(2);
+    await listening.close();
+    // The record goes back to an older state: the entries the CLI read last are not in it.
+    const seenIds = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => Number(JSON.parse(l).id));
+    const keep = 2;
+    server.database.sqlite.prepare("delete from deployment_events where id > ?").run(keep);
+    server.database.sqlite.prepare("update sqlite_sequence set seq = ? where name = 'deployment_events'").run(keep);
+    expect(Math.max(...seenIds)).toBeGreaterThan(keep + 2);
+    await listenOnLoopback(server, listening.port);
+    const ticking = setInterval(() => clock.advance(10), 5);
+    try {
+      expect(await followed).toBe("succeeded");
+    } finally {
+      clearInterval(ticking);
+    }
+    const lines = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { id: string; event: string });
+    expect(lines.at(-1)!.event).toBe("final");
+    expect(
+      lines.filter((l) => l.id === String(seenIds[0])),
+      "the first entry again, from the start",
+    ).toHaveLength(2);
+  });
+
   it("follow waits for a place when its token holds every event stream it may (429), then follows to the end", async () => {
     const clock = new FakeClock();
     const server = createTestServer({}, { clock, events: { maxStreamsPerToken: 1 } });
