@@ -260,6 +260,7 @@ describe("createDockerodeSwarm on the wire", () => {
       image: "api:2",
       labels: {},
       mode: "global",
+      job: false,
       replicas: undefined,
       forceUpdate: 0,
       monitorMs: 5000,
