@@ -23,6 +23,51 @@ function webService(server: TestServer, failureAction?: "rollback") {
   server.swarm.addService({ name: "web", image: `${image}:live`, replicas: 2, failureAction });
 }
 
+/**
+ * A manual deploy of `tag` on a server whose clock stands still (so the rollout waits), listening on the loopback,
+ * and `deployer follow --json` of it writing into `text()`; `ids()` are the ids of the lines written so far.
+ */
+async function followingADeploy(tag: string, n: number, extra: { maxStreamsPerToken?: number } = {}) {
+  const clock = new FakeClock(); // nothing moves until the test advances it
+  const server = createTestServer({}, { clock, ...(extra.maxStreamsPerToken ? { events: { maxStreamsPerToken: extra.maxStreamsPerToken } } : {}) });
+  webService(server);
+  server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag }, sha(n));
+  const listening = await listenOnLoopback(server);
+  const target = { url: listening.url, token: await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read", "deployments:write"] }) };
+  const deploy = async () => {
+    const res = await fetch(`${target.url}/api/services/web/deploy`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ tag }),
+    });
+    return ((await res.json()) as { deployment: { id: string } }).deployment.id;
+  };
+  let text = "";
+  const out = new Writable({
+    write(chunk, _enc, done) {
+      text += chunk;
+      done();
+    },
+  });
+  const start = (id: string) => follow({ target, id, json: true, out, retryMs: 20 });
+  /** Lets the rollout go on, until `done` settles. */
+  const ticking = async <T>(done: Promise<T>) => {
+    const timer = setInterval(() => clock.advance(10), 5);
+    try {
+      return await done;
+    } finally {
+      clearInterval(timer);
+    }
+  };
+  const lines = () =>
+    text
+      .trimEnd()
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as { id: string; event: string });
+  return { server, listening, target, deploy, start, ticking, lines, text: () => text };
+}
+
 describe("deployer (the CLI) against a real HTTP server", () => {
   it("deploy --tag --follow prints the rollout line by line and exits 0 when it succeeds; services, history and show read it back", async () => {
     const server = createTestServer();
@@ -177,90 +222,34 @@ describe("deployer (the CLI) against a real HTTP server", () => {
   });
 
   it("follow reconnects with Last-Event-ID when the server goes away mid-rollout: no entry missed or shown twice", async () => {
-    const clock = new FakeClock(); // nothing moves until the test advances it
-    const server = createTestServer({}, { clock });
-    webService(server);
-    server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v3" }, sha(3));
-    const listening = await listenOnLoopback(server);
-    const target = { url: listening.url, token: await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read", "deployments:write"] }) };
-    const res = await fetch(`${target.url}/api/services/web/deploy`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ tag: "v3" }),
-    });
-    const id = ((await res.json()) as { deployment: { id: string } }).deployment.id;
-
-    let text = "";
-    const out = new Writable({
-      write(chunk, _enc, done) {
-        text += chunk;
-        done();
-      },
-    });
-    const followed = follow({ target, id, json: true, out, retryMs: 20 });
-    await expect.poll(() => text.split("\n").length).toBeGreaterThan(2);
-    await listening.close(); // the connection drops; the CLI tries again
-    await listenOnLoopback(server, listening.port);
-    const final = waitForFinal(server, id);
-    const ticking = setInterval(() => clock.advance(10), 5);
-    try {
-      await final;
-      expect(await followed).toBe("succeeded");
-    } finally {
-      clearInterval(ticking);
-    }
-    const ids = text
-      .trimEnd()
-      .split("\n")
-      .map((l) => JSON.parse(l).id as string);
-    const recorded = server.store.feed.readAfter(0, { deploymentId: id, limit: 1000 });
+    const f = await followingADeploy("v3", 3);
+    const id = await f.deploy();
+    const followed = f.start(id);
+    await expect.poll(() => f.lines().length).toBeGreaterThan(1);
+    await f.listening.close(); // the connection drops; the CLI tries again
+    await listenOnLoopback(f.server, f.listening.port);
+    await f.ticking(waitForFinal(f.server, id));
+    expect(await followed).toBe("succeeded");
+    const recorded = f.server.store.feed.readAfter(0, { deploymentId: id, limit: 1000 });
     const upToFinal = recorded.slice(0, recorded.findIndex((e) => e.kind === "final") + 1);
-    expect(ids).toEqual(upToFinal.map((e) => String(e.id)));
+    expect(f.lines().map((l) => l.id)).toEqual(upToFinal.map((e) => String(e.id)));
   });
 
   it("follow starts over from the first entry when the server no longer has the id it read last (a restored backup)", async () => {
-    const clock = new FakeClock();
-    const server = createTestServer({}, { clock });
-    webService(server);
-    server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v6" }, sha(6));
-    const listening = await listenOnLoopback(server);
-    const target = { url: listening.url, token: await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read", "deployments:write"] }) };
-    const res = await fetch(`${target.url}/api/services/web/deploy`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ tag: "v6" }),
-    });
-    const id = ((await res.json()) as { deployment: { id: string } }).deployment.id;
-    let text = "";
-    const out = new Writable({
-      write(chunk, _enc, done) {
-        text += chunk;
-        done();
-      },
-    });
-    const followed = follow({ target, id, json: true, out, retryMs: 20 });
-    await expect.poll(() => text.split("\n").length).toBeGreaterThan(2);
-    await listening.close();
+    const f = await followingADeploy("v6", 6);
+    const id = await f.deploy();
+    const followed = f.start(id);
+    await expect.poll(() => f.lines().length).toBeGreaterThan(1);
+    await f.listening.close();
     // The record goes back to an older state: the entries the CLI read last are not in it.
-    const seenIds = text
-      .trimEnd()
-      .split("\n")
-      .map((l) => Number(JSON.parse(l).id));
+    const seenIds = f.lines().map((l) => Number(l.id));
     const keep = 2;
-    server.database.sqlite.prepare("delete from deployment_events where id > ?").run(keep);
-    server.database.sqlite.prepare("update sqlite_sequence set seq = ? where name = 'deployment_events'").run(keep);
+    f.server.database.sqlite.prepare("delete from deployment_events where id > ?").run(keep);
+    f.server.database.sqlite.prepare("update sqlite_sequence set seq = ? where name = 'deployment_events'").run(keep);
     expect(Math.max(...seenIds)).toBeGreaterThan(keep + 2);
-    await listenOnLoopback(server, listening.port);
-    const ticking = setInterval(() => clock.advance(10), 5);
-    try {
-      expect(await followed).toBe("succeeded");
-    } finally {
-      clearInterval(ticking);
-    }
-    const lines = text
-      .trimEnd()
-      .split("\n")
-      .map((l) => JSON.parse(l) as { id: string; event: string });
+    await listenOnLoopback(f.server, f.listening.port);
+    expect(await f.ticking(followed)).toBe("succeeded");
+    const lines = f.lines();
     expect(lines.at(-1)!.event).toBe("final");
     expect(
       lines.filter((l) => l.id === String(seenIds[0])),
@@ -269,31 +258,14 @@ describe("deployer (the CLI) against a real HTTP server", () => {
   });
 
   it("follow waits for a place when its token holds every event stream it may (429), then follows to the end", async () => {
-    const clock = new FakeClock();
-    const server = createTestServer({}, { clock, events: { maxStreamsPerToken: 1 } });
-    webService(server);
-    server.registry.push({ registry: "127.0.0.1:5000", repository: "acme/web", tag: "v5" }, sha(5));
-    const { url } = await listenOnLoopback(server);
-    const target = { url, token: await server.tokens.signApiToken({ sub: "ops", scopes: ["deployments:read", "deployments:write"] }) };
-    const held = await fetch(`${url}/api/events`, { headers: { authorization: `Bearer ${target.token}` } });
+    const f = await followingADeploy("v5", 5, { maxStreamsPerToken: 1 });
+    const held = await fetch(`${f.target.url}/api/events`, { headers: { authorization: `Bearer ${f.target.token}` } });
     expect(held.status).toBe(200);
-    const res = await fetch(`${url}/api/services/web/deploy`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ tag: "v5" }),
-    });
-    const id = ((await res.json()) as { deployment: { id: string } }).deployment.id;
-    const out = new Writable({ write: (_chunk, _enc, done) => done() });
-    const followed = follow({ target, id, json: true, out, retryMs: 20 });
-    const refusals = () => server.logLines.filter((l) => l.includes('"status":429')).length;
+    const followed = f.start(await f.deploy());
+    const refusals = () => f.server.logLines.filter((l) => l.includes('"status":429')).length;
     await expect.poll(refusals).toBeGreaterThan(0);
     await held.body!.cancel();
-    const ticking = setInterval(() => clock.advance(10), 5);
-    try {
-      expect(await followed).toBe("succeeded");
-    } finally {
-      clearInterval(ticking);
-    }
+    expect(await f.ticking(followed)).toBe("succeeded");
   });
 
   it("follow on a terminal draws a progress bar of the tasks on the new digest, the timeline above it", async () => {

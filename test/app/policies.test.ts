@@ -188,13 +188,22 @@ async function announced(s: TestServer, tag: string) {
 describe("a waiting move and a newer request that deploys nothing", () => {
   const release = { "deployer.follow": "glob:release-*", "deployer.approve": "required" };
 
-  it("keeps a move to another tag waiting when the running tag's own digest is pushed again", async () => {
+  /**
+   * A service on release-4 (digest 4) that follows release-* with approvals, and a push of release-5 waiting for
+   * approval there: the move. The registry's release-4 names `running4` (4 unless a test says otherwise).
+   */
+  async function moveWaits(running4 = 4) {
     const s = server(release);
     s.swarm.removeService("web");
     s.swarm.addService({ name: "web", image: `${repo}:release-4@${sha(4)}`, labels: release });
-    s.registry.push(ref("release-4"), sha(4));
+    s.registry.push(ref("release-4"), sha(running4));
     const move = await pushed(s, "release-5", 5);
     await untilStatus(s, move, "awaiting_approval");
+    return { s, move };
+  }
+
+  it("keeps a move to another tag waiting when the running tag's own digest is pushed again", async () => {
+    const { s, move } = await moveWaits();
     // A pipeline run again: the running image, announced anew. It deploys nothing, so it replaces nothing.
     const again = await push(s, "release-4", sha(4));
     expect(again.deployments).toMatchObject([{ status: "skipped" }]);
@@ -206,12 +215,7 @@ describe("a waiting move and a newer request that deploys nothing", () => {
   });
 
   it("asks for the move again when a request that superseded it (its digest unknown until resolved) deploys nothing", async () => {
-    const s = server(release);
-    s.swarm.removeService("web");
-    s.swarm.addService({ name: "web", image: `${repo}:release-4@${sha(4)}`, labels: release });
-    s.registry.push(ref("release-4"), sha(4));
-    const move = await pushed(s, "release-5", 5);
-    await untilStatus(s, move, "awaiting_approval");
+    const { s, move } = await moveWaits();
     const again = (await announced(s, "release-4")).deployments[0]!.id;
     expect((await waitForFinal(s, again)).message).toBe(`the service already runs ${sha(4)}`);
     expect(s.store.getDeployment(move)).toMatchObject({ status: "superseded", supersededBy: again });
@@ -227,14 +231,9 @@ describe("a waiting move and a newer request that deploys nothing", () => {
   });
 
   it("passes the move's place to a newer request queued behind the one that deployed nothing, which asks for it again in turn", async () => {
-    const s = server(release);
-    s.swarm.removeService("web");
-    s.swarm.addService({ name: "web", image: `${repo}:release-4@${sha(4)}`, labels: release });
-    s.registry.push(ref("release-4"), sha(4));
+    const { s, move } = await moveWaits();
     s.registry.push(ref("release-6"), sha(6));
-    const move = await pushed(s, "release-5", 5);
     s.holds.quarantine("web", sha(6), move, "rolled back");
-    await untilStatus(s, move, "awaiting_approval");
     // The first look at release-4 is held, so that a newer push queues behind it.
     let release4!: () => void;
     const held = new Promise<void>((r) => (release4 = r));
@@ -258,12 +257,7 @@ describe("a waiting move and a newer request that deploys nothing", () => {
   });
 
   it("does not ask for the move again when the request that superseded it took its turn (its update met someone else's change)", async () => {
-    const s = server(release);
-    s.swarm.removeService("web");
-    s.swarm.addService({ name: "web", image: `${repo}:release-4@${sha(4)}`, labels: release });
-    s.registry.push(ref("release-4"), sha(44));
-    const move = await pushed(s, "release-5", 5);
-    await untilStatus(s, move, "awaiting_approval");
+    const { s, move } = await moveWaits(44);
     const newer = (await announced(s, "release-4")).deployments[0]!.id;
     await untilStatus(s, newer, "awaiting_approval");
     // An operator's `docker service update --image` lands just before the approved update goes out.
