@@ -9,7 +9,9 @@ import { printable, printableLines, type DeploymentJson } from "./render.js";
  * progress bar of the tasks running the new digest, with the timeline above
  * it; otherwise one plain line per entry; with --json one JSON object per
  * event. A stream that drops (a restart, a proxy, a slow terminal) is opened
- * again with Last-Event-ID, so no entry is missed or shown twice.
+ * again with Last-Event-ID, so no entry is missed or shown twice; only when
+ * the server no longer has that id (its database restored from an older
+ * backup) does the timeline start over from its first entry.
  */
 export interface FollowOptions {
   target: ApiTarget;

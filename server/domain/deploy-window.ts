@@ -61,9 +61,6 @@ const IANA_WITHOUT_AREA = new Set(
     "EET",
     "MET",
     "WET",
-    "EST",
-    "MST",
-    "HST",
     "EST5EDT",
     "CST6CDT",
     "MST7MDT",
@@ -95,6 +92,12 @@ const IANA_WITHOUT_AREA = new Set(
   ].map((name) => name.toLowerCase()),
 );
 
+/**
+ * IANA names that read like a place's time but are a fixed offset all year: `EST` is UTC−5 in July too, an hour
+ * off New York's. A window in one would open an hour early or late half the year.
+ */
+const FIXED_ALL_YEAR: Record<string, string> = { est: "America/New_York", mst: "America/Denver or America/Phoenix", hst: "Pacific/Honolulu" };
+
 /** Why `zone` is not an IANA zone the runtime knows (names compared as the runtime does: case aside), or undefined. */
 function zoneProblem(zone: string): string | undefined {
   try {
@@ -102,6 +105,10 @@ function zoneProblem(zone: string): string | undefined {
   } catch {
     return `unknown time zone ${JSON.stringify(zone)}`;
   }
+  const fixed = FIXED_ALL_YEAR[zone.toLowerCase()];
+  if (fixed) return `time zone ${JSON.stringify(zone)} is a fixed offset all year, with no summer time; write the place's zone (${fixed})`;
+  // ICU's own, beside IANA's: names tzdata no longer has.
+  if (/^systemv\//i.test(zone) || /^us\/pacific-new$/i.test(zone)) return `unknown time zone ${JSON.stringify(zone)}`;
   if (!zone.includes("/") && !IANA_WITHOUT_AREA.has(zone.toLowerCase())) {
     return `time zone ${JSON.stringify(zone)} is an abbreviation, which can mean another zone than you think; write an IANA zone such as Europe/London or America/New_York`;
   }

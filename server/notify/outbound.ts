@@ -25,10 +25,13 @@ export function outbound(configured: string): Outbound {
 /** Said of a 3xx answer, which is not followed. */
 export const redirected = (res: Response) => (res.status >= 300 && res.status < 400 ? " (a redirect, not followed)" : "");
 
+/** Each run of escapes undone on its own (a run keeps a multi-byte character together); a lone `%` stays. */
 function decodePart(part: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    return part;
-  }
+  return part.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
 }

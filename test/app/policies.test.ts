@@ -257,7 +257,7 @@ describe("a waiting move and a newer request that deploys nothing", () => {
   });
 
   it("does not ask for the move again when the request that superseded it took its turn (its update met someone else's change)", async () => {
-    const { s, move } = await moveWaits(44);
+    const { s } = await moveWaits(44);
     const newer = (await announced(s, "release-4")).deployments[0]!.id;
     await untilStatus(s, newer, "awaiting_approval");
     // An operator's `docker service update --image` lands just before the approved update goes out.

@@ -1,4 +1,5 @@
 /** The dashboard's sessions over a real SQLite file: sealed under the server's key, ended by expiry, a lost key or the cap. */
+import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { createSealer } from "../../server/auth/sealing.js";
 import { createTokenService } from "../../server/auth/tokens.js";
@@ -99,6 +100,26 @@ describe("dashboard sessions", () => {
       await sessions.open(spellings[i % 4]!);
     }
     expect(w.rows().n).toBe(SESSIONS_PER_TOKEN);
+  });
+
+  it("count a hand-made token without a jti by its subject and expiry", async () => {
+    const w = world();
+    const exp = Math.floor(w.clock.now() / 1000) + 86_400;
+    const sign = (extra: Record<string, unknown>) =>
+      new SignJWT({ sub: "ops", scope: "deployments:read", exp, ...extra })
+        .setProtectedHeader({ alg: "HS256" })
+        .setAudience("deployer:api")
+        .sign(new TextEncoder().encode(key));
+    const sessions = w.sessions(key);
+    // Two texts of one token (another claim order, an iat): the same subject and expiry, the same owner.
+    const texts = [await sign({}), await sign({ iat: exp - 86_400 })];
+    for (let i = 0; i < SESSIONS_PER_TOKEN + 4; i++) {
+      w.clock.advance(1);
+      await sessions.open(texts[i % 2]!);
+    }
+    expect(w.rows().n).toBe(SESSIONS_PER_TOKEN);
+    await sessions.open(await sign({ exp: exp + 1 }));
+    expect(w.rows().n, "another expiry is another token").toBe(SESSIONS_PER_TOKEN + 1);
   });
 
   it("open in place of the browser's earlier session, ending it and no other, though the token holds its most", async () => {

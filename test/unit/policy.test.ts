@@ -84,6 +84,13 @@ describe("policy labels", () => {
       expect(parseWindows(`Mon-Fri 09:00-17:00 ${zone}`), zone).toMatch(new RegExp(`^time zone "${zone}" is an abbreviation.*Europe/London`));
     }
     expect(parseWindows("Mon 09:00-17:00 Mars/Olympus")).toBe('unknown time zone "Mars/Olympus"');
+    // IANA's, but UTC-5 in July too: an hour off New York's for half the year.
+    expect(parseWindows("Mon-Fri 09:00-17:00 EST")).toBe(
+      'time zone "EST" is a fixed offset all year, with no summer time; write the place\'s zone (America/New_York)',
+    );
+    for (const zone of ["mst", "HST"]) expect(parseWindows(`Mon 09:00-17:00 ${zone}`), zone).toMatch(/is a fixed offset all year/);
+    // ICU's names that tzdata no longer has.
+    for (const zone of ["SystemV/EST5", "US/Pacific-New"]) expect(parseWindows(`Mon 09:00-17:00 ${zone}`)).toBe(`unknown time zone "${zone}"`);
     for (const good of [
       "Monday-Friday 09:00-17:00 Europe/London",
       "sat,SUN 10:00-12:00 UTC",
