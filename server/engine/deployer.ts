@@ -146,9 +146,11 @@ export function createDeployer(opts: DeployerOptions) {
       // Only as it is recorded, from the service as it was just read: not when it comes back to the lane (a restart, an
       // approval, a wait's end), when its update may be under way or the service moved on. A waiting deployment of the
       // same tag is replaced as ever: the tag names the running digest again, and the waiting one is no longer wanted.
-      const parked = waiting.parkedOf(dep.service);
-      const sameTagWaits = parked !== undefined && opts.store.findCoalesceView(parked)?.imageKey === dep.imageKey;
-      if (how.fresh && !lane.active && !sameTagWaits && runsAlready(dep)) {
+      const sameTagWaits = () => {
+        const parked = waiting.parkedOf(dep.service);
+        return parked !== undefined && opts.store.findCoalesceView(parked)?.imageKey === dep.imageKey;
+      };
+      if (how.fresh && !lane.active && runsAlready(dep) && !sameTagWaits()) {
         const skipped = recordFinal(id, "skipped", `the service already runs ${dep.digestHint}`);
         const after = () => {
           dropIfEmpty();

@@ -297,7 +297,9 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
           const seen = await afterLostAnswer(dep, reason);
           if (seen.taken) return { warnings: [], version: service.version, taken: { dep, service: seen.service, reason } };
           if (++lostAnswers < lostAnswerResends) {
-            changedMeanwhile(dep, first, seen.service, recordedPrevious);
+            changedMeanwhile(first, seen.service, () =>
+              opts.store.transition(dep.id, { pinnedImage: null, previousImage: recordedPrevious, updateVersion: null }),
+            );
             opts.store.addEvent(dep.id, `the engine did not answer the update (${reason}), and did not take it; sending it again`);
             service = seen.service;
             continue;
@@ -307,7 +309,7 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
         if (err instanceof SwarmConflictError && ++conflicts < conflictRetries) {
           const stale = service.version;
           service = await getService(dep);
-          changedMeanwhile(dep, first, service, recordedPrevious);
+          changedMeanwhile(first, service);
           opts.store.addEvent(dep.id, `service version ${stale} was stale (update out of sequence); retrying`);
           continue;
         }
@@ -328,10 +330,11 @@ export function createDeploymentRunner(ctx: RunContext): (id: string) => Promise
    * `deployer.enable=false`) is theirs; sending the update again would silently undo it, as the engine's version
    * check exists to prevent. Only the engine moving the version (its own rollout bookkeeping) is retried.
    */
-  function changedMeanwhile(dep: DeploymentRecord, first: SwarmService, now: SwarmService, recordedPrevious: string | null): void {
+  function changedMeanwhile(first: SwarmService, now: SwarmService, clearSendRecord?: () => void): void {
     const disabled = now.labels[ENABLE_LABEL] === "false" && first.labels[ENABLE_LABEL] !== "false";
     if (now.image === first.image && !disabled) return;
-    opts.store.transition(dep.id, { pinnedImage: null, previousImage: recordedPrevious, updateVersion: null });
+    // The send recorded for the update that is not going again (already cleared after a stale version).
+    clearSendRecord?.();
     throw new DeploySkipped(
       disabled
         ? `the service was labelled ${ENABLE_LABEL}=false while its update was on its way; left alone`

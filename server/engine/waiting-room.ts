@@ -25,7 +25,7 @@ export interface WaitingRoomDeps {
   finish(id: string, status: DeploymentStatus, message: string, extra?: DeploymentPatch): DeploymentRecord;
   /** The deployer's write of a supersession (final-status.ts supersede()), joining an open transaction; announce() after the commit. */
   supersede(olderId: string, newId: string): DeploymentRecord | undefined;
-  /** Tells the listeners of a final status recordFinal() wrote, once it committed. */
+  /** Tells the listeners of a final status supersede() wrote, once it committed. */
   announce(dep: DeploymentRecord): void;
   /** Tells the listeners a deployment started to wait. */
   announceWaiting(dep: DeploymentRecord): void;

@@ -216,7 +216,7 @@ export const dashboardSessions = sqliteTable(
     sealed: text("sealed").notNull(),
     createdAt: integer("created_at").notNull(),
     expiresAt: integer("expires_at").notNull(),
-    /** SHA-256 of the token signed in with: a token holds a few sessions, and its sign-ins replace only its own. Null before 0013. */
+    /** SHA-256 of the signed-in token's jti (or subject and expiry): a token holds a few sessions, and its sign-ins replace only its own. Null before 0013. */
     owner: text("owner"),
   },
   (t) => [index("dashboard_sessions_created").on(t.createdAt), index("dashboard_sessions_owner").on(t.owner, t.createdAt)],
